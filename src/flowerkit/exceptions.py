@@ -1,0 +1,97 @@
+"""Every error and warning flowerkit raises, in one tree.
+
+::
+
+    FlowerkitError
+    ├── ConfigError (ValueError)              a bad argument or option
+    │   └── UnknownPresetError                no preset by that name (suggests close ones)
+    ├── DatasetError (ValueError)             a folder that cannot be trained on
+    │   └── UnreadableImageError              one file that is not a usable image
+    ├── NotFittedError (RuntimeError, AttributeError)
+    │                                         predict/evaluate/save before fit or load
+    ├── ModelFileError (OSError)              a saved model that cannot be read or written
+    └── DownloadError (OSError)               a download that failed or did not verify
+
+    FlowerkitWarning (UserWarning)
+    ├── BadFilesWarning                       files were left out of a data set
+    └── VersionMismatchWarning                a model saved by another flowerkit version
+
+Each error also subclasses the matching builtin so an ordinary ``except ValueError``
+or ``except OSError`` keeps working.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = [
+    "BadFilesWarning",
+    "ConfigError",
+    "DatasetError",
+    "DownloadError",
+    "FlowerkitError",
+    "FlowerkitWarning",
+    "ModelFileError",
+    "NotFittedError",
+    "UnknownPresetError",
+    "UnreadableImageError",
+    "VersionMismatchWarning",
+]
+
+
+class FlowerkitError(Exception):
+    """Root of every error flowerkit raises on purpose."""
+
+
+class ConfigError(FlowerkitError, ValueError):
+    """An argument or option has a value flowerkit cannot use."""
+
+
+class UnknownPresetError(ConfigError, KeyError):
+    """No model preset is registered under the requested name."""
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class DatasetError(FlowerkitError, ValueError):
+    """A folder of images cannot be turned into a training data set."""
+
+
+class UnreadableImageError(DatasetError):
+    """One file could not be decoded as an image.
+
+    ``path`` is the file (``None`` for in-memory input), ``reason`` a short stable code
+    such as ``"truncated"`` or ``"not_an_image"``, and the message says what to do.
+    """
+
+    def __init__(
+        self, message: str, *, path: str | Path | None = None, reason: str = "decode_error"
+    ):
+        super().__init__(message)
+        self.path = None if path is None else Path(path)
+        self.reason = reason
+
+
+class NotFittedError(FlowerkitError, RuntimeError, AttributeError):
+    """The classifier has no trained weights yet: call ``fit`` or ``Classifier.load`` first."""
+
+
+class ModelFileError(FlowerkitError, OSError):
+    """A saved model file is missing, damaged, or not a flowerkit model."""
+
+
+class DownloadError(FlowerkitError, OSError):
+    """A download failed, or its bytes did not match the expected checksum."""
+
+
+class FlowerkitWarning(UserWarning):
+    """Root of every warning flowerkit emits."""
+
+
+class BadFilesWarning(FlowerkitWarning):
+    """Some files in a data folder were left out because they are not usable images."""
+
+
+class VersionMismatchWarning(FlowerkitWarning):
+    """A model was saved by a different flowerkit version than the one loading it."""
