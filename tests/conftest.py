@@ -1,0 +1,78 @@
+"""Shared fixtures: small class-coloured image folders made on the fly."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+#: Three easy classes: each image is its class colour plus noise.
+COLOURS: dict[str, tuple[int, int, int]] = {
+    "blue": (30, 40, 210),
+    "green": (40, 190, 50),
+    "red": (210, 30, 40),
+}
+
+MakeFolder = Callable[..., Path]
+
+
+def write_colour_image(
+    path: Path, colour: tuple[int, int, int], *, size: tuple[int, int] = (40, 48), seed: int = 0
+) -> Path:
+    """Write a noisy image of ``colour`` (format from the suffix)."""
+    rng = np.random.default_rng(seed)
+    h, w = size
+    base = np.array(colour, dtype=np.int16)[None, None, :]
+    noise = rng.integers(-25, 26, size=(h, w, 3), dtype=np.int16)
+    pixels = np.clip(base + noise, 0, 255).astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def make_folder(tmp_path_factory: pytest.TempPathFactory) -> MakeFolder:
+    """Factory: ``make_folder(per_class=20, classes=COLOURS, suffix=".png")`` -> folder."""
+    counter = iter(range(10_000))
+
+    def _make(
+        per_class: int = 20,
+        classes: Mapping[str, tuple[int, int, int]] = COLOURS,
+        suffix: str = ".png",
+        size: tuple[int, int] = (40, 48),
+    ) -> Path:
+        root = tmp_path_factory.mktemp(f"images{next(counter)}")
+        for c_index, (name, colour) in enumerate(classes.items()):
+            for i in range(per_class):
+                write_colour_image(
+                    root / name / f"{name}_{i:03d}{suffix}",
+                    colour,
+                    size=size,
+                    seed=c_index * 1000 + i,
+                )
+        return root
+
+    return _make
+
+
+@pytest.fixture(scope="session")
+def colour_folder(make_folder: MakeFolder) -> Path:
+    """3 classes x 30 PNG images (read-only for tests: do not modify)."""
+    return make_folder(per_class=30)
+
+
+@pytest.fixture(scope="session")
+def trained(colour_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[object, object]:
+    """A tutorial-preset classifier trained on ``colour_folder`` at 32x32, and its data."""
+    import flowerkit as fk
+
+    data = fk.load_datasets(colour_folder, image_size=32, batch_size=16, seed=1)
+    clf = fk.Classifier.from_preset("tutorial", class_names=data.class_names, image_size=32, seed=1)
+    clf.fit(data, epochs=8, verbose=0)
+    return clf, data
