@@ -1,0 +1,77 @@
+"""Keras callbacks used by ``Classifier.fit``: time budget and resumable history."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import keras
+
+__all__: list[str] = []
+
+
+class TimeBudget(keras.callbacks.Callback):  # type: ignore[misc]
+    """Stop training once ``seconds`` of wall time have passed (checked after every batch).
+
+    The epoch in progress ends early; Keras still runs its validation pass, so the history
+    stays consistent. ``stopped`` tells whether the budget ran out.
+    """
+
+    def __init__(self, seconds: float):
+        super().__init__()
+        self.seconds = seconds
+        self.stopped = False
+        self._start = 0.0
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self._start = time.monotonic()
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if time.monotonic() - self._start >= self.seconds:
+            self.stopped = True
+            self.model.stop_training = True
+
+
+class HistoryLog(keras.callbacks.Callback):  # type: ignore[misc]
+    """Collect every finished epoch's logs across fit calls, and (when ``path`` is given)
+    write them to a JSON file atomically, for resuming."""
+
+    def __init__(self, path: Path | None, previous: dict[str, list[float]]):
+        super().__init__()
+        self.path = path
+        self.history = {k: list(v) for k, v in previous.items()}
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        for key, value in (logs or {}).items():
+            if key == "learning_rate":
+                continue
+            values = self.history.setdefault(key, [])
+            del values[epoch:]  # an epoch re-run after a resume replaces its old entry
+            values.append(float(value))
+        if self.path is None:
+            return
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"epochs_done": epoch + 1, "history": self.history}))
+        os.replace(tmp, self.path)
+
+
+def read_history_log(path: Path) -> tuple[int, dict[str, list[float]]]:
+    """``(epochs_done, history)`` from a :class:`HistoryLog` file, or ``(0, {})``."""
+    try:
+        doc = json.loads(path.read_text())
+        history = {str(k): [float(x) for x in v] for k, v in doc["history"].items()}
+        return int(doc["epochs_done"]), history
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0, {}
+
+
+def clear_checkpoints(folder: Path) -> None:
+    """Remove what ``Classifier.fit`` wrote to a checkpoint folder (after a finished run)."""
+    import shutil
+
+    for child in folder.glob("backup-*"):
+        shutil.rmtree(child, ignore_errors=True)
+    (folder / "history.json").unlink(missing_ok=True)

@@ -1,0 +1,159 @@
+"""Classifier.fit conveniences: seeds, early stopping, time budget, class weights,
+fine-tuning and resume after a killed process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import flowerkit as fk
+from conftest import COLOURS, write_colour_image
+from flowerkit.exceptions import ConfigError
+
+
+@pytest.fixture(scope="module")
+def small_data(colour_folder: Path) -> fk.Datasets:
+    return fk.load_datasets(colour_folder, image_size=16, batch_size=16, seed=4)
+
+
+def _fresh(data: fk.Datasets, seed: int = 3, **kwargs: Any) -> fk.Classifier:
+    return fk.Classifier.from_preset(
+        "tutorial", class_names=data.class_names, image_size=16, seed=seed, **kwargs
+    )
+
+
+def test_same_seed_same_run(colour_folder: Path) -> None:
+    """Re-running the same script (fresh data pipeline, same seeds) repeats the run exactly."""
+    runs = []
+    for _ in range(2):
+        data = fk.load_datasets(colour_folder, image_size=16, batch_size=16, seed=4)
+        clf = _fresh(data, augmentation=True, dropout=0.2)
+        runs.append(clf.fit(data, epochs=2, seed=9, verbose=0))
+    assert runs[0] == runs[1]
+
+
+def test_early_stopping_restores_best_weights(small_data: fk.Datasets) -> None:
+    clf = _fresh(small_data)
+    history = clf.fit(small_data, epochs=30, early_stopping=1, learning_rate=0.05, verbose=0)
+    assert len(history["loss"]) < 30
+    best = min(history["val_loss"])
+    assert clf.evaluate(small_data).loss == pytest.approx(best, rel=1e-3, abs=1e-4)
+
+
+def test_time_budget_stops_training(small_data: fk.Datasets) -> None:
+    clf = _fresh(small_data)
+    history = clf.fit(small_data, epochs=50, time_budget=0.0, verbose=0)
+    assert len(history["loss"]) == 1
+    assert clf.is_fitted
+
+
+def test_balanced_class_weight(make_folder: Any) -> None:
+    folder = make_folder(per_class=6, size=(8, 8))
+    for extra in range(6, 30):  # make "red" 5x larger than the others
+        path = folder / "red" / f"x{extra}.png"
+        write_colour_image(path, COLOURS["red"], size=(8, 8), seed=extra)
+    data = fk.load_datasets(folder, image_size=16, seed=1)
+    clf = _fresh(data)
+    weights = clf._class_weight("balanced", data.train, data.train_labels)
+    counts = data.counts["train"]
+    n = sum(counts.values())
+    for i, name in enumerate(data.class_names):
+        assert weights is not None
+        assert weights[i] == pytest.approx(n / (3 * counts[name]))
+    assert weights[2] < weights[0]
+    clf.fit(data, epochs=1, class_weight="balanced", verbose=0)
+
+
+def test_fine_tuning_unfreezes_top_of_backbone(small_data: fk.Datasets) -> None:
+    import keras
+
+    backbone = keras.Sequential(
+        [keras.Input((16, 16, 3)), keras.layers.Conv2D(4, 3), keras.layers.BatchNormalization(),
+         keras.layers.Conv2D(4, 3), keras.layers.GlobalAveragePooling2D()],
+        name="backbone",
+    )
+    backbone.trainable = False
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Rescaling(1 / 255)(inputs)
+    x = backbone(x, training=False)
+    model = keras.Model(inputs, keras.layers.Dense(3)(x))
+    clf = fk.Classifier(model, small_data.class_names)
+    frozen_first = backbone.layers[0].get_weights()[0].copy()
+    history = clf.fit(small_data, epochs=1, fine_tune_epochs=2, fine_tune_layers=2, verbose=0)
+    assert len(history["loss"]) == 3
+    # top 2 layers (Conv2D, pooling) unfrozen; batch norm stays frozen
+    assert [layer.trainable for layer in backbone.layers] == [False, False, True, True]
+    np.testing.assert_array_equal(backbone.layers[0].get_weights()[0], frozen_first)
+
+
+def test_fine_tuning_needs_a_backbone(small_data: fk.Datasets) -> None:
+    with pytest.raises(ConfigError, match="backbone"):
+        _fresh(small_data).fit(small_data, epochs=1, fine_tune_epochs=1, verbose=0)
+
+
+def test_calibrate_option_needs_validation(colour_folder: Path) -> None:
+    data = fk.load_datasets(colour_folder, image_size=16, validation_split=0)
+    with pytest.raises(ConfigError, match="validation"):
+        _fresh(data).fit(data, epochs=1, calibrate=True, verbose=0)
+
+
+_KILLED_RUN = textwrap.dedent(
+    """
+    import os, signal, sys
+    import keras
+    import flowerkit as fk
+
+    folder, ckpt, kill_after = sys.argv[1], sys.argv[2], int(sys.argv[3])
+
+    class Killer(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch + 1 == kill_after:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    data = fk.load_datasets(folder, image_size=16, batch_size=16, seed=4)
+    clf = fk.Classifier.from_preset("tutorial", class_names=data.class_names, image_size=16,
+                                    seed=3)
+    clf.fit(data, epochs=4, checkpoint_dir=ckpt, callbacks=[Killer()], verbose=0)
+    """
+)
+
+
+def test_resume_after_a_killed_process(colour_folder: Path, tmp_path: Path) -> None:
+    import keras
+
+    ckpt = tmp_path / "ckpt"
+    script = tmp_path / "run.py"
+    script.write_text(_KILLED_RUN)
+    proc = subprocess.run([sys.executable, str(script), str(colour_folder), str(ckpt), "2"],
+                          capture_output=True, text=True)
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    saved = json.loads((ckpt / "history.json").read_text())
+    assert saved["epochs_done"] == 2
+    assert len(saved["history"]["loss"]) == 2
+
+    class Epochs(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen: list[int] = []
+
+        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+            self.seen.append(epoch)
+
+    data = fk.load_datasets(colour_folder, image_size=16, batch_size=16, seed=4)
+    clf = fk.Classifier.from_preset("tutorial", class_names=data.class_names, image_size=16,
+                                    seed=3)
+    recorder = Epochs()
+    history = clf.fit(data, epochs=4, checkpoint_dir=ckpt, callbacks=[recorder], verbose=0)
+    assert recorder.seen == [2, 3]  # only the epochs the killed run did not finish
+    assert len(history["loss"]) == 4
+    assert history["loss"][:2] == saved["history"]["loss"]
+    assert history["loss"][3] < history["loss"][0]
+    assert not (ckpt / "history.json").exists()  # a finished run clears its checkpoints
+    assert not list(ckpt.glob("backup-*"))
