@@ -1,0 +1,5 @@
+"""``python -m flowerkit`` runs the command-line interface."""
+
+from flowerkit.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,429 @@
+"""The ``flowerkit`` command line: the whole workflow, with the API's names.
+
+TensorFlow is imported only inside the commands that need it, so ``flowerkit --help`` and
+``flowerkit --version`` answer at once. Exit codes: 0 success, 1 the task failed (bad
+data, unreadable model, ...), 2 usage error. Errors print as one line; ``-v`` adds the
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from flowerkit._version import __version__
+from flowerkit.exceptions import ConfigError, FlowerkitError
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+_EPILOGS = {
+    "check": """examples:
+  flowerkit check photos/
+  flowerkit check photos/ --json > report.json""",
+    "train": """examples:
+  flowerkit train photos/ --out flowers.keras
+  flowerkit train photos/ --out flowers.keras --preset tutorial --epochs 15 --augment
+  flowerkit train photos/ --out flowers.keras --image-size 160 --seed 7 --json""",
+    "evaluate": """examples:
+  flowerkit evaluate flowers.keras photos_test/
+  flowerkit evaluate flowers.keras photos_test/ --report report.html --json""",
+    "predict": """examples:
+  flowerkit predict flowers.keras rose.jpg
+  flowerkit predict flowers.keras 'new/*.jpg' --top-k 2 --format csv
+  flowerkit predict flowers.keras new_photos/ --format json""",
+    "demo": """examples:
+  flowerkit demo
+  flowerkit demo --out /tmp/demo --epochs 5""",
+    "presets": """examples:
+  flowerkit presets
+  flowerkit presets --json""",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line and exit with status 2."""
+
+    def error(self, message: str) -> Any:  # usage errors exit 2 with one line
+        self.print_usage(sys.stderr)
+        print(f"flowerkit: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def _out(args: argparse.Namespace, text: str) -> None:
+    if not args.quiet:
+        print(text)
+
+
+def _progress_verbose(args: argparse.Namespace) -> Literal[0, 1, 2]:
+    """Keras verbosity: a progress bar on a terminal, one line per epoch in a pipe."""
+    if args.quiet or getattr(args, "json", False):
+        return 0
+    return 1 if sys.stdout.isatty() else 2
+
+
+def _image_size(text: str) -> tuple[int, int]:
+    parts = text.lower().replace("x", ",").split(",")
+    try:
+        nums = [int(p) for p in parts if p.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected N or HxW, got {text!r}") from None
+    if len(nums) == 1:
+        return nums[0], nums[0]
+    if len(nums) == 2:
+        return nums[0], nums[1]
+    raise argparse.ArgumentTypeError(f"expected N or HxW, got {text!r}")
+
+
+# ---------------------------------------------------------------------------- commands
+def _cmd_check(args: argparse.Namespace) -> int:
+    from flowerkit.checking import check_images
+
+    report = check_images(args.directory)
+    if args.json:
+        print(report.to_json())
+    else:
+        text = report.to_text() if hasattr(report, "to_text") else report.summary()
+        _out(args, text)
+    return EXIT_OK if report.usable else EXIT_FAILURE
+
+
+def _train_and_report(
+    args: argparse.Namespace,
+    directory: str | os.PathLike[str],
+    out: Path,
+    *,
+    preset: str,
+    epochs: int,
+    image_size: tuple[int, int] | None,
+    augment: bool | None,
+    seed: int,
+    batch_size: int = 32,
+) -> dict[str, Any]:
+    """Load, train, save, and write curves + report next to the model. Returns a summary."""
+    from flowerkit.classifier import Classifier
+    from flowerkit.data import load_datasets
+    from flowerkit.models import get_preset
+
+    spec = get_preset(preset)
+    size = image_size or spec.image_size
+    data = load_datasets(directory, image_size=size, batch_size=batch_size, seed=seed)
+    clf = Classifier.from_preset(
+        preset, class_names=data.class_names, image_size=size, augmentation=augment, seed=seed
+    )
+    checkpoint = out.with_name(out.name + ".checkpoint")
+    started = time.monotonic()
+    try:
+        clf.fit(
+            data,
+            epochs=epochs,
+            seed=seed,
+            checkpoint_dir=checkpoint,
+            verbose=_progress_verbose(args))
+    except KeyboardInterrupt:
+        print(
+            f"\nflowerkit: interrupted; the last completed epoch is kept in {checkpoint}. "
+            "Run the same command again to resume.",
+            file=sys.stderr,
+        )
+        raise SystemExit(130) from None
+    seconds = time.monotonic() - started
+    path = clf.save(out)
+    summary: dict[str, Any] = {
+        "model": str(path),
+        "classes": list(clf.class_names),
+        "train_images": len(data.train_files),
+        "validation_images": len(data.validation_files),
+        "epochs": len(next(iter(clf.history_.values()), [])),
+        "seconds": round(seconds, 1),
+        "metrics": clf.metrics_,
+        "left_out": len(data.report.bad_files) if data.report else 0,
+    }
+    summary.update(_write_extras(clf, data, path))
+    return summary
+
+
+def _write_extras(clf: Any, data: Any, model_path: Path) -> dict[str, Any]:
+    """Curves PNG and evaluation report beside the model (as far as extras allow)."""
+    written: dict[str, Any] = {}
+    stem = model_path.with_suffix("")
+    if data.validation is not None:
+        report = clf.evaluate(data)
+        written["validation_accuracy"] = report.accuracy
+        report_path = stem.with_name(stem.name + ".report.html")
+        report.to_html(report_path, history=clf.history_)
+        json_path = stem.with_name(stem.name + ".report.json")
+        json_path.write_text(report.to_json())
+        written["report"] = str(report_path)
+        written["report_json"] = str(json_path)
+    try:
+        from flowerkit.plot import plot_history
+
+        curves = stem.with_name(stem.name + ".curves.png")
+        plot_history(clf.history_, save_path=curves)
+        written["curves"] = str(curves)
+    except ImportError:
+        written["curves"] = None
+    return written
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    summary = _train_and_report(
+        args,
+        args.directory,
+        Path(args.out),
+        preset=args.preset,
+        epochs=args.epochs,
+        image_size=args.image_size,
+        augment=args.augment,
+        seed=args.seed,
+        batch_size=args.batch_size,
+    )
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        _out(args, f"saved {summary['model']}")
+        if "validation_accuracy" in summary:
+            _out(args, f"validation accuracy {summary['validation_accuracy']:.3f}")
+        for key in ("curves", "report"):
+            if summary.get(key):
+                _out(args, f"{key}: {summary[key]}")
+    return EXIT_OK
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from flowerkit.classifier import Classifier
+
+    clf = Classifier.load(args.model)
+    report = clf.evaluate(args.directory)
+    if args.report:
+        report.to_html(args.report, history=clf.history_)
+    if args.json:
+        print(report.to_json())
+    else:
+        _out(args, report.to_text())
+        if args.report:
+            _out(args, f"report: {args.report}")
+    return EXIT_OK
+
+
+def _expand(patterns: Sequence[str]) -> list[str]:
+    items: list[str] = []
+    for pattern in patterns:
+        if glob.has_magic(pattern):
+            matches = sorted(glob.glob(pattern, recursive=True))
+            if not matches:
+                raise ConfigError(f"No files match {pattern!r}.")
+            items.extend(matches)
+        else:
+            items.append(pattern)
+    return items
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from flowerkit.classifier import Classifier
+
+    clf = Classifier.load(args.model)
+    preds = clf.predict(_expand(args.inputs), top_k=args.top_k, errors="skip")
+    fmt = "json" if args.json else args.format
+    if fmt == "json":
+        print(preds.to_json())
+    elif fmt == "csv":
+        import csv
+
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["source", "label", "confidence", *clf.class_names])
+        for p in preds:
+            writer.writerow(
+                [
+                    p.source,
+                    p.label,
+                    f"{p.confidence:.6f}",
+                    *(f"{p.probabilities[c]:.6f}" for c in clf.class_names),
+                ]
+            )
+    else:
+        width = max([len(p.source) for p in preds] + [6])
+        _out(args, f"{'source':<{width}}  {'label':<14} confidence  top-{args.top_k}")
+        for p in preds:
+            top = ", ".join(f"{lbl} {prob:.1%}" for lbl, prob in p.top_k)
+            _out(args, f"{p.source:<{width}}  {p.label:<14} {p.confidence:>10.1%}  {top}")
+    for failure in preds.failures:
+        print(f"flowerkit: skipped {failure.source}: {failure.message}", file=sys.stderr)
+    return EXIT_FAILURE if preds.failures else EXIT_OK
+
+
+def _cmd_presets(args: argparse.Namespace) -> int:
+    from flowerkit.models import get_preset, list_presets
+
+    rows = [get_preset(name) for name in list_presets()]
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {"name": s.name, "image_size": list(s.image_size), "description": s.description}
+                    for s in rows
+                ],
+                indent=2,
+            )
+        )
+    else:
+        for s in rows:
+            _out(args, f"{s.name:<14} {s.image_size[0]}x{s.image_size[1]}  {s.description}")
+    return EXIT_OK
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from flowerkit.classifier import Classifier
+    from flowerkit.datasets import demo_sample
+
+    folder, heldout = demo_sample()
+    out = Path(args.out) if args.out else Path.cwd() / "flowerkit-demo"
+    out.mkdir(parents=True, exist_ok=True)
+    _out(args, f"Training the {args.preset!r} preset on the embedded sample ({folder}) ...")
+    summary = _train_and_report(
+        args,
+        folder,
+        out / "demo.keras",
+        preset=args.preset,
+        epochs=args.epochs,
+        image_size=None,
+        augment=None,
+        seed=args.seed,
+    )
+    clf = Classifier.load(summary["model"])
+    preds = clf.predict(heldout)
+    summary["predictions"] = [p.to_dict() for p in preds]
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return EXIT_OK
+    _out(args, f"saved {summary['model']} ({summary['seconds']} s of training)")
+    if "validation_accuracy" in summary:
+        _out(args, f"validation accuracy on the sample: {summary['validation_accuracy']:.2f}")
+    for p in preds:
+        truth = Path(p.source).name.split("_")[0]
+        _out(
+            args,
+            f"held-out {Path(p.source).name}: {p.label} ({p.confidence:.1%} confident; "
+            f"true class {truth})",
+        )
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="flowerkit",
+        description="Train, check, evaluate and ship image classifiers from a folder of photos.",
+        epilog="Run 'flowerkit COMMAND --help' for a command's options and examples.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"flowerkit {__version__}")
+    common = _Parser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    common.add_argument(
+        "-v", "--verbose", action="store_true", help="show tracebacks and TensorFlow's log"
+    )
+    common.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def add(name: str, help_text: str, func: Callable[[argparse.Namespace], int]) -> Any:
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            parents=[common],
+            epilog=_EPILOGS.get(name),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        p.set_defaults(func=func)
+        return p
+
+    p = add("check", "check every image in a folder of class sub-folders", _cmd_check)
+    p.add_argument("directory", help="folder with one sub-folder per class")
+
+    p = add("train", "train a classifier on a folder and save it", _cmd_train)
+    p.add_argument("directory", help="folder with one sub-folder per class")
+    p.add_argument("--out", required=True, help="where to save the model (.keras)")
+    p.add_argument("--preset", default="tutorial", help="model preset (see 'flowerkit presets')")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument(
+        "--image-size",
+        type=_image_size,
+        default=None,
+        metavar="N|HxW",
+        help="input size (default: the preset's)",
+    )
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="random flips/rotations/zooms in training (default: the preset's)",
+    )
+    p.add_argument("--seed", type=int, default=123)
+
+    p = add("evaluate", "evaluate a saved model on a folder of class sub-folders", _cmd_evaluate)
+    p.add_argument("model", help="a model saved by 'flowerkit train' or Classifier.save")
+    p.add_argument("directory", help="folder with one sub-folder per class")
+    p.add_argument("--report", help="also write a self-contained HTML report here")
+
+    p = add("predict", "classify image files, folders or glob patterns", _cmd_predict)
+    p.add_argument("model", help="a saved model (.keras)")
+    p.add_argument("inputs", nargs="+", metavar="FILE|DIR|GLOB")
+    p.add_argument("--top-k", type=int, default=3)
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+
+    p = add("presets", "list the model presets", _cmd_presets)
+
+    p = add("demo", "train on the embedded flower sample and predict held-out photos", _cmd_demo)
+    p.add_argument("--out", help="output folder (default: ./flowerkit-demo)")
+    p.add_argument("--preset", default="tutorial")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--seed", type=int, default=123)
+    return parser
+
+
+def _quiet_tensorflow(verbose: bool) -> None:
+    if not verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "2")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help/--version (0) or usage error (2)
+        return int(exc.code or 0)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    _quiet_tensorflow(args.verbose)
+    try:
+        return int(args.func(args))
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    except ConfigError as exc:
+        if args.verbose:
+            traceback.print_exc()
+        print(f"flowerkit: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (FlowerkitError, OSError) as exc:
+        if args.verbose:
+            traceback.print_exc()
+        print(f"flowerkit: error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print("flowerkit: interrupted", file=sys.stderr)
+        return 130
