@@ -10,6 +10,8 @@ data, which may be read-only):
   (``st_mtime_ns``), status-change time (``st_ctime_ns``) and inode all match, and the
   cache was written by the same decoding rules and Pillow version.
 * Writes go to a temporary file that replaces the cache in one step (``os.replace``).
+  Cache files not written for :data:`MAX_AGE_DAYS` days (folders checked long ago, or
+  since deleted) are removed when another cache file is written.
   An unreadable, corrupt or unwritable cache is ignored: checking never fails because of
   it, it only gets slower.
 """
@@ -22,41 +24,31 @@ import json
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import PIL
 
+from flowerkit._paths import default_cache_dir
 from flowerkit._probe import Probe
 from flowerkit.images import MAX_PIXELS
 
 __all__: list[str] = []  # private module
 
-CACHE_ENV = "FLOWERKIT_CACHE_DIR"
 _FORMAT = "flowerkit-check-cache"
 _VERSION = 1
 #: Bump whenever ``flowerkit.images`` changes what it accepts or how it decodes.
 _DECODE_RULES = 1
 _DECODER = f"rules-{_DECODE_RULES}/pillow-{PIL.__version__}/max-{MAX_PIXELS}"
 
+#: Cache files untouched for this many days are deleted.
+MAX_AGE_DAYS = 30
+
 _log = logging.getLogger("flowerkit.checking")
 
 Stamp = tuple[int, int, int, int]
-
-
-def default_cache_dir() -> Path:
-    """Where flowerkit keeps its caches (see the module documentation)."""
-    env = os.environ.get(CACHE_ENV)
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    if xdg:
-        return Path(xdg).expanduser() / "flowerkit"
-    local = os.environ.get("LOCALAPPDATA")
-    if os.name == "nt" and local:
-        return Path(local) / "flowerkit"
-    return Path.home() / ".cache" / "flowerkit"
 
 
 def stamp(path: Path) -> Stamp | None:
@@ -81,11 +73,21 @@ def _entry(value: Any, expected: Stamp) -> Probe | None:
     return Probe(reason, message, sha, pixel_sha, width, height)
 
 
+def _prune_old(folder: Path, keep: Path) -> None:
+    """Delete cache files (and stray temporary files) older than :data:`MAX_AGE_DAYS`."""
+    limit = time.time() - MAX_AGE_DAYS * 86_400
+    for path in folder.glob("*.json"):
+        with contextlib.suppress(OSError):
+            if path != keep and path.stat().st_mtime < limit:
+                path.unlink()
+
+
 class CheckCache:
     """Results for the files under one data folder, loaded from and saved to one file."""
 
-    def __init__(self, file: Path | None, entries: dict[str, Any]) -> None:
+    def __init__(self, file: Path | None, entries: dict[str, Any], root: str = "") -> None:
         self.file = file
+        self.root = root
         self._entries = entries
         self._fresh: dict[str, list[Any]] = {}
 
@@ -105,7 +107,7 @@ class CheckCache:
         except (OSError, RuntimeError, ValueError, TypeError) as exc:  # e.g. no home folder
             _log.debug("check cache disabled: %s", exc)
             return cls.disabled()
-        return cls(file, cls._read(file))
+        return cls(file, cls._read(file), str(root.absolute()))
 
     @staticmethod
     def _read(file: Path) -> dict[str, Any]:
@@ -155,7 +157,13 @@ class CheckCache:
         gone = set(stale)
         entries = {k: v for k, v in self._entries.items() if k not in gone}
         entries.update(self._fresh)
-        payload = {"format": _FORMAT, "version": _VERSION, "decoder": _DECODER, "entries": entries}
+        payload = {
+            "format": _FORMAT,
+            "version": _VERSION,
+            "decoder": _DECODER,
+            "root": self.root,
+            "entries": entries,
+        }
         tmp: str | None = None
         try:
             self.file.parent.mkdir(parents=True, exist_ok=True)
@@ -164,6 +172,7 @@ class CheckCache:
                 json.dump(payload, handle, separators=(",", ":"))
             os.replace(tmp, self.file)
             tmp = None
+            _prune_old(self.file.parent, keep=self.file)
         except Exception as exc:  # a cache problem must never fail a check
             _log.debug("could not write check cache %s: %s", self.file, exc)
         finally:

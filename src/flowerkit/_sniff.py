@@ -67,7 +67,7 @@ def sniff(prefix: bytes) -> Kind:
         return Kind(None, "a gzip archive")
     text = prefix.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if text.startswith((b"<!doctype html", b"<html", b"<head", b"<body")):
-        return Kind(None, "a web page (HTML), e.g. an error page saved by a failed download")
+        return Kind(None, "a web page, e.g. an error page saved by a failed download")
     if text.startswith(b"<svg") or (text.startswith(b"<?xml") and b"<svg" in text):
         return Kind(None, "an SVG vector image", unsupported=True)
     if text.startswith(b"<?xml"):

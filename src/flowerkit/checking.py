@@ -132,6 +132,7 @@ class DuplicateGroup:
 
     @property
     def paths(self) -> tuple[Path, ...]:
+        """The paths of the copies, sorted by key."""
         return tuple(f.path for f in self.files)
 
 

@@ -216,10 +216,15 @@ def _unidentified(reader: _Reader, size: int, path: Path | None) -> UnreadableIm
             f"is {kind.label}, a format flowerkit does not decode",
             "convert it to JPEG or PNG (or delete it)",
         )
+    what = (
+        f"its first bytes ({prefix[:12]!r}) match no image format"
+        if kind.label == "unrecognised data"
+        else f"it looks like {kind.label} (it starts with {prefix[:12]!r})"
+    )
     return _error(
         path,
         "not_an_image",
-        f"is not an image ({kind.label}; it starts with {prefix[:12]!r})",
+        f"is not an image: {what}",
         "delete it, or replace it with the real image",
     )
 
