@@ -21,6 +21,7 @@ import numpy as np
 
 from flowerkit import _artifact
 from flowerkit import _validation as v
+from flowerkit._index import file_ignore_reason, folder_ignore_reason
 from flowerkit._version import __version__
 from flowerkit.data import Datasets
 from flowerkit.exceptions import (
@@ -29,7 +30,7 @@ from flowerkit.exceptions import (
     UnreadableImageError,
     VersionMismatchWarning,
 )
-from flowerkit.images import IMAGE_EXTENSIONS, ImageInput, load_image
+from flowerkit.images import ImageInput, load_image
 from flowerkit.models import TrainingRecipe, build_model, get_preset
 from flowerkit.prediction import FailedInput, Prediction, Predictions, _source_name
 
@@ -62,14 +63,11 @@ def _detect_outputs(model: keras.Model) -> Outputs:
 
 
 def _iter_folder(folder: Path) -> list[Path]:
+    """Image files under ``folder``, sorted, skipping what the checker ignores on purpose."""
     found: list[Path] = []
     for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found.extend(
-            Path(root) / f
-            for f in sorted(files)
-            if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_EXTENSIONS
-        )
+        dirs[:] = sorted(d for d in dirs if folder_ignore_reason(d) is None)
+        found.extend(Path(root) / f for f in sorted(files) if file_ignore_reason(f) is None)
     return found
 
 

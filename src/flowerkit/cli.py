@@ -92,8 +92,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     if args.json:
         print(report.to_json())
     else:
-        text = report.to_text() if hasattr(report, "to_text") else report.summary()
-        _out(args, text)
+        _out(args, report.to_text(verbose=args.verbose))
     return EXIT_OK if report.usable else EXIT_FAILURE
 
 
@@ -414,6 +413,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except SystemExit as exc:
         return int(exc.code or 0)
+    except BrokenPipeError:  # e.g. `flowerkit check --json DIR | head`
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
     except ConfigError as exc:
         if args.verbose:
             traceback.print_exc()

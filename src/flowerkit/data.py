@@ -238,6 +238,7 @@ def load_datasets(
     cache: CacheOption = True,
     on_bad_file: Literal["skip", "raise"] = "skip",
     follow_links: bool = False,
+    check_cache: bool | str | os.PathLike[str] = True,
     report: DatasetReport | None = None,
 ) -> Datasets:
     """Check ``directory`` and return its train/validation pipelines as :class:`Datasets`.
@@ -251,8 +252,9 @@ def load_datasets(
 
     ``validation_split`` is the fraction held out (0 for none); ``split`` picks the
     assignment rule (module docs); ``seed`` makes the split and the per-epoch shuffle
-    reproducible. ``cache`` is as in :func:`image_dataset`. Pass an existing ``report``
-    to skip re-checking.
+    reproducible. ``cache`` is as in :func:`image_dataset`. ``check_cache`` is the
+    checker's per-file result cache (``True``: flowerkit's cache folder; a folder path;
+    ``False``: decode every file again). Pass an existing ``report`` to skip re-checking.
     """
     size = v.check_image_size(image_size)
     batch_size = v.check_positive_int(batch_size, "batch_size")
@@ -273,7 +275,9 @@ def load_datasets(
         )
     root = v.check_directory(directory)
     if report is None:
-        report = check_images(root, class_names=class_names, follow_links=follow_links)
+        report = check_images(
+            root, class_names=class_names, follow_links=follow_links, cache=check_cache
+        )
     report.raise_if_unusable()
     _handle_bad_files(report, on_bad_file)
 

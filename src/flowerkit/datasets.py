@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path, PurePosixPath
 
+from flowerkit._paths import default_cache_dir
 from flowerkit.exceptions import DownloadError
 
 __all__ = [
@@ -30,16 +31,6 @@ FLOWER_PHOTOS_SIZE = 228_813_984
 FLOWER_PHOTOS_SHA256 = "4c54ace7911aaffe13a365c34f650e71dd5bf1be0a58b464e5a7183e3e595d9c"
 
 _CHUNK = 1 << 20
-
-
-def default_cache_dir() -> Path:
-    """flowerkit's cache folder: ``$FLOWERKIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/flowerkit``,
-    else ``~/.cache/flowerkit``."""
-    env = os.environ.get("FLOWERKIT_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "flowerkit"
 
 
 def demo_sample() -> tuple[Path, list[Path]]:
@@ -119,9 +110,9 @@ def flower_photos(
     """Download, verify and extract the tutorial's ``flower_photos``; return its folder.
 
     The archive is fetched once into ``cache_dir`` (default: the ``datasets`` folder in
-    :func:`default_cache_dir`), its size and SHA-256 checked, and extracted with every member checked (no absolute
-    paths, no ``..``, no links or devices). Extraction goes to a temporary folder that is
-    renamed into place, so a failure never leaves a half-extracted folder; the archive is
+    :func:`default_cache_dir`), its size and SHA-256 checked, and extracted with every
+    member checked (no absolute paths, no ``..``, no links or devices). Extraction goes to
+    a temporary folder that is renamed into place, so a failure never leaves a half-extracted folder; the archive is
     deleted afterwards. Later calls return the folder without touching the network.
     Raises :class:`~flowerkit.exceptions.DownloadError` on any failure.
     """
