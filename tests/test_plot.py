@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -36,10 +36,20 @@ PROBS = [
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture(autouse=True)
-def _no_pyplot() -> Iterator[None]:
-    yield
-    assert "matplotlib.pyplot" not in sys.modules, "flowerkit.plot must not use pyplot"
+def test_plotting_never_imports_pyplot(tmp_path: Path) -> None:
+    """pyplot's global state is never touched (checked in a clean interpreter, since other
+    libraries in this test process may import pyplot themselves)."""
+    code = (
+        "import sys\n"
+        "from flowerkit.plot import plot_history\n"
+        "plot_history({'accuracy': [0.5, 0.7], 'val_accuracy': [0.4, 0.6],"
+        " 'loss': [1.0, 0.8], 'val_loss': [1.1, 0.9]},"
+        f" save_path={str(tmp_path / 'c.png')!r})\n"
+        "print('matplotlib.pyplot' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    assert (tmp_path / "c.png").read_bytes()[:8] == PNG_MAGIC
 
 
 def _photos(folder: Path, n: int = 5) -> list[Path]:
