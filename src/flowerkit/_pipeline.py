@@ -14,9 +14,9 @@ epoch])`` and batches are gathered from the store. So:
 from __future__ import annotations
 
 import hashlib
-import secrets
 import math
 import os
+import secrets
 import threading
 import warnings
 from collections.abc import Iterator, Sequence
