@@ -184,3 +184,28 @@ def test_presets_lists_tutorial(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(["presets", "--json"], capsys)
     names = [p["name"] for p in json.loads(out)]
     assert code == 0 and "tutorial" in names
+
+
+def test_demo_trains_saves_and_predicts_held_out_photos(tmp_path: Path) -> None:
+    """The README's first command, shortened to one epoch."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flowerkit",
+            "demo",
+            "--out",
+            str(tmp_path),
+            "--epochs",
+            "1",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads(proc.stdout)
+    assert Path(summary["model"]).is_file() and Path(summary["curves"]).is_file()
+    assert summary["classes"] == ["daisy", "dandelion", "roses", "sunflowers", "tulips"]
+    assert len(summary["predictions"]) == 5
+    assert all(0 < p["confidence"] <= 1 for p in summary["predictions"])

@@ -60,7 +60,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _out(args: argparse.Namespace, text: str) -> None:
-    if not args.quiet:
+    """Human-readable output: silent with -q, and with --json (stdout is for the JSON)."""
+    if not args.quiet and not getattr(args, "json", False):
         print(text)
 
 
