@@ -622,13 +622,15 @@ class Classifier:
 
         self._check_is_fitted("evaluate")
         labels, scores, paths = self._collect(data)
+        calibrated = self.temperature_ != 1.0
         return EvaluationReport.from_predictions(
             labels,
             _softmax(scores / self.temperature_),
             self.class_names,
             file_paths=paths,
-            top_k=min(top_k, len(self.class_names)),
+            top_k=top_k,
             num_mistakes=num_mistakes,
+            probabilities_before_calibration=_softmax(scores) if calibrated else None,
         )
 
     def calibrate(
