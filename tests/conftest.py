@@ -27,6 +27,17 @@ COLOURS: dict[str, tuple[int, int, int]] = {
 
 MakeFolder = Callable[..., Path]
 
+#: Five predictions over three classes, shared by the report and plotting tests
+#: (test_evaluation.py works their metrics out by hand).
+LABELS = [0, 0, 1, 2, 2]
+PROBS = [
+    [0.7, 0.2, 0.1],
+    [0.2, 0.5, 0.3],
+    [0.1, 0.8, 0.1],
+    [0.3, 0.3, 0.4],
+    [0.6, 0.1, 0.3],
+]
+
 
 def write_colour_image(
     path: Path, colour: tuple[int, int, int], *, size: tuple[int, int] = (40, 48), seed: int = 0

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import LABELS, PROBS
 from flowerkit.evaluation import (
     SCHEMA_VERSION,
     EvaluationReport,
@@ -31,14 +32,7 @@ NAMES = ("a", "b", "c")
 #   s2 true b, p=[.1 .8 .1] -> b  right, conf .8
 #   s3 true c, p=[.3 .3 .4] -> c  right, conf .4
 #   s4 true c, p=[.6 .1 .3] -> a  WRONG, conf .6, p_true .3, c in top-2
-LABELS = [0, 0, 1, 2, 2]
-PROBS = [
-    [0.7, 0.2, 0.1],
-    [0.2, 0.5, 0.3],
-    [0.1, 0.8, 0.1],
-    [0.3, 0.3, 0.4],
-    [0.6, 0.1, 0.3],
-]
+# (LABELS and PROBS live in conftest.py, shared with the plotting tests.)
 PATHS = ["s0.jpg", "s1.jpg", "s2.jpg", "s3.jpg", "s4.jpg"]
 
 

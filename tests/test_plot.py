@@ -13,6 +13,7 @@ from PIL import Image
 
 pytest.importorskip("matplotlib")
 
+from conftest import LABELS, PROBS
 from flowerkit import plot
 from flowerkit.data import Datasets
 from flowerkit.evaluation import EvaluationReport
@@ -25,14 +26,6 @@ HISTORY = {
     "val_loss": [1.3, 1.0, 0.9],
 }
 NAMES = ("daisy", "roses", "tulips")
-LABELS = [0, 0, 1, 2, 2]
-PROBS = [
-    [0.7, 0.2, 0.1],
-    [0.2, 0.5, 0.3],
-    [0.1, 0.8, 0.1],
-    [0.3, 0.3, 0.4],
-    [0.6, 0.1, 0.3],
-]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
