@@ -479,3 +479,18 @@ def test_load_datasets_iterates_a_full_epoch_over_the_good_files(
             assert np.all(labels.numpy() < 2)
             seen += int(images.shape[0])
         assert seen == len(files)
+
+
+def test_training_over_the_mixed_folder_finishes(tmp_path: Path) -> None:
+    """Bad files in the folder never reach, or stop, training."""
+    import flowerkit as fk
+
+    root = tmp_path / "photos"
+    build_dataset(root, with_empty_class=False)
+    with pytest.warns(BadFilesWarning, match="left out"):
+        data = fk.load_datasets(root, image_size=16, batch_size=4, seed=3)
+    clf = fk.Classifier.from_preset("tutorial", class_names=data.class_names, image_size=16,
+                                    seed=1)
+    history = clf.fit(data, epochs=2, verbose=0)
+    assert len(history["loss"]) == 2 and all(np.isfinite(history["loss"]))
+    assert clf.evaluate(data).num_samples == len(data.validation_files)
