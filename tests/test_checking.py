@@ -494,3 +494,25 @@ def test_training_over_the_mixed_folder_finishes(tmp_path: Path) -> None:
     history = clf.fit(data, epochs=2, verbose=0)
     assert len(history["loss"]) == 2 and all(np.isfinite(history["loss"]))
     assert clf.evaluate(data).num_samples == len(data.validation_files)
+
+
+def test_progress_is_reported_for_files_decoded(tmp_path: Path) -> None:
+    root = tmp_path / "photos"
+    build_dataset(root, with_empty_class=False)
+    calls: list[tuple[int, int]] = []
+    lock = threading.Lock()
+
+    def progress(done: int, total: int) -> None:
+        with lock:
+            calls.append((done, total))
+
+    report = check_images(root, cache=tmp_path / "cache", progress=progress)
+    total = len(report.files) + len(report.bad_files)
+    assert calls[-1] == (total, total)
+    assert [d for d, _ in calls] == list(range(1, total + 1))
+    calls.clear()
+    check_images(root, cache=tmp_path / "cache", progress=progress)
+    # Only results that may be transient (a missing or unreadable file) are probed again.
+    transient = sum(b.reason in ("missing", "unreadable") for b in report.bad_files)
+    assert transient >= 1
+    assert calls[-1:] == [(transient, transient)]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -260,18 +260,35 @@ def _default_workers() -> int:
 
 
 def _probe_all(
-    paths: Sequence[Path], workers: int, pool: Literal["thread", "process"] = "thread"
+    paths: Sequence[Path],
+    workers: int,
+    pool: Literal["thread", "process"] = "thread",
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[Probe]:
-    """Probe ``paths`` on ``workers`` threads (Pillow decodes without the GIL) or processes."""
-    if workers <= 1 or len(paths) <= 1:
-        return [probe(p) for p in paths]
+    """Probe ``paths`` on ``workers`` threads (Pillow decodes without the GIL) or processes,
+    calling ``progress(done, total)`` as results come in."""
+    total = len(paths)
+    if workers <= 1 or total <= 1:
+        results = []
+        for done, p in enumerate(paths, start=1):
+            results.append(probe(p))
+            if progress is not None:
+                progress(done, total)
+        return results
     executor: Executor
     if pool == "process":
         executor = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
     else:
         executor = ThreadPoolExecutor(workers, thread_name_prefix="flowerkit-check")
     with executor:
-        return list(executor.map(probe, paths, chunksize=32 if pool == "process" else 1))
+        results = []
+        for done, result in enumerate(
+            executor.map(probe, paths, chunksize=32 if pool == "process" else 1), start=1
+        ):
+            results.append(result)
+            if progress is not None:
+                progress(done, total)
+        return results
 
 
 def _duplicates(files: Sequence[ImageFile]) -> tuple[DuplicateGroup, ...]:
@@ -310,6 +327,7 @@ def check_images(
     follow_links: bool = False,
     workers: int | None = None,
     cache: CacheOption = True,
+    progress: Callable[[int, int], None] | None = None,
 ) -> DatasetReport:
     """Index ``directory`` and decode every image in it; return a :class:`DatasetReport`.
 
@@ -323,6 +341,7 @@ def check_images(
     (``$FLOWERKIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/flowerkit`` or
     ``~/.cache/flowerkit``) and reused while the file is unchanged; ``cache`` may also be
     a folder to keep it in, or ``False``. Paths in the report are absolute.
+    ``progress(done, total)`` is called as files not found in the cache are decoded.
     """
     n_workers = _check_options(workers, cache)
     root = check_directory(directory).absolute()
@@ -345,7 +364,7 @@ def check_images(
     stamps = [stamp(c.path) for c in index.candidates]
     results = [store.get(c.path, s) for c, s in zip(index.candidates, stamps, strict=True)]
     todo = [i for i, r in enumerate(results) if r is None]
-    fresh = _probe_all([index.candidates[i].path for i in todo], n_workers)
+    fresh = _probe_all([index.candidates[i].path for i in todo], n_workers, progress=progress)
     for i, result in zip(todo, fresh, strict=True):
         results[i] = result
         store.put(index.candidates[i].path, stamps[i], result)

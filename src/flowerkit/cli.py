@@ -72,6 +72,21 @@ def _progress_verbose(args: argparse.Namespace) -> Literal[0, 1, 2]:
     return 1 if sys.stdout.isatty() else 2
 
 
+def _progress_line(args: argparse.Namespace, label: str) -> Callable[[int, int], None] | None:
+    """A one-line progress display on a terminal's stderr; nothing in a pipe, -q or --json."""
+    if args.quiet or getattr(args, "json", False) or not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        width = 30
+        filled = width * done // max(total, 1)
+        end = "\n" if done == total else ""
+        print(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}", end=end,
+              file=sys.stderr, flush=True)
+
+    return show
+
+
 def _image_size(text: str) -> tuple[int, int]:
     parts = text.lower().replace("x", ",").split(",")
     try:
@@ -89,7 +104,7 @@ def _image_size(text: str) -> tuple[int, int]:
 def _cmd_check(args: argparse.Namespace) -> int:
     from flowerkit.checking import check_images
 
-    report = check_images(args.directory)
+    report = check_images(args.directory, progress=_progress_line(args, "checking"))
     if args.json:
         print(report.to_json())
     else:
