@@ -112,8 +112,9 @@ def flower_photos(
     The archive is fetched once into ``cache_dir`` (default: the ``datasets`` folder in
     :func:`default_cache_dir`), its size and SHA-256 checked, and extracted with every
     member checked (no absolute paths, no ``..``, no links or devices). Extraction goes to
-    a temporary folder that is renamed into place, so a failure never leaves a half-extracted folder; the archive is
-    deleted afterwards. Later calls return the folder without touching the network.
+    a temporary folder that is renamed into place, so a failure never leaves a
+    half-extracted folder; the archive is deleted afterwards. Later calls return the
+    folder without touching the network.
     Raises :class:`~flowerkit.exceptions.DownloadError` on any failure.
     """
     base = default_cache_dir() / "datasets" if cache_dir is None else Path(cache_dir).expanduser()
