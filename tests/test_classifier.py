@@ -132,6 +132,9 @@ def test_saved_artifact_is_self_describing(trained: tuple[Any, Any], tmp_path: P
     model = keras.saving.load_model(path, safe_mode=True, compile=False)
     assert model.count_params() == clf.model.count_params()
     assert not list(tmp_path.glob(".*"))  # the atomic save left no temporary file
+    plain_file = tmp_path / "plain.txt"
+    plain_file.write_text("x")
+    assert path.stat().st_mode & 0o777 == plain_file.stat().st_mode & 0o777
 
 
 def test_not_fitted_errors(colour_folder: Path, tmp_path: Path) -> None:

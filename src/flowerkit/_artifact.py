@@ -34,6 +34,12 @@ def model_path(path: str | os.PathLike[str]) -> Path:
     return p if p.suffix == ".keras" else p.with_name(p.name + ".keras")
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write(model: keras.Model, metadata: dict[str, Any], path: str | os.PathLike[str]) -> Path:
     """Write ``model`` plus ``metadata`` to ``path`` atomically; return the final path."""
     target = model_path(path)
@@ -46,6 +52,8 @@ def write(model: keras.Model, metadata: dict[str, Any], path: str | os.PathLike[
         model.save(tmp)
         with zipfile.ZipFile(tmp, "a") as archive:
             archive.writestr(METADATA_NAME, json.dumps(document, indent=2, sort_keys=True))
+        # mkstemp makes the file private (0600); give it the permissions of a normal file.
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
