@@ -33,3 +33,4 @@ nitpicky = False
 suppress_warnings = ["myst.header"]
 html_theme = "alabaster"
 html_title = f"flowerkit {release}"
+html_static_path = ["_static"]
