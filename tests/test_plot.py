@@ -268,3 +268,21 @@ def test_missing_matplotlib_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> 
     assert info.value.name == "matplotlib"
     with pytest.raises(ImportError, match="matplotlib"):
         plot.plot_calibration(_report())
+
+
+def test_plot_history_from_a_saved_model_file(tmp_path: Path) -> None:
+    """A saved model's history is read from its flowerkit.json entry (no TensorFlow)."""
+    import json
+    import zipfile
+
+    model = tmp_path / "m.keras"
+    with zipfile.ZipFile(model, "w") as archive:
+        archive.writestr("config.json", "{}")
+        archive.writestr(
+            "flowerkit.json",
+            json.dumps({"format": "flowerkit.model", "format_version": 1, "history": HISTORY}),
+        )
+    fig = plot.plot_history(model, save_path=tmp_path / "curves.png")
+    assert len(fig.axes) == 2
+    assert list(fig.axes[0].lines[0].get_ydata()) == HISTORY["accuracy"]
+    assert (tmp_path / "curves.png").read_bytes()[:8] == PNG_MAGIC

@@ -127,13 +127,17 @@ def _draw_image(ax: Axes, image: NDArray[np.uint8] | None, caption: str, color: 
 def _as_history(history: object) -> dict[str, list[float]]:
     """The ``{metric: [value per epoch]}`` dict behind any accepted ``history`` form."""
     raw: object = history
+    if isinstance(history, str | os.PathLike):
+        from flowerkit._artifact import read_metadata  # reads the JSON entry; no TensorFlow
+
+        raw = read_metadata(history).get("history") or {}
     for attribute in ("history_", "history"):
         if not isinstance(raw, Mapping) and hasattr(raw, attribute):
             raw = getattr(raw, attribute)
     if not isinstance(raw, Mapping):
         raise ConfigError(
             "`history` must be a dict of metric lists (Keras `History.history`), a Keras "
-            "`History`, or a fitted Classifier (with `history_`). "
+            "`History`, a fitted Classifier (with `history_`) or a saved model's path. "
             f"Received an object of type {type(history).__name__}."
         )
     out: dict[str, list[float]] = {}
@@ -167,10 +171,11 @@ def plot_history(
 ) -> Figure:
     """The tutorial's training curves: accuracy (left) and loss (right) per epoch.
 
-    ``history`` is a Keras ``History``, its ``.history`` dict, or a fitted ``Classifier``
-    (anything with a ``history_`` attribute holding such a dict). Training and validation
-    curves are drawn when present (``accuracy``/``val_accuracy``, ``loss``/``val_loss``;
-    ``acc`` and ``sparse_categorical_accuracy`` are recognised too).
+    ``history`` is a Keras ``History``, its ``.history`` dict, a fitted ``Classifier``
+    (anything with a ``history_`` attribute holding such a dict), or the path of a model
+    saved by ``Classifier.save`` (its history is read without loading the model).
+    Training and validation curves are drawn when present (``accuracy``/``val_accuracy``,
+    ``loss``/``val_loss``; ``acc`` and ``sparse_categorical_accuracy`` are recognised too).
     """
     data = _as_history(history)
     path = _check_save_path(save_path)
