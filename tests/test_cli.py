@@ -209,3 +209,47 @@ def test_demo_trains_saves_and_predicts_held_out_photos(tmp_path: Path) -> None:
     assert summary["classes"] == ["daisy", "dandelion", "roses", "sunflowers", "tulips"]
     assert len(summary["predictions"]) == 5
     assert all(0 < p["confidence"] <= 1 for p in summary["predictions"])
+
+
+def test_ctrl_c_keeps_the_last_epoch_and_the_same_command_resumes(
+    colour_folder: Path, tmp_path: Path
+) -> None:
+    import signal
+
+    out = tmp_path / "m.keras"
+    command = [
+        sys.executable,
+        "-m",
+        "flowerkit",
+        "train",
+        str(colour_folder),
+        "--out",
+        str(out),
+        "--image-size",
+        "16",
+        "--no-augment",
+        "-q",
+    ]
+    proc = subprocess.Popen([*command, "--epochs", "200"], stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "m.keras.checkpoint" / "history.json"
+    deadline = time.monotonic() + 120
+    while not log.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert log.exists(), "no epoch was checkpointed"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert "m.keras.checkpoint" in err and "resume" in err
+    assert "Traceback" not in err
+    done = json.loads(log.read_text())["epochs_done"]
+    assert not out.exists()
+
+    # The same command again (with a reachable epoch count) resumes and finishes.
+    epochs = done + 1
+    finished = subprocess.run(
+        [*command, "--epochs", str(epochs), "--json"], capture_output=True, text=True
+    )
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    summary = json.loads(finished.stdout)
+    assert summary["epochs"] == epochs
+    assert out.is_file() and not log.exists()
