@@ -53,8 +53,8 @@ def _tutorial(
 # --------------------------------------------------------------------------- compact
 
 #: Stage widths of the ``compact`` network at ``width=1``: (filters, residual blocks).
-_COMPACT_STAGES: tuple[tuple[int, int], ...] = ((48, 1), (96, 2), (192, 2), (320, 1))
-_COMPACT_STEM = 32
+_COMPACT_STAGES: tuple[tuple[int, int], ...] = ((32, 1), (64, 1), (128, 2), (256, 1))
+_COMPACT_STEM = 24
 
 
 def _compact_augmentation(seed: int | None) -> keras.layers.Layer:
@@ -121,8 +121,8 @@ def _residual_block(x: Any, filters: int, strides: int, name: str) -> Any:
     "compact",
     description=(
         "A compact residual CNN for small photo data sets trained from scratch on a CPU: "
-        "a stride-2 stem and four stages of ResNet basic blocks (48/96/192/320 filters, "
-        "6 blocks) with batch normalization, global average pooling, dropout and one Dense "
+        "a stride-2 stem and four stages of ResNet basic blocks (32/64/128/256 filters, "
+        "5 blocks) with batch normalization, global average pooling, dropout and one Dense "
         "layer. 128x128 input; strong augmentation by default; AdamW with weight decay, "
         "cosine schedule with warm-up and label smoothing."
     ),
@@ -156,11 +156,12 @@ def _compact(
         raise ConfigError(f"`width` must be a number between 0.25 and 4. Received: width={width!r}")
     if min(image_size) < 32:
         raise ConfigError(
-            f"The 'compact' preset needs images of at least 32x32. Received: image_size={image_size}"
+            "The 'compact' preset needs images of at least 32x32. "
+            f"Received: image_size={image_size}"
         )
 
     def scaled(filters: int) -> int:
-        return max(8, int(round(filters * width / 8)) * 8)
+        return max(8, round(filters * width / 8) * 8)
 
     inputs = keras.Input(shape=(*image_size, 3), name="image")
     x = inputs if augmentation is None else augmentation(inputs)
@@ -182,7 +183,7 @@ def _compact(
 def _check_weights(weights: object) -> str | None:
     """``"imagenet"``, ``None`` or an existing local weights file (returned as a string)."""
     if weights is None or weights == "imagenet":
-        return weights  # type: ignore[return-value]
+        return weights
     if isinstance(weights, str | os.PathLike):
         path = Path(os.fspath(weights)).expanduser()
         if not path.is_file():
@@ -196,6 +197,24 @@ def _check_weights(weights: object) -> str | None:
         "`weights` must be 'imagenet', a path to a weights file, or None. "
         f"Received: weights={weights!r}"
     )
+
+
+def _with_inference_batch_norm(model: keras.Model) -> keras.Model:
+    """A copy of the functional ``model`` (same name, layer names and weights) in which
+    every ``BatchNormalization`` is an
+    :class:`~flowerkit.layers.InferenceBatchNormalization`."""
+    import keras
+
+    from flowerkit.layers import InferenceBatchNormalization
+
+    def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            return InferenceBatchNormalization.from_batch_normalization(layer)
+        return layer.__class__.from_config(layer.get_config())
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def _transfer_augmentation(seed: int | None) -> keras.layers.Layer:
@@ -214,7 +233,7 @@ _MOBILENET_SIZES = (96, 128, 160, 192, 224)
     description=(
         "Transfer learning on keras.applications.MobileNetV2 (alpha 1.0, ImageNet weights "
         "by default): in-model preprocessing to [-1, 1], the backbone as a frozen sub-model "
-        "named 'backbone' run in inference mode (its batch norms never update), then global "
+        "named 'backbone' whose pretrained batch norms always run in inference mode, then global "
         "average pooling, dropout and a Dense layer. 160x160 input. Option `weights`: "
         "'imagenet' (downloaded by Keras), a local weights file, or None."
     ),
@@ -256,13 +275,16 @@ def _mobilenet_v2(
             "ImageNet weights for MobileNetV2 exist for square inputs of "
             f"{', '.join(map(str, _MOBILENET_SIZES))} pixels. Received: image_size={image_size}"
         )
-    backbone = keras.applications.MobileNetV2(
+    pretrained = keras.applications.MobileNetV2(
         input_shape=(*image_size, 3),
         alpha=1.0,
         include_top=False,
         weights=source,
         name="backbone",
     )
+    # Pretrained statistics must survive fine-tuning; random ones (weights=None) must not
+    # be frozen, or the backbone could never be trained from scratch.
+    backbone = pretrained if source is None else _with_inference_batch_norm(pretrained)
     backbone.trainable = False
     inputs = keras.Input(shape=(*image_size, 3), name="image")
     x = inputs if augmentation is None else augmentation(inputs)

@@ -10,7 +10,7 @@ from typing import Any
 
 import keras
 
-__all__ = ["SparseCategoricalCrossentropyWithSmoothing"]
+__all__ = ["InferenceBatchNormalization", "SparseCategoricalCrossentropyWithSmoothing"]
 
 
 @keras.saving.register_keras_serializable(package="flowerkit")
@@ -50,3 +50,29 @@ class SparseCategoricalCrossentropyWithSmoothing(keras.losses.Loss):  # type: ig
             from_logits=self.from_logits,
         )
         return config
+
+
+@keras.saving.register_keras_serializable(package="flowerkit")
+class InferenceBatchNormalization(keras.layers.BatchNormalization):  # type: ignore[misc]
+    """Batch normalization that always normalises with its moving statistics.
+
+    It behaves like ``keras.layers.BatchNormalization`` at inference, in training too: the
+    moving mean and variance are never updated and batch statistics are never used, while
+    ``gamma`` and ``beta`` stay trainable (when the layer is). Pretrained backbones use it
+    so that fine-tuning on a small data set cannot disturb the statistics learned on
+    ImageNet, whatever the caller does with ``trainable``. (In Keras 3 an explicit
+    ``training=False`` on a nested model's call is overridden by the outer model's
+    ``training`` flag, so that alone does not protect them.)
+
+    :meth:`from_batch_normalization` converts an existing layer.
+    """
+
+    def call(self, inputs: Any, training: bool | None = None, mask: Any = None) -> Any:
+        return super().call(inputs, training=False, mask=mask)
+
+    @classmethod
+    def from_batch_normalization(
+        cls, layer: keras.layers.BatchNormalization
+    ) -> InferenceBatchNormalization:
+        """A new (unbuilt) layer with the same configuration as ``layer``."""
+        return cls.from_config(layer.get_config())  # type: ignore[no-any-return]
