@@ -409,9 +409,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _quiet_tensorflow(verbose: bool) -> None:
+    # TensorFlow's C++ log (e.g. "failed call to cuInit" on every machine without a GPU)
+    # is noise for CLI users; -v shows it. flowerkit's own errors are unaffected.
     if not verbose:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "2")
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
