@@ -157,3 +157,22 @@ def test_resume_after_a_killed_process(colour_folder: Path, tmp_path: Path) -> N
     assert history["loss"][3] < history["loss"][0]
     assert not (ckpt / "history.json").exists()  # a finished run clears its checkpoints
     assert not list(ckpt.glob("backup-*"))
+
+
+def test_ctrl_c_during_a_checkpoint_write_waits_until_it_is_complete() -> None:
+    import os
+    import signal
+
+    from flowerkit._callbacks import _defer_sigint
+
+    finished: list[str] = []
+
+    def write_checkpoint() -> None:
+        with _defer_sigint():
+            os.kill(os.getpid(), signal.SIGINT)
+            finished.append("checkpoint written")
+
+    with pytest.raises(KeyboardInterrupt):
+        write_checkpoint()
+    assert finished == ["checkpoint written"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +60,62 @@ class HistoryLog(keras.callbacks.Callback):  # type: ignore[misc]
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps({"epochs_done": epoch + 1, "history": self.history}))
         os.replace(tmp, self.path)
+
+
+@contextlib.contextmanager
+def _defer_sigint() -> Iterator[None]:
+    """Hold back Ctrl-C (SIGINT) until the block is done, then raise it.
+
+    Only possible in the main thread; elsewhere the block runs unprotected.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
+
+
+class EpochCheckpoint(keras.callbacks.Callback):  # type: ignore[misc]
+    """Keras' ``BackupAndRestore`` plus the :class:`HistoryLog`, written together at the end
+    of every epoch with Ctrl-C held back until both files are complete.
+
+    ``BackupAndRestore`` overwrites its weights file in place, so an interrupt in the middle
+    of that write used to leave a checkpoint that could not be resumed.
+    """
+
+    def __init__(self, folder: Path, log: HistoryLog):
+        super().__init__()
+        self.backup = keras.callbacks.BackupAndRestore(
+            str(folder), save_freq="epoch", double_checkpoint=True, delete_checkpoint=False
+        )
+        self.log = log
+
+    def set_model(self, model: Any) -> None:
+        super().set_model(model)
+        self.backup.set_model(model)
+        self.log.set_model(model)
+
+    def set_params(self, params: Any) -> None:
+        super().set_params(params)
+        self.backup.set_params(params)
+        self.log.set_params(params)
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self.backup.on_train_begin(logs)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        with _defer_sigint():
+            self.backup.on_epoch_end(epoch, logs)
+            self.log.on_epoch_end(epoch, logs)
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self.backup.on_train_end(logs)
 
 
 def read_history_log(path: Path) -> tuple[int, dict[str, list[float]]]:

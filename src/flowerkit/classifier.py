@@ -340,13 +340,12 @@ class Classifier:
         def run_phase(name: str, first_epoch: int, last_epoch: int) -> None:
             # Checkpointing runs first, so an epoch is on disk before any user callback
             # sees its end (and whatever happens there cannot lose it).
-            cbs: list[keras.callbacks.Callback] = [log]
-            if folder is not None:
-                cbs.append(
-                    keras.callbacks.BackupAndRestore(
-                        str(folder / f"backup-{name}"), save_freq="epoch", delete_checkpoint=False
-                    )
-                )
+            checkpoint = (
+                log
+                if folder is None
+                else _callbacks.EpochCheckpoint(folder / f"backup-{name}", log)
+            )
+            cbs: list[keras.callbacks.Callback] = [checkpoint]
             cbs.extend(callbacks)
             if early_stopping is not None:
                 cbs.append(
