@@ -14,6 +14,9 @@ import pytest
 from flowerkit import __version__
 from flowerkit.cli import main
 
+#: How the tests start the installed CLI in a fresh process.
+FLOWERKIT = (sys.executable, "-m", "flowerkit")
+
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     code = main(argv)
@@ -33,7 +36,7 @@ def test_version_and_help_are_fast_and_do_not_import_tensorflow() -> None:
     assert float(out[2]) < 1.0 and out[3] == "False"
     started = time.perf_counter()
     help_text = subprocess.run(
-        [sys.executable, "-m", "flowerkit", "--help"], capture_output=True, text=True, check=True
+        [*FLOWERKIT, "--help"], capture_output=True, text=True, check=True
     ).stdout
     assert time.perf_counter() - started < 5  # interpreter start included
     for command in ("check", "train", "evaluate", "predict", "demo", "presets"):
@@ -81,9 +84,7 @@ def trained_model(colour_folder: Path, tmp_path_factory: pytest.TempPathFactory)
     out = tmp_path_factory.mktemp("cli") / "colours.keras"
     proc = subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "flowerkit",
+            *FLOWERKIT,
             "train",
             str(colour_folder),
             "--out",
@@ -190,9 +191,7 @@ def test_demo_trains_saves_and_predicts_held_out_photos(tmp_path: Path) -> None:
     """The README's first command, shortened to one epoch."""
     proc = subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "flowerkit",
+            *FLOWERKIT,
             "demo",
             "--out",
             str(tmp_path),
@@ -218,9 +217,7 @@ def test_ctrl_c_keeps_the_last_epoch_and_the_same_command_resumes(
 
     out = tmp_path / "m.keras"
     command = [
-        sys.executable,
-        "-m",
-        "flowerkit",
+        *FLOWERKIT,
         "train",
         str(colour_folder),
         "--out",
