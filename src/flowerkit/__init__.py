@@ -9,7 +9,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from flowerkit._tfenv import apply_defaults as _apply_tf_defaults
 from flowerkit._version import __version__
+
+_apply_tf_defaults()
 
 if TYPE_CHECKING:
     from flowerkit.augment import augmentation_block
