@@ -23,6 +23,7 @@ FlipMode = Literal["horizontal", "vertical", "horizontal_and_vertical"]
 def augmentation_block(
     *,
     flip: FlipMode | None = "horizontal",
+    crop: float = 0.0,
     rotation: float = 0.1,
     zoom: float = 0.1,
     translation: float = 0.0,
@@ -37,6 +38,10 @@ def augmentation_block(
     ``RandomRotation(0.1)`` (up to 10% of a full turn) and ``RandomZoom(0.1)``.
     ``translation``, ``contrast`` and ``brightness`` add ``RandomTranslation``,
     ``RandomContrast`` and ``RandomBrightness`` (on the 0..255 pixel scale) when non-zero.
+    ``crop`` adds a :class:`~flowerkit.layers.RandomResizedCrop` (first in the block)
+    whose crops cover between ``crop`` and all of the image's area: the random crop
+    and zoom of ImageNet training, in one resampling (``crop=0.3`` with ``rotation=0``
+    and ``zoom=0`` is much cheaper than rotation + zoom + translation).
     A factor of 0 (or ``flip=None``) leaves that transform out. ``seed`` makes the random
     draws repeatable.
 
@@ -47,6 +52,7 @@ def augmentation_block(
 
     if flip is not None:
         v.check_choice(flip, "flip", ("horizontal", "vertical", "horizontal_and_vertical"))
+    crop = v.check_non_negative_float(crop, "crop")
     rotation = v.check_non_negative_float(rotation, "rotation")
     zoom = v.check_non_negative_float(zoom, "zoom")
     translation = v.check_non_negative_float(translation, "translation")
@@ -54,6 +60,7 @@ def augmentation_block(
     brightness = v.check_non_negative_float(brightness, "brightness")
     seed = v.check_seed(seed)
     for arg, value in (
+        ("crop", crop),
         ("zoom", zoom),
         ("translation", translation),
         ("contrast", contrast),
@@ -66,6 +73,10 @@ def augmentation_block(
         return None if seed is None else seed + offset
 
     layers: list[keras.layers.Layer] = []
+    if crop:
+        from flowerkit.layers import RandomResizedCrop
+
+        layers.append(RandomResizedCrop(scale=(crop, 1.0), seed=_seed(6)))
     if flip is not None:
         layers.append(keras.layers.RandomFlip(flip, seed=_seed(0)))
     if rotation:

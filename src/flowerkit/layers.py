@@ -6,11 +6,16 @@ so a saved model that uses them loads in safe mode after ``import flowerkit``.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import keras
 
-__all__ = ["InferenceBatchNormalization", "SparseCategoricalCrossentropyWithSmoothing"]
+__all__ = [
+    "InferenceBatchNormalization",
+    "RandomResizedCrop",
+    "SparseCategoricalCrossentropyWithSmoothing",
+]
 
 
 @keras.saving.register_keras_serializable(package="flowerkit")
@@ -76,3 +81,87 @@ class InferenceBatchNormalization(keras.layers.BatchNormalization):  # type: ign
     ) -> InferenceBatchNormalization:
         """A new (unbuilt) layer with the same configuration as ``layer``."""
         return cls.from_config(layer.get_config())  # type: ignore[no-any-return]
+
+
+@keras.saving.register_keras_serializable(package="flowerkit")
+class RandomResizedCrop(keras.layers.Layer):  # type: ignore[misc]
+    """Random-resized crop: each training image becomes a random crop, resized back.
+
+    A crop covers a random fraction of the image's area, uniform in ``scale``, with an
+    aspect ratio log-uniform in ``ratio``, at a random position; it is resized (bilinear)
+    to the input's own height and width. This is the "Inception" crop used to train most
+    ImageNet models: it teaches scale and position invariance and, unlike a separate zoom,
+    translation and rotation, costs one resampling of the image. At inference (``training``
+    false) the layer returns its input unchanged, as Keras' preprocessing layers do.
+
+    Works on any pixel range (flowerkit's models see raw 0..255 pixels).
+    """
+
+    def __init__(
+        self,
+        scale: tuple[float, float] = (0.3, 1.0),
+        ratio: tuple[float, float] = (3 / 4, 4 / 3),
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        lo, hi = (float(x) for x in scale)
+        if not 0 < lo <= hi <= 1:
+            raise ValueError(
+                f"`scale` must be (low, high) with 0 < low <= high <= 1. Received: {scale!r}"
+            )
+        r_lo, r_hi = (float(x) for x in ratio)
+        if not 0 < r_lo <= r_hi:
+            raise ValueError(
+                f"`ratio` must be (low, high) with 0 < low <= high. Received: {ratio!r}"
+            )
+        self.scale = (lo, hi)
+        self.ratio = (r_lo, r_hi)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.supports_masking = False
+
+    def call(self, images: Any, training: bool | None = None) -> Any:
+        ops = keras.ops
+        images = ops.cast(images, self.compute_dtype)
+        if not training:
+            return images
+        batch = ops.shape(images)[0]
+        height, width = images.shape[1], images.shape[2]
+
+        def uniform(low: float, high: float) -> Any:
+            return keras.random.uniform((batch,), low, high, seed=self.seed_generator)
+
+        area = uniform(*self.scale)
+        aspect = ops.exp(uniform(math.log(self.ratio[0]), math.log(self.ratio[1])))
+        crop_w = ops.minimum(ops.sqrt(area * aspect), 1.0)  # fractions of width/height
+        crop_h = ops.minimum(ops.sqrt(area / aspect), 1.0)
+        left = uniform(0.0, 1.0) * (1.0 - crop_w) * width
+        top = uniform(0.0, 1.0) * (1.0 - crop_h) * height
+        # The transform maps each output pixel centre to an input point (see
+        # keras.ops.image.affine_transform): x_in = crop_w * x + (left + crop_w/2 - 1/2).
+        zeros = ops.zeros_like(crop_w)
+        transform = ops.stack(
+            [
+                crop_w,
+                zeros,
+                left + 0.5 * crop_w - 0.5,
+                zeros,
+                crop_h,
+                top + 0.5 * crop_h - 0.5,
+                zeros,
+                zeros,
+            ],
+            axis=1,
+        )
+        return ops.image.affine_transform(
+            images, transform, interpolation="bilinear", fill_mode="nearest"
+        )
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        config: dict[str, Any] = super().get_config()
+        config.update(scale=list(self.scale), ratio=list(self.ratio), seed=self.seed)
+        return config
