@@ -114,6 +114,17 @@ def test_train_writes_model_curves_and_report(trained_model: dict[str, Any]) -> 
     assert json.loads(Path(trained_model["report_json"]).read_text())["schema_version"] == 1
 
 
+def test_train_time_budget_stops_early(
+    colour_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "budget.keras"
+    argv = ["train", str(colour_folder), "--out", str(out), "--image-size", "16"]
+    argv += ["--epochs", "50", "--time-budget", "0", "--no-augment", "--json"]
+    code, stdout, _ = run(argv, capsys)
+    assert code == 0
+    assert json.loads(stdout)["epochs"] == 1 and out.is_file()
+
+
 def test_predict_formats(
     trained_model: dict[str, Any], colour_folder: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

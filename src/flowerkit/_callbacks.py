@@ -1,9 +1,11 @@
-"""Keras callbacks used by ``Classifier.fit``: time budget and resumable history."""
+"""Keras callbacks used by ``Classifier.fit``: time budget, learning-rate schedule and
+resumable history."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import signal
 import threading
@@ -20,23 +22,93 @@ __all__: list[str] = []
 class TimeBudget(keras.callbacks.Callback):  # type: ignore[misc]
     """Stop training once ``seconds`` of wall time have passed (checked after every batch).
 
-    The epoch in progress ends early; Keras still runs its validation pass, so the history
-    stays consistent. ``stopped`` tells whether the budget ran out.
+    The clock starts at ``start`` (a ``time.monotonic()`` value; ``Classifier.fit`` passes
+    the moment it was called) or else when training begins, and keeps running across the
+    phases of one ``fit`` call. The epoch in progress ends early and Keras still runs its
+    validation pass, so the history stays consistent; to finish within the budget, the
+    last validation pass's duration is kept in reserve. ``stopped`` tells whether the
+    budget ran out.
     """
 
-    def __init__(self, seconds: float):
+    def __init__(self, seconds: float, start: float | None = None):
         super().__init__()
         self.seconds = seconds
         self.stopped = False
-        self._start = 0.0
+        self._start = start
+        self._reserve = 0.0
+        self._test_start = 0.0
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        self._start = time.monotonic()
+        if self._start is None:
+            self._start = time.monotonic()
+
+    def fraction(self) -> float:
+        """The share of the usable budget (less the reserve) used so far."""
+        if self._start is None:
+            return 0.0
+        usable = self.seconds - self._reserve
+        return (time.monotonic() - self._start) / usable if usable > 0 else 1.0
+
+    def on_test_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self._test_start = time.monotonic()
+
+    def on_test_end(self, logs: dict[str, Any] | None = None) -> None:
+        self._reserve = time.monotonic() - self._test_start
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        if time.monotonic() - self._start >= self.seconds:
+        if self.fraction() >= 1.0:
             self.stopped = True
             self.model.stop_training = True
+
+
+class WarmupCosine(keras.callbacks.Callback):  # type: ignore[misc]
+    """Set the optimizer's learning rate before every batch: a linear warm-up over
+    ``warmup_epochs``, then (``cosine=True``) a cosine decay to zero at the end of the
+    phase ``[first_epoch, last_epoch)``, or at the end of the time budget if that comes
+    first, so a run cut short by its budget still ends with a fully decayed rate.
+
+    The rate depends only on the epoch number, the batch number and the clock, so a run
+    resumed from a checkpoint picks up the schedule where it left off.
+    """
+
+    def __init__(
+        self,
+        base_rate: float,
+        *,
+        first_epoch: int,
+        last_epoch: int,
+        warmup_epochs: float,
+        cosine: bool,
+        budget: TimeBudget | None = None,
+    ):
+        super().__init__()
+        self.base_rate = base_rate
+        self.first_epoch = first_epoch
+        self.epochs = max(1, last_epoch - first_epoch)
+        self.warmup = min(float(warmup_epochs), self.epochs / 2)
+        self.cosine = cosine
+        self.budget = budget
+        self._epoch = first_epoch
+
+    def rate(self, epochs_done: float) -> float:
+        """The learning rate after ``epochs_done`` epochs of this phase."""
+        if epochs_done < self.warmup:
+            return self.base_rate * epochs_done / self.warmup
+        if not self.cosine:
+            return self.base_rate
+        progress = (epochs_done - self.warmup) / max(self.epochs - self.warmup, 1e-9)
+        if self.budget is not None:
+            progress = max(progress, self.budget.fraction())
+        progress = min(max(progress, 0.0), 1.0)
+        return self.base_rate * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._epoch = epoch
+
+    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        steps = (self.params or {}).get("steps") or 0
+        done = self._epoch - self.first_epoch + ((batch + 1) / steps if steps else 1.0)
+        self.model.optimizer.learning_rate = self.rate(done)
 
 
 class HistoryLog(keras.callbacks.Callback):  # type: ignore[misc]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import platform
+import time
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -164,6 +165,9 @@ class Classifier:
         #: The ``flowerkit.json`` document of a loaded model (empty for a new one).
         self.metadata_: dict[str, Any] = {}
         self._fitted = bool(trained)
+        # The base learning rate the recipe's schedule drives, when flowerkit compiled the
+        # model with the recipe's optimizer (None: the user's optimizer, left alone).
+        self._scheduled_rate: float | None = None
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -228,8 +232,6 @@ class Classifier:
         self,
         optimizer: keras.optimizers.Optimizer | str | None,
         learning_rate: float | None,
-        steps_per_epoch: int | None,
-        epochs: int,
     ) -> None:
         import keras
 
@@ -237,9 +239,13 @@ class Classifier:
 
         recipe = self._recipe()
         if optimizer is None:
-            optimizer = make_optimizer(recipe, learning_rate, steps_per_epoch, epochs)
+            rate = recipe.learning_rate if learning_rate is None else float(learning_rate)
+            optimizer = make_optimizer(recipe, rate)
+            self._scheduled_rate = rate
         elif learning_rate is not None:
             raise ConfigError("Pass either `optimizer` or `learning_rate`, not both.")
+        else:
+            self._scheduled_rate = None
         self.model.compile(
             optimizer=optimizer,
             loss=make_loss(
@@ -275,9 +281,11 @@ class Classifier:
         labels)`` batches with raw 0..255 images and integer labels.
 
         The model is compiled on the first ``fit`` (or whenever ``optimizer`` or
-        ``learning_rate`` is passed) with the preset's training recipe: the optimizer and
-        schedule, a sparse categorical cross-entropy (with label smoothing where the recipe
-        has it) and accuracy. Compile it yourself beforehand to take full control.
+        ``learning_rate`` is passed) with the preset's training recipe: the optimizer, a
+        sparse categorical cross-entropy (with label smoothing where the recipe has it) and
+        accuracy. The recipe's warm-up and schedule then run over each ``fit`` call's
+        epochs (each call starts a new schedule), unless you passed your own
+        ``optimizer``. Compile the model yourself beforehand to take full control.
 
         Options:
             class_weight: a ``{class index: weight}`` mapping, or ``"balanced"`` for
@@ -285,7 +293,9 @@ class Classifier:
             early_stopping: patience in epochs; stops when the validation loss (training
                 loss without validation) stops improving and restores the best weights.
             time_budget: seconds of wall time for the whole call, after which training
-                stops (checked after every batch).
+                stops (checked after every batch). A recipe's cosine schedule then decays
+                the learning rate to zero by the end of the budget when that comes before
+                the last epoch, so a run cut short still ends fully annealed.
             checkpoint_dir: a folder that receives a checkpoint after every epoch. If a run
                 is interrupted (even killed), calling ``fit`` again with the same folder
                 and arguments resumes after the last completed epoch, with weights,
@@ -303,7 +313,9 @@ class Classifier:
         import keras
 
         from flowerkit import _callbacks
+        from flowerkit._training import make_schedule
 
+        called = time.monotonic()
         epochs = v.check_positive_int(epochs, "epochs")
         fine_tune_epochs = v.check_positive_int(fine_tune_epochs, "fine_tune_epochs", minimum=0)
         seed = v.check_seed(seed)
@@ -320,13 +332,12 @@ class Classifier:
         if seed is not None:
             keras.utils.set_random_seed(seed)
 
-        steps = self._steps(train)
         if (
             optimizer is not None
             or learning_rate is not None
             or not getattr(self.model, "compiled", False)
         ):
-            self._compile(optimizer, learning_rate, steps, epochs)
+            self._compile(optimizer, learning_rate)
 
         folder: Path | None = None
         previous: dict[str, list[float]] = {}
@@ -335,7 +346,11 @@ class Classifier:
             folder.mkdir(parents=True, exist_ok=True)
             _, previous = _callbacks.read_history_log(folder / "history.json")
         log = _callbacks.HistoryLog(None if folder is None else folder / "history.json", previous)
-        budget = _callbacks.TimeBudget(time_budget) if time_budget is not None else None
+        budget = (
+            _callbacks.TimeBudget(time_budget, start=called)
+            if time_budget is not None
+            else None
+        )
 
         def run_phase(name: str, first_epoch: int, last_epoch: int) -> None:
             # Checkpointing runs first, so an epoch is on disk before any user callback
@@ -357,6 +372,16 @@ class Classifier:
                 )
             if budget is not None:
                 cbs.append(budget)
+            if self._scheduled_rate is not None:
+                schedule = make_schedule(
+                    self._recipe(),
+                    self._scheduled_rate,
+                    first_epoch=first_epoch,
+                    last_epoch=last_epoch,
+                    budget=budget,
+                )
+                if schedule is not None:
+                    cbs.insert(0, schedule)
             self.model.fit(
                 train,
                 validation_data=val,
@@ -375,12 +400,7 @@ class Classifier:
             rate = fine_tune_learning_rate
             if rate is None:
                 rate = self._recipe().learning_rate / 10
-            self._compile(
-                None,
-                v.check_non_negative_float(rate, "fine_tune_learning_rate"),
-                steps,
-                fine_tune_epochs,
-            )
+            self._compile(None, v.check_non_negative_float(rate, "fine_tune_learning_rate"))
             run_phase("fine_tune", done, done + fine_tune_epochs)
         if folder is not None:
             _callbacks.clear_checkpoints(folder)
@@ -441,13 +461,6 @@ class Classifier:
             "`data` must be a flowerkit Datasets (from load_datasets) or a tf.data.Dataset "
             f"of (images, labels) batches. Received an object of type {type(data).__name__}."
         )
-
-    @staticmethod
-    def _steps(train: tf.data.Dataset) -> int | None:
-        import tensorflow as tf
-
-        n = int(train.cardinality())
-        return n if n >= 0 and n != tf.data.INFINITE_CARDINALITY else None
 
     def _class_weight(
         self,
@@ -681,6 +694,10 @@ class Classifier:
             "build_config": self.build_config,
             "history": self.history_,
             "metrics": self.metrics_,
+            # The base rate of the recipe's schedule (None: the user's own optimizer), so
+            # that fit() on a loaded model runs the schedule again instead of continuing at
+            # the decayed rate the saved optimizer ended with.
+            "scheduled_learning_rate": self._scheduled_rate,
             "versions": {
                 "flowerkit": __version__,
                 "tensorflow": tf.__version__,
@@ -724,6 +741,8 @@ class Classifier:
         clf.metrics_ = {k: float(x) for k, x in (meta.get("metrics") or {}).items()}
         clf.temperature_ = float(meta.get("temperature", 1.0))
         clf.calibration_ = {k: float(x) for k, x in (meta.get("calibration") or {}).items()}
+        rate = meta.get("scheduled_learning_rate")
+        clf._scheduled_rate = float(rate) if isinstance(rate, int | float) else None
         clf.metadata_ = meta
         return clf
 

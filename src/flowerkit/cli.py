@@ -33,7 +33,8 @@ _EPILOGS = {
     "train": """examples:
   flowerkit train photos/ --out flowers.keras
   flowerkit train photos/ --out flowers.keras --preset tutorial --epochs 15 --augment
-  flowerkit train photos/ --out flowers.keras --image-size 160 --seed 7 --json""",
+  flowerkit train photos/ --out flowers.keras --image-size 160 --seed 7 --json
+  flowerkit train photos/ --out flowers.keras --preset compact --epochs 1000 --time-budget 900""",
     "evaluate": """examples:
   flowerkit evaluate flowers.keras photos_test/
   flowerkit evaluate flowers.keras photos_test/ --report report.html --json""",
@@ -123,6 +124,7 @@ def _train_and_report(
     augment: bool | None,
     seed: int,
     batch_size: int = 32,
+    time_budget: float | None = None,
 ) -> dict[str, Any]:
     """Load, train, save, and write curves + report next to the model. Returns a summary."""
     from flowerkit.classifier import Classifier
@@ -142,6 +144,7 @@ def _train_and_report(
             data,
             epochs=epochs,
             seed=seed,
+            time_budget=time_budget,
             checkpoint_dir=checkpoint,
             verbose=_progress_verbose(args))
     except KeyboardInterrupt:
@@ -202,6 +205,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         augment=args.augment,
         seed=args.seed,
         batch_size=args.batch_size,
+        time_budget=args.time_budget,
     )
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -379,6 +383,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="input size (default: the preset's)",
     )
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument(
+        "--time-budget",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop after this much wall time (a cosine schedule then decays by the end of it)",
+    )
     p.add_argument(
         "--augment",
         action=argparse.BooleanOptionalAction,

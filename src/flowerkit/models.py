@@ -50,7 +50,8 @@ class ModelBuilder(Protocol):
 class TrainingRecipe:
     """How ``Classifier.fit`` compiles a preset's model when the user passes no optimizer.
 
-    ``schedule="cosine"`` decays the learning rate to zero over the run (after
+    ``schedule="cosine"`` decays the learning rate to zero over each ``fit`` call's
+    epochs, or by the end of its ``time_budget`` when that comes first (after
     ``warmup_epochs`` of linear warm-up); ``"constant"`` keeps it.
     """
 
