@@ -52,7 +52,7 @@ def _images(n: int, size: int, seed: int = 0) -> np.ndarray:
 def test_builtin_presets_are_listed() -> None:
     assert {"tutorial", "compact", "mobilenet_v2"} <= set(fk.list_presets())
     assert fk.list_presets("mobile*") == ["mobilenet_v2"]
-    assert fk.get_preset("compact").image_size == (128, 128)
+    assert fk.get_preset("compact").image_size == (112, 112)
     assert fk.get_preset("mobilenet_v2").image_size == (160, 160)
 
 
@@ -79,7 +79,15 @@ def test_compact_preset_recipe_and_size() -> None:
     assert (recipe.optimizer, recipe.schedule) == ("adam", "cosine")
     assert recipe.weight_decay > 0 and recipe.label_smoothing > 0 and recipe.warmup_epochs > 0
     model = fk.build_model(5, preset="compact", augmentation=False)
-    assert 1_000_000 < model.count_params() < 4_000_000
+    assert model.count_params() == 858_837
+    augmented = fk.build_model(5, preset="compact")
+    augmentation = augmented.get_layer("augmentation")
+    assert [type(layer).__name__ for layer in augmentation.layers] == [
+        "RandomResizedCrop",
+        "RandomFlip",
+        "RandomContrast",
+        "RandomBrightness",
+    ]
     kinds = {type(layer).__name__ for layer in model.layers}
     assert {"BatchNormalization", "Add", "GlobalAveragePooling2D"} <= kinds
     assert "Flatten" not in kinds
