@@ -1,15 +1,18 @@
 """Train the built-in presets side by side on flower_photos and compare accuracy and time.
 
 Everything runs in one process, one preset after the other, on the same machine and the
-same split as the TensorFlow tutorial (``split="keras"``, 80/20, seed 123, batch 32):
+same split as the TensorFlow tutorial (``split="keras"``, 80/20, seed 123, batch 32; use
+``--split stratified`` for a data set with small classes):
 
 ``tutorial``
     the tutorial's regularised recipe: the ``tutorial`` preset with
     ``augmentation_block(seed=123)`` and dropout 0.2, 15 epochs at 180x180 (the baseline);
 ``compact``
-    the ``compact`` preset at 128x128 with its own augmentation and recipe, 17 epochs;
-    its ``fit`` gets the tutorial's measured wall time as ``time_budget`` (when the
-    tutorial ran first), so it can never take longer;
+    the ``compact`` preset at its 112x112 with its own augmentation and recipe. When the
+    tutorial ran first, its ``fit`` gets the tutorial's measured wall time as
+    ``time_budget`` and up to 1,000 epochs: it trains until that time is used up (so it
+    can never take longer) and its cosine schedule decays over the budget. Without a
+    budget it trains 40 epochs;
 ``mobilenet_v2``
     the ``mobilenet_v2`` preset at 160x160 with a local ImageNet weights file: 5 epochs
     with the backbone frozen, then 5 epochs fine-tuning the top 54 backbone layers.
@@ -18,9 +21,15 @@ Each ``fit`` is timed from the call to its return: it includes decoding the JPEG
 first epoch, the in-model augmentation and every epoch's validation pass. Afterwards each
 model is calibrated on the validation split (not timed) and its ECE before/after reported.
 
-    python benchmarks/bench_presets.py                      # the full run (about an hour)
+    python benchmarks/bench_presets.py                      # the full run (about 45 minutes)
     python benchmarks/bench_presets.py --quick              # smoke test: 20 photos/class, 1 epoch
     python benchmarks/bench_presets.py --presets tutorial,compact --epochs 3
+    python benchmarks/make_food_photos.py /tmp/food       # the second data set
+    python benchmarks/bench_presets.py --data /tmp/food --split stratified
+
+The process runs with flowerkit's runtime settings (TensorFlow's pooling CPU allocator and
+glibc's malloc thresholds, see ``flowerkit._tfenv``), which every leg shares, the tutorial's
+included; ``bench_runtime.py`` measures what they change.
 
 Results go to ``benchmarks/out/presets-<UTC time>.json`` (and the table to stdout).
 """
@@ -56,6 +65,8 @@ class Plan:
     fine_tune_epochs: int = 0
     fine_tune_layers: int | None = None
     build: dict[str, Any] = field(default_factory=dict)
+    #: Train until the time budget runs out (up to 1,000 epochs) when there is one.
+    until_budget: bool = False
 
 
 @dataclass
@@ -92,12 +103,16 @@ def machine() -> dict[str, Any]:
                 model = line.split(":", 1)[1].strip()
     except OSError:
         pass
+    from flowerkit import _tfenv
+
     return {
         "cpu": model,
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
+        "TF_CPU_ALLOCATOR_USE_BFC": os.environ.get("TF_CPU_ALLOCATOR_USE_BFC"),
+        "malloc_tuned": _tfenv.tune_malloc(),
     }
 
 
@@ -111,106 +126,6 @@ def subset(data_dir: Path, per_class: int, into: Path) -> Path:
     return into
 
 
-SHAPES = ("circle", "cross", "square", "star", "triangle")
-
-
-def _shape_polygon(
-    kind: str, cx: float, cy: float, r: float, angle: float
-) -> list[tuple[float, float]]:
-    import math
-
-    if kind == "square":
-        corners = [
-            (
-                math.cos(angle + math.pi / 4 + i * math.pi / 2),
-                math.sin(angle + math.pi / 4 + i * math.pi / 2),
-            )
-            for i in range(4)
-        ]
-    elif kind == "triangle":
-        corners = [
-            (math.cos(angle + i * 2 * math.pi / 3), math.sin(angle + i * 2 * math.pi / 3))
-            for i in range(3)
-        ]
-    elif kind == "star":
-        corners = [
-            (
-                (1.0 if i % 2 == 0 else 0.45) * math.cos(angle + i * math.pi / 5),
-                (1.0 if i % 2 == 0 else 0.45) * math.sin(angle + i * math.pi / 5),
-            )
-            for i in range(10)
-        ]
-    elif kind == "cross":
-        w = 0.33
-        base = [
-            (w, 1),
-            (w, w),
-            (1, w),
-            (1, -w),
-            (w, -w),
-            (w, -1),
-            (-w, -1),
-            (-w, -w),
-            (-1, -w),
-            (-1, w),
-            (-w, w),
-            (-w, 1),
-        ]
-        c, s = math.cos(angle), math.sin(angle)
-        corners = [(x * c - y * s, x * s + y * c) for x, y in base]
-    else:
-        raise ValueError(kind)
-    return [(cx + r * x, cy + r * y) for x, y in corners]
-
-
-def make_shapes(out: Path, backgrounds: Path, per_class: int = 240, seed: int = 0) -> Path:
-    """A second benchmark data set: five shape classes drawn on photo backgrounds.
-
-    Each image is a random crop of a random photo under ``backgrounds`` (all classes mixed,
-    so the photo says nothing about the label), of a random size between 120 and 320
-    pixels a side (any aspect ratio), with one shape (circle, cross, square, star or
-    triangle) of random colour, size (15-40% of the short side), position, rotation and
-    opacity (0.55-1) drawn on it; a third of the images are then slightly blurred. The
-    label is the shape, so colour (which carries much of flower_photos) does not help.
-    Written as JPEG (quality 90) to ``out/<shape>/``.
-    """
-    import numpy as np
-    from PIL import Image, ImageDraw, ImageFilter
-
-    rng = np.random.default_rng(seed)
-    photos = sorted(p for p in backgrounds.rglob("*.jpg"))
-    for kind in SHAPES:
-        (out / kind).mkdir(parents=True, exist_ok=True)
-        for i in range(per_class):
-            w, h = (int(v) for v in rng.integers(120, 321, 2))
-            with Image.open(photos[int(rng.integers(len(photos)))]) as source:
-                photo = source.convert("RGB")
-                scale = max(w / photo.width, h / photo.height) * float(rng.uniform(1.0, 1.6))
-                photo = photo.resize(
-                    (max(w, round(photo.width * scale)), max(h, round(photo.height * scale)))
-                )
-                x0 = int(rng.integers(0, photo.width - w + 1))
-                y0 = int(rng.integers(0, photo.height - h + 1))
-                image = photo.crop((x0, y0, x0 + w, y0 + h))
-            overlay = Image.new("RGBA", (w, h), (0, 0, 0, 0))
-            draw = ImageDraw.Draw(overlay)
-            r = float(rng.uniform(0.15, 0.40)) * min(w, h)
-            cx = float(rng.uniform(r, w - r))
-            cy = float(rng.uniform(r, h - r))
-            colour = (*(int(c) for c in rng.integers(0, 256, 3)), int(255 * rng.uniform(0.55, 1.0)))
-            if kind == "circle":
-                draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=colour)
-            else:
-                draw.polygon(
-                    _shape_polygon(kind, cx, cy, r, float(rng.uniform(0, 6.283))), fill=colour
-                )
-            image = Image.alpha_composite(image.convert("RGBA"), overlay).convert("RGB")
-            if rng.random() < 1 / 3:
-                image = image.filter(ImageFilter.GaussianBlur(float(rng.uniform(0.5, 1.5))))
-            image.save(out / kind / f"{kind}_{i:04d}.jpg", quality=90)
-    return out
-
-
 def plans(args: argparse.Namespace) -> list[Plan]:
     chosen = [p.strip() for p in args.presets.split(",") if p.strip()]
     unknown = sorted(set(chosen) - set(PRESETS))
@@ -219,7 +134,7 @@ def plans(args: argparse.Namespace) -> list[Plan]:
     epochs = 1 if args.quick else args.epochs
     table = {
         "tutorial": Plan("tutorial", 180, epochs or 15),
-        "compact": Plan("compact", 128, epochs or 17),
+        "compact": Plan("compact", 112, epochs or 40, until_budget=not epochs),
         "mobilenet_v2": Plan(
             "mobilenet_v2",
             160,
@@ -232,12 +147,20 @@ def plans(args: argparse.Namespace) -> list[Plan]:
     return [table[name] for name in chosen]
 
 
-def run_one(plan: Plan, data_dir: Path, budget: float | None, verbose: Literal[0, 1, 2]) -> Result:
+def run_one(
+    plan: Plan,
+    data_dir: Path,
+    budget: float | None,
+    split: Literal["keras", "stratified"],
+    verbose: Literal[0, 1, 2],
+) -> Result:
     import flowerkit as fk
 
     data = fk.load_datasets(
-        data_dir, split="keras", seed=123, image_size=plan.image_size, batch_size=32
+        data_dir, split=split, seed=123, image_size=plan.image_size, batch_size=32
     )
+    if budget is not None and plan.until_budget:
+        plan = Plan(**{**asdict(plan), "epochs": 1000})
     if plan.preset == "tutorial":  # the tutorial's regularised network
         clf = fk.Classifier.from_preset(
             "tutorial",
@@ -298,7 +221,7 @@ def table(results: Sequence[Result]) -> str:
         f"{'val acc':>9}{'best':>7}{'ECE':>7}{'ECE(T)':>8}{'T':>6}"
     ]
     for r in results:
-        epochs = f"{r.epochs}+{r.fine_tune_epochs}" if r.fine_tune_epochs else str(r.epochs)
+        epochs = f"{r.epochs}+{r.fine_tune_epochs}" if r.fine_tune_epochs else str(r.epochs_run)
         ratio = "-" if r.ratio_to_tutorial is None else f"{r.ratio_to_tutorial:.2f}"
         lines.append(
             f"{r.preset:<14}{r.image_size:>5}{epochs:>8}{r.seconds:>9.0f}{ratio:>11}"
@@ -321,7 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--epochs",
         type=int,
         default=None,
-        help="epochs for every preset (default: 15 / 18 / 5 frozen)",
+        help="epochs for every preset (default: 15 / until the tutorial's time, else 40 / "
+        "5 frozen)",
     )
     parser.add_argument(
         "--fine-tune-epochs",
@@ -350,12 +274,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out")
     parser.add_argument(
-        "--make-shapes",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="write the synthetic shapes-on-photos data set (backgrounds from "
-        "--data) to DIR and exit",
+        "--split",
+        choices=("keras", "stratified"),
+        default="keras",
+        help="how load_datasets splits off the 20%% validation set (default: keras, as the "
+        "tutorial)",
     )
     parser.add_argument(
         "--tutorial-seconds",
@@ -368,9 +291,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if args.make_shapes is not None:
-        print(f"wrote {make_shapes(args.make_shapes, args.data)}")
-        return 0
     info = machine()
     print(f"machine: {info}", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -382,7 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         document = {
             "data": str(args.data),
             "quick": args.quick,
-            "split": {"split": "keras", "validation_split": 0.2, "seed": 123, "batch_size": 32},
+            "split": {"split": args.split, "validation_split": 0.2, "seed": 123, "batch_size": 32},
             "machine": info,
             "results": [asdict(r) for r in results],
         }
@@ -396,7 +316,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 tutorial_seconds = args.tutorial_seconds
             capped = not (args.no_budget or args.quick) and plan.preset != "tutorial"
             budget = tutorial_seconds if capped else None
-            result = run_one(plan, data_dir, budget, args.verbose)
+            result = run_one(plan, data_dir, budget, args.split, args.verbose)
             if plan.preset == "tutorial":
                 tutorial_seconds = result.seconds
             if tutorial_seconds:
