@@ -75,7 +75,7 @@ def test_crop_is_repeatable_with_a_seed_and_round_trips_its_config() -> None:
     ],
 )
 def test_crop_rejects_bad_ranges(kwargs: dict[str, Any], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ConfigError, match=message):
         RandomResizedCrop(**kwargs)
 
 

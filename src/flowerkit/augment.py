@@ -1,8 +1,9 @@
 """``augmentation_block``: random image transforms that are active only in training.
 
-The block is a plain ``keras.Sequential`` of Keras preprocessing layers. Keras turns these
-layers into the identity at inference (``training=False``), so the same model can be used
-for training, evaluation and prediction without removing anything.
+The block is a plain ``keras.Sequential`` of Keras preprocessing layers (plus flowerkit's
+registered :class:`~flowerkit.layers.RandomResizedCrop` when ``crop`` is set). All of them
+are the identity at inference (``training=False``), so the same model can be used for
+training, evaluation and prediction without removing anything.
 """
 
 from __future__ import annotations

@@ -11,6 +11,8 @@ from typing import Any
 
 import keras
 
+from flowerkit.exceptions import ConfigError
+
 __all__ = [
     "InferenceBatchNormalization",
     "RandomResizedCrop",
@@ -107,12 +109,12 @@ class RandomResizedCrop(keras.layers.Layer):  # type: ignore[misc]
         super().__init__(**kwargs)
         lo, hi = (float(x) for x in scale)
         if not 0 < lo <= hi <= 1:
-            raise ValueError(
+            raise ConfigError(
                 f"`scale` must be (low, high) with 0 < low <= high <= 1. Received: {scale!r}"
             )
         r_lo, r_hi = (float(x) for x in ratio)
         if not 0 < r_lo <= r_hi:
-            raise ValueError(
+            raise ConfigError(
                 f"`ratio` must be (low, high) with 0 < low <= high. Received: {ratio!r}"
             )
         self.scale = (lo, hi)
