@@ -8,7 +8,7 @@ same split as the TensorFlow tutorial (``split="keras"``, 80/20, seed 123, batch
     the tutorial's regularised recipe: the ``tutorial`` preset with
     ``augmentation_block(seed=123)`` and dropout 0.2, 15 epochs at 180x180 (the baseline);
 ``compact``
-    the ``compact`` preset at its 112x112 with its own augmentation and recipe. When the
+    the ``compact`` preset at 112x112 with its own augmentation and recipe. When the
     tutorial ran first, its ``fit`` gets the tutorial's measured wall time as
     ``time_budget`` and up to 1,000 epochs: it trains until that time is used up (so it
     can never take longer) and its cosine schedule decays over the budget. Without a
