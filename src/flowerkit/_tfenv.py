@@ -20,9 +20,8 @@ settings made a training step of ``compact`` 2.2 times faster and one of the tut
 network 1.6 times faster on the 2-core benchmark machine (``benchmarks/bench_runtime.py``).
 The thresholds must be raised before the process has made its pattern of allocations
 (set after loading a data set, they removed only part of the page faults), hence at
-import. The cost is that
-the process keeps up to its peak memory instead of returning it. Set
-``FLOWERKIT_TUNE_MALLOC=0`` to opt out.
+import. The cost is that the process keeps up to its peak memory instead of returning it.
+Set ``FLOWERKIT_TUNE_MALLOC=0`` to opt out.
 """
 
 from __future__ import annotations
