@@ -136,11 +136,42 @@ def test_time_budget_clock_spans_every_phase() -> None:
     assert budget._start == start
 
 
-def test_time_budget_keeps_the_last_validation_time_in_reserve() -> None:
+def test_time_budget_keeps_the_longest_epoch_end_in_reserve() -> None:
     budget = TimeBudget(10.0, start=time.monotonic() - 4.0)
     assert budget.fraction() == pytest.approx(0.4, abs=0.01)
-    budget._reserve = 2.0  # the last validation pass took 2 s: 8 s are usable
+    budget._reserve = 2.0  # an epoch's end (validation etc.) took 2 s: 8 s are usable
     assert budget.fraction() == pytest.approx(0.5, abs=0.01)
+
+    # The first epoch's end also traces the validation step: it counts only until a
+    # later epoch's end has been measured; after that the longest later one counts.
+    fresh = TimeBudget(10.0)
+    for seconds, reserve in ((5.0, 5.0), (1.0, 1.0), (2.0, 2.0), (1.5, 2.0)):
+        fresh._batch_end = time.monotonic() - seconds  # seconds since the last batch
+        fresh.on_epoch_end(0)
+        assert fresh._reserve == pytest.approx(reserve, abs=0.05)
+    fresh.on_train_begin()  # a second phase (fine-tuning): its first epoch traces again
+    fresh._batch_end = time.monotonic() - 6.0
+    fresh.on_epoch_end(0)
+    assert fresh._reserve == pytest.approx(2.0, abs=0.05)
+
+
+@pytest.mark.parametrize(("batch_seconds", "stops"), [(2.0, True), (1.0, False)])
+def test_time_budget_stops_when_the_next_batch_would_not_fit(
+    monkeypatch: Any, batch_seconds: float, stops: bool
+) -> None:
+    """A 10 s budget, 2 s reserved for the epoch's end, 6.5 s used: with 2 s batches the
+    next one would end at 8.5 s and the epoch's end at 10.5 s, so training stops now; with
+    1 s batches it would end at 9.5 s, so training goes on."""
+    clock = iter([6.5 - batch_seconds, 6.5])
+    monkeypatch.setattr(time, "monotonic", lambda: next(clock))
+    budget = TimeBudget(10.0, start=0.0)
+    budget.set_model(keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]))
+    budget.model.stop_training = False
+    budget._reserve = 2.0
+    budget.on_epoch_begin(0)
+    budget.on_train_batch_end(0)
+    assert budget.stopped is stops
+    assert budget.model.stop_training is stops
 
 
 def test_fit_follows_the_recipe_schedule_and_ends_at_zero(

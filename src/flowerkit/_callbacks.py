@@ -25,9 +25,12 @@ class TimeBudget(keras.callbacks.Callback):  # type: ignore[misc]
     The clock starts at ``start`` (a ``time.monotonic()`` value; ``Classifier.fit`` passes
     the moment it was called) or else when training begins, and keeps running across the
     phases of one ``fit`` call. The epoch in progress ends early and Keras still runs its
-    validation pass, so the history stays consistent; to finish within the budget, the
-    last validation pass's duration is kept in reserve. ``stopped`` tells whether the
-    budget ran out.
+    validation pass, so the history stays consistent. To finish within the budget, the
+    longest end of an epoch seen so far (from its last batch to the end of its callbacks,
+    validation included; a phase's first epoch, which also compiles the validation step,
+    counts only until a later one is measured) is kept in reserve, and training stops
+    when the next batch would not finish before it. ``stopped`` tells whether the budget
+    ran out.
     """
 
     def __init__(self, seconds: float, start: float | None = None):
@@ -36,11 +39,15 @@ class TimeBudget(keras.callbacks.Callback):  # type: ignore[misc]
         self.stopped = False
         self._start = start
         self._reserve = 0.0
-        self._test_start = 0.0
+        self._batch_end: float | None = None
+        self._batch_seconds = 0.0
+        self._steady_reserve = 0.0
+        self._epochs_in_phase = 0
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         if self._start is None:
             self._start = time.monotonic()
+        self._epochs_in_phase = 0
 
     def fraction(self) -> float:
         """The share of the usable budget (less the reserve) used so far."""
@@ -49,16 +56,33 @@ class TimeBudget(keras.callbacks.Callback):  # type: ignore[misc]
         usable = self.seconds - self._reserve
         return (time.monotonic() - self._start) / usable if usable > 0 else 1.0
 
-    def on_test_begin(self, logs: dict[str, Any] | None = None) -> None:
-        self._test_start = time.monotonic()
-
-    def on_test_end(self, logs: dict[str, Any] | None = None) -> None:
-        self._reserve = time.monotonic() - self._test_start
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._batch_end = time.monotonic()
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        if self.fraction() >= 1.0:
+        now = time.monotonic()
+        if self._batch_end is not None:
+            self._batch_seconds = now - self._batch_end
+        self._batch_end = now
+        if self._start is not None and (
+            now - self._start + self._batch_seconds + self._reserve >= self.seconds
+        ):
             self.stopped = True
             self.model.stop_training = True
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        # Runs last among fit's callbacks, so this covers validation and the others.
+        if self._batch_end is None:
+            return
+        tail = time.monotonic() - self._batch_end
+        self._epochs_in_phase += 1
+        if self._epochs_in_phase > 1:
+            self._steady_reserve = max(self._steady_reserve, tail)
+            self._reserve = self._steady_reserve
+        elif not self._steady_reserve:
+            # A phase's first epoch also traces the validation step (a one-off cost):
+            # it counts only until a later epoch's end has been measured.
+            self._reserve = tail
 
 
 class WarmupCosine(keras.callbacks.Callback):  # type: ignore[misc]
