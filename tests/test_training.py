@@ -172,7 +172,16 @@ def test_ctrl_c_during_a_checkpoint_write_waits_until_it_is_complete() -> None:
             os.kill(os.getpid(), signal.SIGINT)
             finished.append("checkpoint written")
 
-    with pytest.raises(KeyboardInterrupt):
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            write_checkpoint()
+        assert finished == ["checkpoint written"]
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        # A process that ignores SIGINT (started in the background) keeps ignoring it.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         write_checkpoint()
-    assert finished == ["checkpoint written"]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        assert finished == ["checkpoint written"] * 2
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, outer)

@@ -160,21 +160,30 @@ class HistoryLog(keras.callbacks.Callback):  # type: ignore[misc]
 
 @contextlib.contextmanager
 def _defer_sigint() -> Iterator[None]:
-    """Hold back Ctrl-C (SIGINT) until the block is done, then raise it.
+    """Hold back Ctrl-C (SIGINT) until the block is done, then deliver it to the handler
+    that was in place (Python's default raises ``KeyboardInterrupt``).
 
-    Only possible in the main thread; elsewhere the block runs unprotected.
+    Only possible in the main thread; elsewhere the block runs unprotected. A process
+    that ignores SIGINT (e.g. started in the background by a shell) keeps ignoring it.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is signal.SIG_IGN or previous is None:
+        yield
+        return
     received: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
     if received:
-        raise KeyboardInterrupt
+        if callable(previous):
+            previous(signal.SIGINT, None)
+        else:  # SIG_DFL: what the signal would have done
+            signal.raise_signal(signal.SIGINT)
 
 
 class EpochCheckpoint(keras.callbacks.Callback):  # type: ignore[misc]
