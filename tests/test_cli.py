@@ -238,7 +238,14 @@ def test_ctrl_c_keeps_the_last_epoch_and_the_same_command_resumes(
         "--no-augment",
         "-q",
     ]
-    proc = subprocess.Popen([*command, "--epochs", "200"], stderr=subprocess.PIPE, text=True)
+    # Ctrl-C as at a terminal: the child gets the default SIGINT disposition even when
+    # the tests run in the background (where a shell starts them with SIGINT ignored).
+    proc = subprocess.Popen(
+        [*command, "--epochs", "200"],
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     log = tmp_path / "m.keras.checkpoint" / "history.json"
     deadline = time.monotonic() + 120
     while not log.exists() and time.monotonic() < deadline and proc.poll() is None:
