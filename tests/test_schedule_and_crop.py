@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from pathlib import Path
@@ -162,7 +163,7 @@ def test_time_budget_stops_when_the_next_batch_would_not_fit(
     """A 10 s budget, 2 s reserved for the epoch's end, 6.5 s used: with 2 s batches the
     next one would end at 8.5 s and the epoch's end at 10.5 s, so training stops now; with
     1 s batches it would end at 9.5 s, so training goes on."""
-    clock = iter([6.5 - batch_seconds, 6.5])
+    clock = itertools.chain([6.5 - batch_seconds], itertools.repeat(6.5))
     monkeypatch.setattr(time, "monotonic", lambda: next(clock))
     budget = TimeBudget(10.0, start=0.0)
     budget.set_model(keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]))

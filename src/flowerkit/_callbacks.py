@@ -50,10 +50,11 @@ class TimeBudget(keras.callbacks.Callback):  # type: ignore[misc]
         self._epochs_in_phase = 0
 
     def fraction(self) -> float:
-        """The share of the usable budget (less the reserve) used so far."""
+        """The share of the usable budget used so far: the budget less the reserve for
+        an epoch's end and the duration of the last batch (the next one's estimate)."""
         if self._start is None:
             return 0.0
-        usable = self.seconds - self._reserve
+        usable = self.seconds - self._reserve - self._batch_seconds
         return (time.monotonic() - self._start) / usable if usable > 0 else 1.0
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
@@ -64,9 +65,7 @@ class TimeBudget(keras.callbacks.Callback):  # type: ignore[misc]
         if self._batch_end is not None:
             self._batch_seconds = now - self._batch_end
         self._batch_end = now
-        if self._start is not None and (
-            now - self._start + self._batch_seconds + self._reserve >= self.seconds
-        ):
+        if self.fraction() >= 1.0:
             self.stopped = True
             self.model.stop_training = True
 
