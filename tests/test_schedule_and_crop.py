@@ -140,7 +140,7 @@ def test_time_budget_clock_spans_every_phase() -> None:
 def test_time_budget_keeps_the_longest_epoch_end_in_reserve() -> None:
     budget = TimeBudget(10.0, start=time.monotonic() - 4.0)
     assert budget.fraction() == pytest.approx(0.4, abs=0.01)
-    budget._reserve = 2.0  # an epoch's end (validation etc.) took 2 s: 8 s are usable
+    budget._steady_reserve = 2.0  # an epoch's end (validation etc.) took 2 s: 8 s are usable
     assert budget.fraction() == pytest.approx(0.5, abs=0.01)
 
     # The first epoch's end also traces the validation step: it counts only until a
@@ -168,7 +168,7 @@ def test_time_budget_stops_when_the_next_batch_would_not_fit(
     budget = TimeBudget(10.0, start=0.0)
     budget.set_model(keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]))
     budget.model.stop_training = False
-    budget._reserve = 2.0
+    budget._steady_reserve = 2.0
     budget.on_epoch_begin(0)
     budget.on_train_batch_end(0)
     assert budget.stopped is stops

@@ -38,16 +38,22 @@ class TimeBudget(keras.callbacks.Callback):  # type: ignore[misc]
         self.seconds = seconds
         self.stopped = False
         self._start = start
-        self._reserve = 0.0
         self._batch_end: float | None = None
         self._batch_seconds = 0.0
-        self._steady_reserve = 0.0
+        self._first_tail = 0.0  # the end of a phase's first epoch (includes tracing)
+        self._steady_reserve = 0.0  # the longest end of any later epoch
         self._epochs_in_phase = 0
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         if self._start is None:
             self._start = time.monotonic()
         self._epochs_in_phase = 0
+
+    @property
+    def _reserve(self) -> float:
+        """Seconds kept back for an epoch's end: the longest measured after a phase's
+        first epoch, or that first epoch's until a later one has been measured."""
+        return self._steady_reserve or self._first_tail
 
     def fraction(self) -> float:
         """The share of the usable budget used so far: the budget less the reserve for
@@ -77,11 +83,8 @@ class TimeBudget(keras.callbacks.Callback):  # type: ignore[misc]
         self._epochs_in_phase += 1
         if self._epochs_in_phase > 1:
             self._steady_reserve = max(self._steady_reserve, tail)
-            self._reserve = self._steady_reserve
-        elif not self._steady_reserve:
-            # A phase's first epoch also traces the validation step (a one-off cost):
-            # it counts only until a later epoch's end has been measured.
-            self._reserve = tail
+        else:  # a phase's first epoch also traces the validation step (a one-off cost)
+            self._first_tail = tail
 
 
 class WarmupCosine(keras.callbacks.Callback):  # type: ignore[misc]
