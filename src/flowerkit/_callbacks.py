@@ -29,13 +29,15 @@ class TimeBudget(keras.callbacks.Callback):  # type: ignore[misc]
     longest end of an epoch seen so far (from its last batch to the end of its callbacks,
     validation included; a phase's first epoch, which also compiles the validation step,
     counts only until a later one is measured) is kept in reserve, and training stops
-    when the next batch would not finish before it. ``stopped`` tells whether the budget
-    ran out.
+    when the next batch would not finish before it. ``closing_epochs`` reserves time for
+    work done once when training ends (batch-norm recalibration), as a share of an
+    epoch's training batches. ``stopped`` tells whether the budget ran out.
     """
 
-    def __init__(self, seconds: float, start: float | None = None):
+    def __init__(self, seconds: float, start: float | None = None, closing_epochs: float = 0.0):
         super().__init__()
         self.seconds = seconds
+        self.closing_epochs = closing_epochs
         self.stopped = False
         self._start = start
         self._batch_end: float | None = None
@@ -51,9 +53,12 @@ class TimeBudget(keras.callbacks.Callback):  # type: ignore[misc]
 
     @property
     def _reserve(self) -> float:
-        """Seconds kept back for an epoch's end: the longest measured after a phase's
-        first epoch, or that first epoch's until a later one has been measured."""
-        return self._steady_reserve or self._first_tail
+        """Seconds kept back for an epoch's end (the longest measured after a phase's
+        first epoch, or that first epoch's until a later one has been measured) and for
+        the closing work."""
+        steps = (self.params or {}).get("steps") or 0
+        closing = self.closing_epochs * steps * self._batch_seconds
+        return (self._steady_reserve or self._first_tail) + closing
 
     def fraction(self) -> float:
         """The share of the usable budget used so far: the budget less the reserve for
@@ -85,6 +90,61 @@ class TimeBudget(keras.callbacks.Callback):  # type: ignore[misc]
             self._steady_reserve = max(self._steady_reserve, tail)
         else:  # a phase's first epoch also traces the validation step (a one-off cost)
             self._first_tail = tail
+
+
+class RecalibrateBatchNorm(keras.callbacks.Callback):  # type: ignore[misc]
+    """Re-estimate the model's batch-norm statistics on ``dataset`` (see
+    :func:`flowerkit._batchnorm.recalibrate_batchnorm`) once, when training ends: just
+    before the last epoch's validation pass, so that epoch's validation figures are the
+    returned model's, or at the end of training when there is no such pass or
+    ``before_validation`` is False (with early stopping, whose restored weights are the
+    ones to recalibrate: put this callback after it).
+
+    ``final_phase`` is False for a phase that another (fine-tuning) follows unless
+    ``budget`` runs out in it.
+    """
+
+    def __init__(
+        self,
+        dataset: Any,
+        *,
+        final_phase: bool,
+        budget: TimeBudget | None = None,
+        before_validation: bool = True,
+    ):
+        super().__init__()
+        self.dataset = dataset
+        self.before_validation = before_validation
+        self.final_phase = final_phase
+        self.budget = budget
+        self.done = False
+        self._epoch = 0
+
+    def _last(self) -> bool:
+        return self.final_phase or (self.budget is not None and self.budget.stopped)
+
+    def _recalibrate(self) -> None:
+        from flowerkit._batchnorm import recalibrate_batchnorm
+
+        steps = (self.params or {}).get("steps")  # an epoch's worth, should it repeat
+        dataset = self.dataset if steps is None else self.dataset.take(steps)
+        recalibrate_batchnorm(self.model, dataset)
+        self.done = True
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._epoch = epoch
+
+    def on_test_begin(self, logs: dict[str, Any] | None = None) -> None:
+        if not self.before_validation:
+            return
+        last_epoch = self._epoch + 1 >= (self.params or {}).get("epochs", 0)
+        stopped = self.budget is not None and self.budget.stopped
+        if not self.done and (stopped or (self.final_phase and last_epoch)):
+            self._recalibrate()
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        if not self.done and self._last():
+            self._recalibrate()
 
 
 class WarmupCosine(keras.callbacks.Callback):  # type: ignore[misc]

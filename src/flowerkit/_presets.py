@@ -139,6 +139,7 @@ def _residual_block(x: Any, filters: int, strides: int, name: str) -> Any:
         label_smoothing=0.1,
         schedule="cosine",
         warmup_epochs=2,
+        recalibrate_batchnorm=True,
     ),
     options=("width",),
 )

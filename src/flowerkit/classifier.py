@@ -313,6 +313,7 @@ class Classifier:
         import keras
 
         from flowerkit import _callbacks
+        from flowerkit._batchnorm import RECALIBRATION_EPOCHS
         from flowerkit._training import make_schedule
 
         called = time.monotonic()
@@ -346,8 +347,13 @@ class Classifier:
             folder.mkdir(parents=True, exist_ok=True)
             _, previous = _callbacks.read_history_log(folder / "history.json")
         log = _callbacks.HistoryLog(None if folder is None else folder / "history.json", previous)
+        recalibrate = self._recipe().recalibrate_batchnorm
         budget = (
-            _callbacks.TimeBudget(time_budget, start=called)
+            _callbacks.TimeBudget(
+                time_budget,
+                start=called,
+                closing_epochs=RECALIBRATION_EPOCHS if recalibrate else 0.0,
+            )
             if time_budget is not None
             else None
         )
@@ -372,6 +378,15 @@ class Classifier:
                 )
             if budget is not None:
                 cbs.append(budget)
+            if recalibrate:
+                cbs.append(
+                    _callbacks.RecalibrateBatchNorm(
+                        train,
+                        final_phase=name != "frozen",
+                        budget=budget,
+                        before_validation=early_stopping is None,
+                    )
+                )
             if self._scheduled_rate is not None:
                 schedule = make_schedule(
                     self._recipe(),

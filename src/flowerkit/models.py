@@ -53,6 +53,9 @@ class TrainingRecipe:
     ``schedule="cosine"`` decays the learning rate to zero over each ``fit`` call's
     epochs, or by the end of its ``time_budget`` when that comes first (after
     ``warmup_epochs`` of linear warm-up); ``"constant"`` keeps it.
+    ``recalibrate_batchnorm=True`` makes ``fit`` re-estimate the batch-norm statistics on
+    the un-augmented training images when training ends (one forward pass over them, kept
+    inside any ``time_budget``), whichever optimizer is used.
     """
 
     optimizer: str = "adam"
@@ -61,6 +64,7 @@ class TrainingRecipe:
     label_smoothing: float = 0.0
     schedule: str = "constant"
     warmup_epochs: int = 0
+    recalibrate_batchnorm: bool = False
 
 
 @dataclass(frozen=True)

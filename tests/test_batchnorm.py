@@ -1,0 +1,104 @@
+"""Re-estimating batch-norm statistics after training (the ``compact`` recipe does it)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import flowerkit as fk
+from flowerkit._batchnorm import recalibrate_batchnorm
+from flowerkit._callbacks import TimeBudget
+from flowerkit.exceptions import DatasetError
+
+
+class _AddInTraining(keras.layers.Layer):  # type: ignore[misc]
+    """A stand-in augmentation: shifts every pixel by 100, in training only."""
+
+    def call(self, x: Any, training: bool | None = None) -> Any:
+        return x + 100.0 if training else x
+
+
+def _model(frozen: bool = False) -> keras.Model:
+    inputs = keras.Input((4, 4, 2))
+    x = _AddInTraining(name="augmentation")(inputs)
+    bn = keras.layers.BatchNormalization(name="bn")
+    bn.trainable = not frozen
+    x = bn(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(3)(x))
+
+
+def _pixels(n: int = 10) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    scale = np.array([1.0, 5.0], "float32")  # channel 1 varies more
+    return (rng.normal(size=(n, 4, 4, 2)) * scale + [3.0, -2.0]).astype("float32")
+
+
+def test_statistics_become_the_training_set_average_without_augmentation() -> None:
+    x = _pixels(10)
+    labels = np.zeros(10, "int32")
+    dataset = tf.data.Dataset.from_tensor_slices((x, labels)).batch(4)  # 4 + 4 + 2
+    model = _model()
+    gamma = model.get_layer("bn").gamma.numpy().copy()
+
+    assert recalibrate_batchnorm(model, dataset) == 1
+
+    bn = model.get_layer("bn")
+    np.testing.assert_allclose(bn.moving_mean.numpy(), x.mean(axis=(0, 1, 2)), rtol=1e-5)
+    # The average of the batches' variances, each weighted by its size.
+    batches = [x[:4], x[4:8], x[8:]]
+    expected = sum(len(b) * b.var(axis=(0, 1, 2)) for b in batches) / 10
+    np.testing.assert_allclose(bn.moving_variance.numpy(), expected, rtol=1e-4)
+    np.testing.assert_array_equal(bn.gamma.numpy(), gamma)  # weights are left alone
+    assert bn.momentum == pytest.approx(0.99)  # restored
+
+
+def test_frozen_batchnorm_is_left_alone() -> None:
+    model = _model(frozen=True)
+    before = model.get_layer("bn").moving_mean.numpy().copy()
+    dataset = tf.data.Dataset.from_tensor_slices(_pixels(4)).batch(2)
+    assert recalibrate_batchnorm(model, dataset) == 0
+    np.testing.assert_array_equal(model.get_layer("bn").moving_mean.numpy(), before)
+
+
+def test_an_empty_dataset_is_an_error_and_changes_nothing() -> None:
+    model = _model()
+    bn = model.get_layer("bn")
+    bn.moving_mean.assign([1.0, 2.0])
+    empty = tf.data.Dataset.from_tensor_slices(_pixels(4)).take(0).batch(2)
+    with pytest.raises(DatasetError, match="empty"):
+        recalibrate_batchnorm(model, empty)
+    np.testing.assert_array_equal(bn.moving_mean.numpy(), [1.0, 2.0])
+    assert bn.momentum == pytest.approx(0.99)
+
+
+def test_time_budget_keeps_the_closing_pass_in_reserve() -> None:
+    budget = TimeBudget(100.0, start=time.monotonic(), closing_epochs=0.5)
+    budget.set_params({"steps": 20, "epochs": 5})
+    budget._steady_reserve = 3.0
+    budget._batch_seconds = 1.0
+    assert budget._reserve == pytest.approx(3.0 + 0.5 * 20 * 1.0)
+
+
+def test_fit_ends_with_recalibrated_statistics(make_folder: Any) -> None:
+    """``compact`` recalibrates before the last validation pass: the last epoch's
+    validation loss is the returned model's, and its statistics are the un-augmented
+    training images' average."""
+    folder = make_folder(per_class=6, size=(32, 32))
+    data = fk.load_datasets(folder, image_size=32, batch_size=4, seed=1)
+    assert fk.get_preset("compact").recipe.recalibrate_batchnorm
+    clf = fk.Classifier.from_preset("compact", class_names=data.class_names, image_size=32, seed=2)
+    history = clf.fit(data, epochs=2, verbose=0)
+    final = clf.model.evaluate(data.validation, verbose=0, return_dict=True)
+    assert final["loss"] == pytest.approx(history["val_loss"][-1], rel=1e-4)
+    # The stem's batch norm sees the un-augmented images through one convolution, so its
+    # recalibrated mean does not depend on how the (reshuffled) batches are made up.
+    stem = clf.model.get_layer("stem_bn")
+    mean = stem.moving_mean.numpy().copy()
+    recalibrate_batchnorm(clf.model, data.train)
+    np.testing.assert_allclose(stem.moving_mean.numpy(), mean, rtol=1e-4, atol=1e-5)
