@@ -78,27 +78,54 @@ def test_an_empty_dataset_is_an_error_and_changes_nothing() -> None:
 
 
 def test_time_budget_keeps_the_closing_pass_in_reserve() -> None:
+    """Half of the last epoch's training time is kept for the closing pass, measured over
+    the whole epoch: one batch slowed by the host does not multiply into the reserve."""
     budget = TimeBudget(100.0, start=time.monotonic(), closing_epochs=0.5)
-    budget.set_params({"steps": 20, "epochs": 5})
     budget._steady_reserve = 3.0
-    budget._batch_seconds = 1.0
-    assert budget._reserve == pytest.approx(3.0 + 0.5 * 20 * 1.0)
+    assert budget._reserve == pytest.approx(3.0)  # no epoch measured yet
+    budget.on_epoch_begin(0)
+    budget._epoch_begin -= 20.0  # the epoch's batches took 20 s ...
+    budget._batch_seconds = 15.0  # ... the last of them 15 s
+    budget.on_epoch_end(0)
+    assert budget._reserve == pytest.approx(3.0 + 0.5 * 20.0, abs=0.05)
 
 
-def test_fit_ends_with_recalibrated_statistics(make_folder: Any) -> None:
-    """``compact`` recalibrates before the last validation pass: the last epoch's
-    validation loss is the returned model's, and its statistics are the un-augmented
-    training images' average."""
-    folder = make_folder(per_class=6, size=(32, 32))
-    data = fk.load_datasets(folder, image_size=32, batch_size=4, seed=1)
-    assert fk.get_preset("compact").recipe.recalibrate_batchnorm
-    clf = fk.Classifier.from_preset("compact", class_names=data.class_names, image_size=32, seed=2)
-    history = clf.fit(data, epochs=2, verbose=0)
-    final = clf.model.evaluate(data.validation, verbose=0, return_dict=True)
-    assert final["loss"] == pytest.approx(history["val_loss"][-1], rel=1e-4)
-    # The stem's batch norm sees the un-augmented images through one convolution, so its
-    # recalibrated mean does not depend on how the (reshuffled) batches are made up.
+def _stem_is_recalibrated(clf: fk.Classifier, train: tf.data.Dataset) -> None:
+    """The stem's batch norm sees the un-augmented images through one convolution, so its
+    recalibrated mean does not depend on how the (reshuffled) batches are made up."""
     stem = clf.model.get_layer("stem_bn")
     mean = stem.moving_mean.numpy().copy()
-    recalibrate_batchnorm(clf.model, data.train)
+    recalibrate_batchnorm(clf.model, train)
     np.testing.assert_allclose(stem.moving_mean.numpy(), mean, rtol=1e-4, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def compact_data(make_folder: Any) -> fk.Datasets:
+    folder = make_folder(per_class=6, size=(32, 32))
+    return fk.load_datasets(folder, image_size=32, batch_size=4, seed=1)
+
+
+def _compact(data: fk.Datasets) -> fk.Classifier:
+    assert fk.get_preset("compact").recipe.recalibrate_batchnorm
+    return fk.Classifier.from_preset("compact", class_names=data.class_names, image_size=32, seed=2)
+
+
+def test_fit_recalibrates_before_the_last_validation_pass(compact_data: fk.Datasets) -> None:
+    """The last epoch's validation loss is the returned, recalibrated model's."""
+    clf = _compact(compact_data)
+    history = clf.fit(compact_data, epochs=2, verbose=0)
+    final = clf.model.evaluate(compact_data.validation, verbose=0, return_dict=True)
+    assert final["loss"] == pytest.approx(history["val_loss"][-1], rel=1e-4)
+    _stem_is_recalibrated(clf, compact_data.train)
+
+
+@pytest.mark.parametrize("case", ["early stopping", "no validation data"])
+def test_fit_recalibrates_at_the_end_otherwise(compact_data: fk.Datasets, case: str) -> None:
+    """With early stopping the weights it restores are recalibrated; without validation
+    data the recalibration happens when training ends."""
+    clf = _compact(compact_data)
+    if case == "early stopping":
+        clf.fit(compact_data, epochs=3, early_stopping=1, verbose=0)
+    else:
+        clf.fit(compact_data.train, epochs=2, verbose=0)
+    _stem_is_recalibrated(clf, compact_data.train)

@@ -30,8 +30,9 @@ class TimeBudget(keras.callbacks.Callback):  # type: ignore[misc]
     validation included; a phase's first epoch, which also compiles the validation step,
     counts only until a later one is measured) is kept in reserve, and training stops
     when the next batch would not finish before it. ``closing_epochs`` reserves time for
-    work done once when training ends (batch-norm recalibration), as a share of an
-    epoch's training batches. ``stopped`` tells whether the budget ran out.
+    work done once when training ends (batch-norm recalibration), as a share of the last
+    completed epoch's training time (a whole epoch's, so one slow batch does not inflate
+    it). ``stopped`` tells whether the budget ran out.
     """
 
     def __init__(self, seconds: float, start: float | None = None, closing_epochs: float = 0.0):
@@ -42,6 +43,8 @@ class TimeBudget(keras.callbacks.Callback):  # type: ignore[misc]
         self._start = start
         self._batch_end: float | None = None
         self._batch_seconds = 0.0
+        self._epoch_begin = 0.0
+        self._epoch_seconds = 0.0  # the batches of the last completed epoch
         self._first_tail = 0.0  # the end of a phase's first epoch (includes tracing)
         self._steady_reserve = 0.0  # the longest end of any later epoch
         self._epochs_in_phase = 0
@@ -56,8 +59,7 @@ class TimeBudget(keras.callbacks.Callback):  # type: ignore[misc]
         """Seconds kept back for an epoch's end (the longest measured after a phase's
         first epoch, or that first epoch's until a later one has been measured) and for
         the closing work."""
-        steps = (self.params or {}).get("steps") or 0
-        closing = self.closing_epochs * steps * self._batch_seconds
+        closing = self.closing_epochs * self._epoch_seconds
         return (self._steady_reserve or self._first_tail) + closing
 
     def fraction(self) -> float:
@@ -69,7 +71,7 @@ class TimeBudget(keras.callbacks.Callback):  # type: ignore[misc]
         return (time.monotonic() - self._start) / usable if usable > 0 else 1.0
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self._batch_end = time.monotonic()
+        self._batch_end = self._epoch_begin = time.monotonic()
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         now = time.monotonic()
@@ -85,6 +87,7 @@ class TimeBudget(keras.callbacks.Callback):  # type: ignore[misc]
         if self._batch_end is None:
             return
         tail = time.monotonic() - self._batch_end
+        self._epoch_seconds = self._batch_end - self._epoch_begin
         self._epochs_in_phase += 1
         if self._epochs_in_phase > 1:
             self._steady_reserve = max(self._steady_reserve, tail)
@@ -120,8 +123,8 @@ class RecalibrateBatchNorm(keras.callbacks.Callback):  # type: ignore[misc]
         self.done = False
         self._epoch = 0
 
-    def _last(self) -> bool:
-        return self.final_phase or (self.budget is not None and self.budget.stopped)
+    def _stopped(self) -> bool:
+        return self.budget is not None and self.budget.stopped
 
     def _recalibrate(self) -> None:
         from flowerkit._batchnorm import recalibrate_batchnorm
@@ -138,12 +141,11 @@ class RecalibrateBatchNorm(keras.callbacks.Callback):  # type: ignore[misc]
         if not self.before_validation:
             return
         last_epoch = self._epoch + 1 >= (self.params or {}).get("epochs", 0)
-        stopped = self.budget is not None and self.budget.stopped
-        if not self.done and (stopped or (self.final_phase and last_epoch)):
+        if not self.done and (self._stopped() or (self.final_phase and last_epoch)):
             self._recalibrate()
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        if not self.done and self._last():
+        if not self.done and (self.final_phase or self._stopped()):
             self._recalibrate()
 
 
