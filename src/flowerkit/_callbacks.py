@@ -32,7 +32,8 @@ class TimeBudget(keras.callbacks.Callback):  # type: ignore[misc]
     when the next batch would not finish before it. ``closing_epochs`` reserves time for
     work done once when training ends (batch-norm recalibration), as a share of the last
     completed epoch's training time (a whole epoch's, so one slow batch does not inflate
-    it). ``stopped`` tells whether the budget ran out.
+    it), plus what tracing the validation step cost (the closing work traces a step of
+    its own). ``stopped`` tells whether the budget ran out.
     """
 
     def __init__(self, seconds: float, start: float | None = None, closing_epochs: float = 0.0):
@@ -59,8 +60,11 @@ class TimeBudget(keras.callbacks.Callback):  # type: ignore[misc]
         """Seconds kept back for an epoch's end (the longest measured after a phase's
         first epoch, or that first epoch's until a later one has been measured) and for
         the closing work."""
-        closing = self.closing_epochs * self._epoch_seconds
-        return (self._steady_reserve or self._first_tail) + closing
+        tail = self._steady_reserve or self._first_tail
+        if not self.closing_epochs:
+            return tail
+        tracing = max(0.0, self._first_tail - self._steady_reserve)
+        return tail + self.closing_epochs * self._epoch_seconds + tracing
 
     def fraction(self) -> float:
         """The share of the usable budget used so far: the budget less the reserve for
