@@ -88,10 +88,12 @@ def test_time_budget_keeps_the_closing_pass_in_reserve() -> None:
     budget._batch_seconds = 15.0  # ... the last of them 15 s
     budget.on_epoch_end(0)
     assert budget._reserve == pytest.approx(3.0 + 0.5 * 20.0, abs=0.05)
-    # The closing pass traces a step of its own: what tracing the validation step cost
-    # (the first epoch's end over the longest later one) is kept as well.
-    budget._first_tail = 5.0
-    assert budget._reserve == pytest.approx(3.0 + 0.5 * 20.0 + 2.0, abs=0.05)
+    # The closing pass traces a step of its own: how much longer the phase's first epoch
+    # took than the last one (tracing, filling caches) is kept as well.
+    budget.on_epoch_begin(1)
+    budget._epoch_begin -= 12.0  # a later epoch's batches: 12 s
+    budget.on_epoch_end(1)
+    assert budget._reserve == pytest.approx(3.0 + 0.5 * 12.0 + (20.0 - 12.0), abs=0.05)
 
 
 def _stem_is_recalibrated(clf: fk.Classifier, train: tf.data.Dataset) -> None:

@@ -32,8 +32,9 @@ class TimeBudget(keras.callbacks.Callback):  # type: ignore[misc]
     when the next batch would not finish before it. ``closing_epochs`` reserves time for
     work done once when training ends (batch-norm recalibration), as a share of the last
     completed epoch's training time (a whole epoch's, so one slow batch does not inflate
-    it), plus what tracing the validation step cost (the closing work traces a step of
-    its own). ``stopped`` tells whether the budget ran out.
+    it), plus how much longer a phase's first epoch took than the last one (tracing and
+    filling caches; the closing work traces a step of its own). ``stopped`` tells whether
+    the budget ran out.
     """
 
     def __init__(self, seconds: float, start: float | None = None, closing_epochs: float = 0.0):
@@ -46,6 +47,7 @@ class TimeBudget(keras.callbacks.Callback):  # type: ignore[misc]
         self._batch_seconds = 0.0
         self._epoch_begin = 0.0
         self._epoch_seconds = 0.0  # the batches of the last completed epoch
+        self._first_epoch_seconds = 0.0  # those of a phase's first epoch
         self._first_tail = 0.0  # the end of a phase's first epoch (includes tracing)
         self._steady_reserve = 0.0  # the longest end of any later epoch
         self._epochs_in_phase = 0
@@ -63,7 +65,7 @@ class TimeBudget(keras.callbacks.Callback):  # type: ignore[misc]
         tail = self._steady_reserve or self._first_tail
         if not self.closing_epochs:
             return tail
-        tracing = max(0.0, self._first_tail - self._steady_reserve)
+        tracing = max(0.0, self._first_epoch_seconds - self._epoch_seconds)
         return tail + self.closing_epochs * self._epoch_seconds + tracing
 
     def fraction(self) -> float:
@@ -97,6 +99,7 @@ class TimeBudget(keras.callbacks.Callback):  # type: ignore[misc]
             self._steady_reserve = max(self._steady_reserve, tail)
         else:  # a phase's first epoch also traces the validation step (a one-off cost)
             self._first_tail = tail
+            self._first_epoch_seconds = self._epoch_seconds
 
 
 class RecalibrateBatchNorm(keras.callbacks.Callback):  # type: ignore[misc]
