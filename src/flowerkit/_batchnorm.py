@@ -15,15 +15,13 @@ from typing import TYPE_CHECKING, Any
 import keras
 import numpy as np
 
+from flowerkit.augment import AUGMENTATION_LAYER
 from flowerkit.exceptions import DatasetError
 
 if TYPE_CHECKING:
     import tensorflow as tf
 
 __all__: list[str] = []
-
-#: The name ``augmentation_block`` gives its layer; recalibration skips that layer.
-AUGMENTATION_LAYER = "augmentation"
 
 #: What a recalibration pass costs, as a share of an epoch of training (forward passes
 #: only, so about a third; rounded up), for time budgets to keep in reserve.

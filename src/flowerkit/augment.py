@@ -20,6 +20,9 @@ __all__ = ["augmentation_block"]
 
 FlipMode = Literal["horizontal", "vertical", "horizontal_and_vertical"]
 
+#: The block's default layer name; batch-norm recalibration skips the layer of this name.
+AUGMENTATION_LAYER = "augmentation"
+
 
 def augmentation_block(
     *,
@@ -31,7 +34,7 @@ def augmentation_block(
     contrast: float = 0.0,
     brightness: float = 0.0,
     seed: int | None = None,
-    name: str = "augmentation",
+    name: str = AUGMENTATION_LAYER,
 ) -> keras.Sequential:
     """Return the tutorial's augmentation (flip, rotation, zoom), optionally stronger.
 
