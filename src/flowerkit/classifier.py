@@ -347,7 +347,8 @@ class Classifier:
             folder.mkdir(parents=True, exist_ok=True)
             _, previous = _callbacks.read_history_log(folder / "history.json")
         log = _callbacks.HistoryLog(None if folder is None else folder / "history.json", previous)
-        recalibrate = self._recipe().recalibrate_batchnorm
+        recipe = self._recipe()
+        recalibrate = recipe.recalibrate_batchnorm
         budget = (
             _callbacks.TimeBudget(
                 time_budget,
@@ -389,7 +390,7 @@ class Classifier:
                 )
             if self._scheduled_rate is not None:
                 schedule = make_schedule(
-                    self._recipe(),
+                    recipe,
                     self._scheduled_rate,
                     first_epoch=first_epoch,
                     last_epoch=last_epoch,
@@ -414,7 +415,7 @@ class Classifier:
             self._unfreeze(fine_tune_layers)
             rate = fine_tune_learning_rate
             if rate is None:
-                rate = self._recipe().learning_rate / 10
+                rate = recipe.learning_rate / 10
             self._compile(None, v.check_non_negative_float(rate, "fine_tune_learning_rate"))
             run_phase("fine_tune", done, done + fine_tune_epochs)
         if folder is not None:
