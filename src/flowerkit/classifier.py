@@ -285,7 +285,10 @@ class Classifier:
         sparse categorical cross-entropy (with label smoothing where the recipe has it) and
         accuracy. The recipe's warm-up and schedule then run over each ``fit`` call's
         epochs (each call starts a new schedule), unless you passed your own
-        ``optimizer``. Compile the model yourself beforehand to take full control.
+        ``optimizer``. Compile the model yourself beforehand to take full control. Where
+        the recipe has ``recalibrate_batchnorm`` (``compact`` does), the batch-norm
+        statistics are re-estimated on the un-augmented training images just before the
+        last validation pass (after early stopping's restore, when it is on).
 
         Options:
             class_weight: a ``{class index: weight}`` mapping, or ``"balanced"`` for
