@@ -65,6 +65,49 @@ def test_crop_is_repeatable_with_a_seed_and_round_trips_its_config() -> None:
     assert (clone.scale, clone.ratio, clone.seed) == ((0.4, 0.9), (0.5, 2.0), 5)
 
 
+def test_a_crop_of_a_larger_image_is_resized_to_size() -> None:
+    """With ``size``, a training crop is resampled straight to that size: on a 32 px ramp
+    (value = 10 x column), a quarter-area square crop (16 px wide) resized to 8 px has a
+    slope of 20, from a random column; at inference the whole image is resized."""
+    ramp = np.broadcast_to(10.0 * np.arange(32, dtype="float32")[None, :, None], (32, 32, 3))
+    x = np.repeat(ramp[None], 16, axis=0)
+    layer = RandomResizedCrop(scale=(0.25, 0.25), ratio=(1.0, 1.0), seed=4, size=8)
+    out = keras.ops.convert_to_numpy(layer(x, training=True))
+    assert out.shape == (16, 8, 8, 3)
+    assert layer.compute_output_shape((None, 32, 32, 3)) == (None, 8, 8, 3)
+    np.testing.assert_allclose(np.diff(out[..., 0], axis=-1), 20.0, atol=1e-3)
+    starts = out[:, 0, 0, 0]  # 10 * (left + 1/2 * 16/8 - 1/2)
+    assert starts.min() >= 5.0 - 1e-3 and starts.max() <= 165.0 + 1e-3
+    assert starts.max() - starts.min() > 40.0
+    whole = keras.ops.convert_to_numpy(layer(x, training=False))
+    expected = keras.ops.convert_to_numpy(keras.ops.image.resize(x, (8, 8)))
+    np.testing.assert_allclose(whole, expected, atol=1e-3)
+    full = RandomResizedCrop(scale=(1.0, 1.0), ratio=(1.0, 1.0), seed=4, size=(8, 12))
+    np.testing.assert_allclose(  # a crop of the whole image is the same resize
+        keras.ops.convert_to_numpy(full(x, training=True)),
+        keras.ops.convert_to_numpy(keras.ops.image.resize(x, (8, 12))),
+        atol=1e-3,
+    )
+
+
+def test_enlarged_crops_never_sample_outside_the_image() -> None:
+    """Small crops enlarged to the output size, many of them at an edge, read only image
+    pixels (``crop_and_resize`` would fill outside points with zeros)."""
+    x = np.full((64, 10, 10, 3), 100.0, dtype="float32")
+    layer = RandomResizedCrop(scale=(0.1, 0.2), ratio=(0.5, 2.0), seed=2, size=16)
+    out = keras.ops.convert_to_numpy(layer(x, training=True))
+    np.testing.assert_allclose(out, 100.0, atol=1e-3)
+
+
+def test_crop_size_round_trips_and_is_checked() -> None:
+    layer = RandomResizedCrop(size=(24, 32), seed=1)
+    clone = RandomResizedCrop.from_config(layer.get_config())
+    assert clone.size == (24, 32)
+    assert RandomResizedCrop.from_config(RandomResizedCrop().get_config()).size is None
+    with pytest.raises(ConfigError, match="size"):
+        RandomResizedCrop(size=0)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -87,6 +130,13 @@ def test_augmentation_block_crop_option() -> None:
     assert [type(layer).__name__ for layer in block.layers] == ["RandomResizedCrop", "RandomFlip"]
     with pytest.raises(ConfigError, match="crop"):
         fk.augmentation_block(crop=1.0)
+    sized = fk.augmentation_block(crop=0.3, crop_size=24, rotation=0, zoom=0, contrast=0.2)
+    assert sized.layers[0].size == (24, 24)
+    assert sized.compute_output_shape((None, 40, 40, 3)) == (None, 24, 24, 3)
+    out = keras.ops.convert_to_numpy(sized(_images(2, 40), training=False))
+    assert out.shape == (2, 24, 24, 3)
+    with pytest.raises(ConfigError, match="needs `crop`"):
+        fk.augmentation_block(crop_size=24)
 
 
 # --------------------------------------------------------------------------- schedule

@@ -33,6 +33,7 @@ def augmentation_block(
     translation: float = 0.0,
     contrast: float = 0.0,
     brightness: float = 0.0,
+    crop_size: tuple[int, int] | int | None = None,
     seed: int | None = None,
     name: str = AUGMENTATION_LAYER,
 ) -> keras.Sequential:
@@ -45,7 +46,11 @@ def augmentation_block(
     ``crop`` adds a :class:`~flowerkit.layers.RandomResizedCrop` (first in the block)
     whose crops cover between ``crop`` and all of the image's area: the random crop
     and zoom of ImageNet training, in one resampling (``crop=0.3`` with ``rotation=0``
-    and ``zoom=0`` is much cheaper than rotation + zoom + translation).
+    and ``zoom=0`` is much cheaper than rotation + zoom + translation). ``crop_size``
+    resizes the crops to that (height, width) instead of the input's size, and the whole
+    image to it at inference: load images larger than the network's input so that the
+    crops are cut from more pixels (the ``compact`` preset loads 160x160 and crops to
+    112x112). Every later layer of the block then works at ``crop_size``.
     A factor of 0 (or ``flip=None``) leaves that transform out. ``seed`` makes the random
     draws repeatable.
 
@@ -63,6 +68,13 @@ def augmentation_block(
     contrast = v.check_non_negative_float(contrast, "contrast")
     brightness = v.check_non_negative_float(brightness, "brightness")
     seed = v.check_seed(seed)
+    if crop_size is not None:
+        crop_size = v.check_image_size(crop_size, "crop_size")
+        if not crop:
+            raise ConfigError(
+                "`crop_size` sets the size of the random crops, so it needs `crop` "
+                f"(e.g. crop=0.3). Received: crop={crop!r}, crop_size={crop_size!r}"
+            )
     for arg, value in (
         ("crop", crop),
         ("zoom", zoom),
@@ -80,7 +92,7 @@ def augmentation_block(
     if crop:
         from flowerkit.layers import RandomResizedCrop
 
-        layers.append(RandomResizedCrop(scale=(crop, 1.0), seed=_seed(6)))
+        layers.append(RandomResizedCrop(scale=(crop, 1.0), seed=_seed(6), size=crop_size))
     if flip is not None:
         layers.append(keras.layers.RandomFlip(flip, seed=_seed(0)))
     if rotation:
