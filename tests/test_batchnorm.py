@@ -58,6 +58,26 @@ def test_statistics_become_the_training_set_average_without_augmentation() -> No
     assert bn.momentum == pytest.approx(0.99)  # restored
 
 
+def test_an_augmentation_that_resizes_runs_in_inference_mode() -> None:
+    """A crop layer that outputs another size (as ``compact``'s does) still resizes the
+    whole image during the pass: the statistics are those of the resized images."""
+    from flowerkit.layers import RandomResizedCrop
+
+    inputs = keras.Input((16, 16, 2))
+    x = keras.Sequential([RandomResizedCrop(size=8, seed=1)], name="augmentation")(inputs)
+    x = keras.layers.BatchNormalization(name="bn")(x)
+    model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
+    rng = np.random.default_rng(1)
+    pixels = (rng.normal(size=(6, 16, 16, 2)) * [1.0, 4.0] + [2.0, -1.0]).astype("float32")
+
+    assert recalibrate_batchnorm(model, tf.data.Dataset.from_tensor_slices(pixels).batch(6)) == 1
+
+    resized = keras.ops.convert_to_numpy(keras.ops.image.resize(pixels, (8, 8)))
+    bn = model.get_layer("bn")
+    np.testing.assert_allclose(bn.moving_mean.numpy(), resized.mean(axis=(0, 1, 2)), rtol=1e-5)
+    np.testing.assert_allclose(bn.moving_variance.numpy(), resized.var(axis=(0, 1, 2)), rtol=1e-4)
+
+
 def test_frozen_batchnorm_is_left_alone() -> None:
     model = _model(frozen=True)
     before = model.get_layer("bn").moving_mean.numpy().copy()

@@ -52,7 +52,7 @@ def _images(n: int, size: int, seed: int = 0) -> np.ndarray:
 def test_builtin_presets_are_listed() -> None:
     assert {"tutorial", "compact", "mobilenet_v2"} <= set(fk.list_presets())
     assert fk.list_presets("mobile*") == ["mobilenet_v2"]
-    assert fk.get_preset("compact").image_size == (112, 112)
+    assert fk.get_preset("compact").image_size == (160, 160)
     assert fk.get_preset("mobilenet_v2").image_size == (160, 160)
 
 
@@ -97,6 +97,34 @@ def test_compact_preset_recipe_and_size() -> None:
         fk.build_model(5, preset="compact", width=0)
     with pytest.raises(ConfigError, match="at least 32x32"):
         fk.build_model(5, preset="compact", image_size=16)
+
+
+def _network_input(model: Any) -> tuple[int, int]:
+    """The spatial size the first convolution sees."""
+    shape = model.get_layer("stem_conv").input.shape
+    return int(shape[1]), int(shape[2])
+
+
+def test_compact_sees_112_pixels_of_larger_images() -> None:
+    """Fed at its default 160x160, ``compact`` crops (training) or resizes (inference) to
+    112x112 in its augmentation; without augmentation a Resizing layer does it; images of
+    112 pixels or less are used as they are."""
+    augmented = fk.build_model(5, preset="compact", seed=0)
+    assert tuple(augmented.input_shape) == (None, 160, 160, 3)
+    assert augmented.get_layer("augmentation").layers[0].size == (112, 112)
+    assert _network_input(augmented) == (112, 112)
+    assert "resize" not in [layer.name for layer in augmented.layers]
+    plain = fk.build_model(5, preset="compact", augmentation=False)
+    assert plain.get_layer("resize").get_config()["height"] == 112
+    assert _network_input(plain) == (112, 112)
+    own_block = fk.build_model(5, preset="compact", augmentation=fk.augmentation_block())
+    assert _network_input(own_block) == (112, 112)
+    small = fk.build_model(5, preset="compact", image_size=(64, 200))
+    assert _network_input(small) == (64, 112)
+    images = _images(2, 160)
+    for model in (augmented, plain):
+        out = np.asarray(model(images, training=False))
+        assert out.shape == (2, 5) and np.all(np.isfinite(out))
 
 
 def _random_backbone_weights(folder: Path, size: int = 32) -> Path:

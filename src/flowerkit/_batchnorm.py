@@ -9,7 +9,7 @@ inference time.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import keras
@@ -44,22 +44,24 @@ def trainable_batchnorm(model: keras.Model) -> list[keras.layers.BatchNormalizat
     ]
 
 
-def _without_augmentation(model: keras.Model) -> keras.Model:
-    """``model`` from the output of its ``augmentation`` layer on, sharing its layers; the
-    model itself when it has no such layer (or it is not a single functional node)."""
+def _without_augmentation(model: keras.Model) -> Callable[[Any], Any]:
+    """A training-mode call of ``model`` whose ``augmentation`` layer runs in inference
+    mode (no random transforms, but still any resizing it does); a plain training-mode
+    call when the model has no such layer (or it is not a single functional node)."""
     try:
         augmentation = model.get_layer(AUGMENTATION_LAYER)
-        return keras.Model(augmentation.output, model.output)
+        rest = keras.Model(augmentation.output, model.output)
     except (ValueError, AttributeError):
-        return model
+        return lambda images: model(images, training=True)
+    return lambda images: rest(augmentation(images, training=False), training=True)
 
 
 def recalibrate_batchnorm(model: keras.Model, dataset: tf.data.Dataset) -> int:
     """Replace the moving mean and variance of ``model``'s trainable batch-norm layers by
     their average over the batches of ``dataset`` (``images`` or ``(images, labels, ...)``
-    batches of raw pixels), each batch weighted by its size. Augmentation is skipped when it
-    is the model's ``augmentation`` layer. Weights are not changed. Returns the number of
-    layers recalibrated.
+    batches of raw pixels), each batch weighted by its size. The model's ``augmentation``
+    layer, when it has one, runs in inference mode (no random transforms). Weights are not
+    changed. Returns the number of layers recalibrated.
     """
     import tensorflow as tf
 
@@ -75,7 +77,7 @@ def recalibrate_batchnorm(model: keras.Model, dataset: tf.data.Dataset) -> int:
     try:
         for layer in layers:  # with momentum 0 a training-mode call stores the batch's statistics
             layer.momentum = 0.0
-        step = tf.function(lambda images: net(images, training=True), reduce_retracing=True)
+        step = tf.function(net, reduce_retracing=True)
         for batch in dataset:
             images = batch[0] if isinstance(batch, tuple | list) else batch
             size = int(tf.shape(images)[0])

@@ -55,17 +55,26 @@ def _tutorial(
 #: Stage widths of the ``compact`` network at ``width=1``: (filters, residual blocks).
 _COMPACT_STAGES: tuple[tuple[int, int], ...] = ((24, 1), (48, 1), (96, 2), (192, 1))
 _COMPACT_STEM = 16
+#: The largest input the ``compact`` network itself sees; larger images are resized to it
+#: (their random crops, in training).
+_COMPACT_RESOLUTION = 112
 
 
-def _compact_augmentation(seed: int | None) -> keras.layers.Layer:
+def _compact_resolution(image_size: tuple[int, int]) -> tuple[int, int]:
+    return min(image_size[0], _COMPACT_RESOLUTION), min(image_size[1], _COMPACT_RESOLUTION)
+
+
+def _compact_augmentation(seed: int | None, image_size: tuple[int, int]) -> keras.layers.Layer:
     """The ``compact`` preset's augmentation: random-resized crops (30% to 100% of the
-    area), horizontal flips and brightness/contrast jitter, all on 0..255 pixels. One
-    resampling per image, so it costs a fraction of rotation + zoom + translation."""
+    area) resized to the network's resolution, horizontal flips and brightness/contrast
+    jitter, all on 0..255 pixels. One resampling per image, so it costs a fraction of
+    rotation + zoom + translation."""
     from flowerkit.augment import augmentation_block
 
     return augmentation_block(
         flip="horizontal",
         crop=0.3,
+        crop_size=_compact_resolution(image_size),
         rotation=0,
         zoom=0,
         contrast=0.2,
@@ -124,11 +133,13 @@ def _residual_block(x: Any, filters: int, strides: int, name: str) -> Any:
         "A compact residual CNN for small photo data sets trained from scratch on a CPU: "
         "a stride-2 stem and four stages of ResNet basic blocks (24/48/96/192 filters, "
         "5 blocks) with batch normalization, global average pooling, dropout and one Dense "
-        "layer. 112x112 input; random-resized-crop, flip and colour augmentation by default; "
+        "layer. Images are fed at 160x160 and the network sees 112x112 (at most): random "
+        "crops of the 160x160 image resized to 112x112 in training, the whole image resized "
+        "at inference. Random-resized-crop, flip and colour augmentation by default; "
         "AdamW with weight decay, cosine schedule with warm-up and label smoothing. "
         "Option `width` scales every layer's filters."
     ),
-    image_size=(112, 112),
+    image_size=(160, 160),
     augment_by_default=True,
     augmentation=_compact_augmentation,
     dropout=0.2,
@@ -168,6 +179,9 @@ def _compact(
 
     inputs = keras.Input(shape=(*image_size, 3), name="image")
     x = inputs if augmentation is None else augmentation(inputs)
+    resolution = _compact_resolution(image_size)
+    if tuple(x.shape[1:3]) != resolution:  # no augmentation, or one that keeps the size
+        x = layers.Resizing(*resolution, interpolation="bilinear", name="resize")(x)
     x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescaling")(x)
     x = _conv_bn(x, scaled(_COMPACT_STEM), 3, 2, "stem")
     for s, (filters, blocks) in enumerate(_COMPACT_STAGES, start=1):
@@ -220,7 +234,7 @@ def _with_inference_batch_norm(model: keras.Model) -> keras.Model:
     return copy
 
 
-def _transfer_augmentation(seed: int | None) -> keras.layers.Layer:
+def _transfer_augmentation(seed: int | None, image_size: tuple[int, int]) -> keras.layers.Layer:
     """Light augmentation for a pretrained backbone: flips, small rotations and zoom."""
     from flowerkit.augment import augmentation_block
 

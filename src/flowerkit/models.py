@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import keras
 
 __all__ = [
+    "AugmentationFactory",
     "ModelBuilder",
     "PresetSpec",
     "TrainingRecipe",
@@ -44,6 +45,17 @@ class ModelBuilder(Protocol):
         dropout: float,
         **options: Any,
     ) -> keras.Model: ...
+
+
+class AugmentationFactory(Protocol):
+    """What a preset's augmentation factory looks like: it returns the augmentation layer
+    for a model built with ``seed`` at ``image_size`` (the size images are fed at)."""
+
+    def __call__(self, seed: int | None, image_size: tuple[int, int]) -> keras.layers.Layer: ...
+
+
+def _default_augmentation(seed: int | None, image_size: tuple[int, int]) -> keras.layers.Layer:
+    return augmentation_block(seed=seed)
 
 
 @dataclass(frozen=True)
@@ -77,7 +89,7 @@ class PresetSpec:
     image_size: tuple[int, int]
     #: Whether ``augmentation=None`` means "use :attr:`augmentation` (a factory)".
     augment_by_default: bool = False
-    augmentation: Callable[[int | None], keras.layers.Layer] | None = None
+    augmentation: AugmentationFactory | None = None
     dropout: float = 0.0
     recipe: TrainingRecipe = field(default_factory=TrainingRecipe)
     #: Keyword options the builder accepts beyond the standard ones (for docs and checks).
@@ -93,7 +105,7 @@ def register_preset(
     description: str,
     image_size: tuple[int, int] = (180, 180),
     augment_by_default: bool = False,
-    augmentation: Callable[[int | None], keras.layers.Layer] | None = None,
+    augmentation: AugmentationFactory | None = None,
     dropout: float = 0.0,
     recipe: TrainingRecipe | None = None,
     options: tuple[str, ...] = (),
@@ -103,8 +115,9 @@ def register_preset(
 
     The builder is called as ``builder(num_classes, image_size=..., augmentation=...,
     dropout=..., **options)`` and must return a ``keras.Model`` that maps raw 0..255 images
-    to ``num_classes`` logits. ``augmentation`` is a factory ``seed -> layer`` used when the
-    user asks for augmentation without passing a layer. Registering an existing name raises
+    to ``num_classes`` logits. ``augmentation`` is a factory ``(seed, image_size) -> layer``
+    (an :class:`AugmentationFactory`) used when the user asks for augmentation without
+    passing a layer. Registering an existing name raises
     :class:`~flowerkit.exceptions.ConfigError` unless ``overwrite=True``.
     """
     if not isinstance(name, str) or not name.isidentifier():
@@ -202,8 +215,7 @@ def build_model(
     if augmentation is None:
         augmentation = spec.augment_by_default
     if augmentation is True:
-        factory = spec.augmentation or (lambda s: augmentation_block(seed=s))
-        layer = factory(seed)
+        layer = (spec.augmentation or _default_augmentation)(seed, size)
     elif augmentation is False:
         layer = None
     elif isinstance(augmentation, keras.layers.Layer):
