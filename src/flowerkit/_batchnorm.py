@@ -44,7 +44,7 @@ def trainable_batchnorm(model: keras.Model) -> list[keras.layers.BatchNormalizat
     ]
 
 
-def _without_augmentation(model: keras.Model) -> Callable[[Any], Any]:
+def _unaugmented_training_call(model: keras.Model) -> Callable[[Any], Any]:
     """A training-mode call of ``model`` whose ``augmentation`` layer runs in inference
     mode (no random transforms, but still any resizing it does); a plain training-mode
     call when the model has no such layer (or it is not a single functional node)."""
@@ -68,7 +68,7 @@ def recalibrate_batchnorm(model: keras.Model, dataset: tf.data.Dataset) -> int:
     layers = trainable_batchnorm(model)
     if not layers:
         return 0
-    net = _without_augmentation(model)
+    net = _unaugmented_training_call(model)
     momenta = [layer.momentum for layer in layers]
     means = [np.zeros(layer.moving_mean.shape, np.float64) for layer in layers]
     variances = [np.zeros(layer.moving_variance.shape, np.float64) for layer in layers]
