@@ -22,8 +22,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
-import flowerkit.checking as checking
-from flowerkit._probe import Probe
+import flowerkit.data.checking as checking
+from flowerkit.data._probe import Probe
 
 Pool = Literal["thread", "process"]
 

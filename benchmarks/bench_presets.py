@@ -104,7 +104,7 @@ def machine() -> dict[str, Any]:
                 model = line.split(":", 1)[1].strip()
     except OSError:
         pass
-    from flowerkit import _tfenv
+    from flowerkit.core import runtime as _tfenv
 
     return {
         "cpu": model,

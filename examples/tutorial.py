@@ -51,7 +51,7 @@ def run(data_dir: Path, out: Path) -> dict[str, dict[str, object]]:
 
 
 def plot(results: dict[str, dict[str, object]], out: Path) -> None:
-    from flowerkit.plot import plot_history
+    from flowerkit.evaluation.plots import plot_history
 
     for name, result in results.items():
         plot_history(result["history"], save_path=out / f"tutorial_{name}_curves.png")  # type: ignore[arg-type]

@@ -18,6 +18,7 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Keep flowerkit's caches out of the user's home during tests."""
     os.environ["FLOWERKIT_CACHE_DIR"] = str(tmp_path_factory.mktemp("flowerkit-cache"))
 
+
 #: Three easy classes: each image is its class colour plus noise.
 COLOURS: dict[str, tuple[int, int, int]] = {
     "blue": (30, 40, 210),

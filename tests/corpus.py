@@ -195,7 +195,7 @@ def random_bytes(n: int = 4096, seed: int = 1) -> bytes:
 
 @dataclass
 class Expected:
-    """What :func:`flowerkit.checking.check_images` must report for a built folder."""
+    """What :func:`flowerkit.data.check_images` must report for a built folder."""
 
     #: class -> relative paths (from the root) that load.
     good: dict[str, set[str]] = field(default_factory=dict)

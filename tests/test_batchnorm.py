@@ -11,9 +11,9 @@ import pytest
 import tensorflow as tf
 
 import flowerkit as fk
-from flowerkit._batchnorm import recalibrate_batchnorm
-from flowerkit._callbacks import TimeBudget
 from flowerkit.exceptions import DatasetError
+from flowerkit.training.batchnorm import recalibrate_batchnorm
+from flowerkit.training.callbacks import TimeBudget
 
 
 class _AddInTraining(keras.layers.Layer):  # type: ignore[misc]
@@ -61,7 +61,7 @@ def test_statistics_become_the_training_set_average_without_augmentation() -> No
 def test_an_augmentation_that_resizes_runs_in_inference_mode() -> None:
     """A crop layer that outputs another size (as ``compact``'s does) still resizes the
     whole image during the pass: the statistics are those of the resized images."""
-    from flowerkit.layers import RandomResizedCrop
+    from flowerkit.models.layers import RandomResizedCrop
 
     inputs = keras.Input((16, 16, 2))
     x = keras.Sequential([RandomResizedCrop(size=8, seed=1)], name="augmentation")(inputs)

@@ -1,12 +1,12 @@
-"""Temperature scaling (flowerkit.calibration)."""
+"""Temperature scaling (flowerkit.evaluation.calibration)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from flowerkit.calibration import apply_temperature, fit_temperature, temperature_nll
-from flowerkit.evaluation import expected_calibration_error
+from flowerkit.evaluation.calibration import apply_temperature, fit_temperature, temperature_nll
+from flowerkit.evaluation.report import expected_calibration_error
 from flowerkit.exceptions import ConfigError
 
 

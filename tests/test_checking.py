@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-import flowerkit.images
+import flowerkit.images.decode
 from corpus import Expected, build_dataset, can_symlink, encode, noise, solid
-from flowerkit import _checkcache
-from flowerkit.checking import (
+from flowerkit.data import _checkcache
+from flowerkit.data.checking import (
     IGNORE_REASONS,
     IMBALANCE_THRESHOLD,
     DatasetReport,
@@ -27,7 +27,7 @@ from flowerkit.checking import (
     list_class_folders,
 )
 from flowerkit.exceptions import BadFilesWarning, ConfigError, DatasetError
-from flowerkit.images import REASONS
+from flowerkit.images.decode import REASONS
 
 
 @pytest.fixture(autouse=True)
@@ -61,14 +61,14 @@ def decoded(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The sources ``load_image`` was called with by the checker (from any thread)."""
     calls: list[str] = []
     lock = threading.Lock()
-    original = flowerkit.images.load_image
+    original = flowerkit.images.decode.load_image
 
     def counting(source: Any, image_size: Any = None) -> Any:
         with lock:
             calls.append(str(source))
         return original(source, image_size)
 
-    monkeypatch.setattr(flowerkit.images, "load_image", counting)
+    monkeypatch.setattr(flowerkit.images.decode, "load_image", counting)
     return calls
 
 
@@ -455,7 +455,7 @@ def test_default_cache_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
 def test_load_datasets_iterates_a_full_epoch_over_the_good_files(
     tmp_path: Path,
 ) -> None:
-    from flowerkit.data import load_datasets
+    from flowerkit.data.loading import load_datasets
 
     root = tmp_path / "photos"
     exp = build_dataset(root, with_empty_class=False)
@@ -489,8 +489,7 @@ def test_training_over_the_mixed_folder_finishes(tmp_path: Path) -> None:
     build_dataset(root, with_empty_class=False)
     with pytest.warns(BadFilesWarning, match="left out"):
         data = fk.load_datasets(root, image_size=16, batch_size=4, seed=3)
-    clf = fk.Classifier.from_preset("tutorial", class_names=data.class_names, image_size=16,
-                                    seed=1)
+    clf = fk.Classifier.from_preset("tutorial", class_names=data.class_names, image_size=16, seed=1)
     history = clf.fit(data, epochs=2, verbose=0)
     assert len(history["loss"]) == 2 and all(np.isfinite(history["loss"]))
     assert clf.evaluate(data).num_samples == len(data.validation_files)

@@ -15,7 +15,7 @@ from PIL import Image
 
 import flowerkit as fk
 from flowerkit.exceptions import ConfigError, ModelFileError, NotFittedError, UnreadableImageError
-from flowerkit.images import load_image
+from flowerkit.images.decode import load_image
 
 
 def test_short_fit_learns_easy_colour_classes(trained: tuple[Any, Any]) -> None:

@@ -13,9 +13,9 @@ import pytest
 
 import flowerkit as fk
 from conftest import COLOURS, MakeFolder, write_colour_image
-from flowerkit.data import split_files
+from flowerkit.data.loading import split_files
 from flowerkit.exceptions import ConfigError, DatasetError
-from flowerkit.images import load_image
+from flowerkit.images.decode import load_image
 
 
 def _split_of(ds: fk.Datasets) -> dict[str, str]:
@@ -89,7 +89,7 @@ def test_split_is_stable_when_files_are_added(make_folder: MakeFolder) -> None:
 
 
 def test_split_ignores_listing_order() -> None:
-    from flowerkit.checking import ImageFile
+    from flowerkit.data.checking import ImageFile
 
     files = [
         ImageFile(Path(f"/d/c{i % 2}/f{i}.png"), i % 2, f"c{i % 2}", f"c{i % 2}/f{i}.png")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from flowerkit.datasets import demo_sample, flower_photos
+from flowerkit.data.downloads import demo_sample, flower_photos
 from flowerkit.exceptions import DownloadError
 
 

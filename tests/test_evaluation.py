@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from conftest import LABELS, PROBS
-from flowerkit.evaluation import (
+from flowerkit.evaluation.report import (
     SCHEMA_VERSION,
     EvaluationReport,
     Mistake,
@@ -147,9 +147,7 @@ def test_paths_accept_path_objects(tmp_path: Path) -> None:
 def test_most_confused(report: EvaluationReport) -> None:
     assert report.most_confused() == [("a", "b", 1), ("c", "a", 1)]
     assert report.most_confused(min_count=2) == []
-    r = EvaluationReport.from_predictions(
-        [0, 0, 1, 2, 2, 2], np.eye(3)[[1, 1, 0, 0, 1, 0]], NAMES
-    )
+    r = EvaluationReport.from_predictions([0, 0, 1, 2, 2, 2], np.eye(3)[[1, 1, 0, 0, 1, 0]], NAMES)
     assert r.most_confused() == [("a", "b", 2), ("c", "a", 2), ("b", "a", 1), ("c", "b", 1)]
 
 
@@ -288,8 +286,12 @@ def test_to_dict_schema(report: EvaluationReport) -> None:
         "mistakes",
     ]
     assert d["schema_version"] == SCHEMA_VERSION == 1
-    assert d["per_class"]["b"] == {"precision": 0.5, "recall": 1.0, "f1": pytest.approx(2 / 3),
-                                   "support": 1}
+    assert d["per_class"]["b"] == {
+        "precision": 0.5,
+        "recall": 1.0,
+        "f1": pytest.approx(2 / 3),
+        "support": 1,
+    }
     assert d["confusion_matrix"] == [[1, 1, 0], [0, 1, 0], [1, 0, 1]]
     assert d["calibration"]["n_bins"] == 15
     assert set(d["calibration"]["bins"][0]) == {"lower", "upper", "count", "accuracy", "confidence"}
@@ -444,14 +446,14 @@ def test_to_html_with_empty_history_leaves_out_curves(
 
 
 def test_evaluation_imports_neither_tensorflow_nor_plotting_libraries() -> None:
-    import flowerkit.evaluation
+    import flowerkit.evaluation.report
 
     src = str(Path(flowerkit.evaluation.__file__).parents[1])
     code = (
         "import sys, flowerkit.evaluation\n"
         "heavy = [m for m in ('tensorflow', 'keras', 'matplotlib', 'PIL') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
-        "import flowerkit.plot, flowerkit._html\n"
+        "import flowerkit.evaluation.plots, flowerkit.evaluation.html\n"
         "assert 'tensorflow' not in sys.modules and 'matplotlib' not in sys.modules\n"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from flowerkit.evaluation import EvaluationReport
+from flowerkit.evaluation.report import EvaluationReport
 
 CHROMIUM = Path("/usr/bin/chromium")
 WIDTH, HEIGHT = 1200, 2000

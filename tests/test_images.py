@@ -42,9 +42,9 @@ from corpus import (
     truncated,
     upright,
 )
-from flowerkit import images
 from flowerkit.exceptions import ConfigError, DatasetError, UnreadableImageError
-from flowerkit.images import MAX_PIXELS, REASONS, load_image, resize_image
+from flowerkit.images import decode as images
+from flowerkit.images.decode import MAX_PIXELS, REASONS, load_image, resize_image
 
 Check = Callable[[np.ndarray], None]
 

@@ -1,4 +1,4 @@
-"""flowerkit.plot renders real figures with Agg, without pyplot and without TensorFlow."""
+"""flowerkit.evaluation.plots renders real figures with Agg, without pyplot and without TensorFlow."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from PIL import Image
 pytest.importorskip("matplotlib")
 
 from conftest import LABELS, PROBS
-from flowerkit import plot
-from flowerkit.data import Datasets
-from flowerkit.evaluation import EvaluationReport
+from flowerkit.data.loading import Datasets
+from flowerkit.evaluation import plots as plot
+from flowerkit.evaluation.report import EvaluationReport
 from flowerkit.exceptions import ConfigError
 
 HISTORY = {
@@ -34,7 +34,7 @@ def test_plotting_never_imports_pyplot(tmp_path: Path) -> None:
     libraries in this test process may import pyplot themselves)."""
     code = (
         "import sys\n"
-        "from flowerkit.plot import plot_history\n"
+        "from flowerkit.evaluation.plots import plot_history\n"
         "plot_history({'accuracy': [0.5, 0.7], 'val_accuracy': [0.4, 0.6],"
         " 'loss': [1.0, 0.8], 'val_loss': [1.1, 0.9]},"
         f" save_path={str(tmp_path / 'c.png')!r})\n"

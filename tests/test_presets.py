@@ -13,13 +13,15 @@ import pytest
 
 import flowerkit as fk
 from flowerkit.exceptions import ConfigError
-from flowerkit.layers import InferenceBatchNormalization
+from flowerkit.models.layers import InferenceBatchNormalization
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "presets.rst"
 SHARED_WEIGHTS = Path(
     os.environ.get(
         "FLOWERKIT_MOBILENET_V2_WEIGHTS",
-        Path(__file__).resolve().parents[2] / "shared" / "weights"
+        Path(__file__).resolve().parents[2]
+        / "shared"
+        / "weights"
         / "mobilenet_v2_1.0_224_no_top.weights.h5",
     )
 )
@@ -155,8 +157,10 @@ def test_mobilenet_v2_has_a_frozen_backbone_with_fixed_batch_norm(tmp_path: Path
     backbone.trainable = True
     assert len(model.trainable_weights) > 100
     before = [layer.moving_mean.numpy() for layer in bns]
-    model.compile(optimizer=keras.optimizers.SGD(0.1),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.1),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     model.fit(_images(8, 32), np.arange(8) % 3, epochs=1, batch_size=8, verbose=0)
     for layer, mean in zip(bns, before, strict=True):
         np.testing.assert_array_equal(layer.moving_mean.numpy(), mean)
@@ -239,7 +243,8 @@ def test_preset_trains_and_round_trips_through_save_and_load(
     np.testing.assert_allclose(
         np.asarray(loaded.model(images, training=False)),
         np.asarray(clf.model(images, training=False)),
-        rtol=1e-5, atol=1e-5,
+        rtol=1e-5,
+        atol=1e-5,
     )
     np.testing.assert_allclose(loaded.predict_proba(images), clf.predict_proba(images), atol=1e-6)
 
@@ -288,8 +293,9 @@ def test_mobilenet_v2_with_pretrained_weights_learns_flowers(tmp_path: Path) -> 
     clf = fk.Classifier.from_preset(
         "mobilenet_v2", class_names=data.class_names, weights=SHARED_WEIGHTS, seed=1
     )
-    for a, b in zip(reference.get_weights(), clf.model.get_layer("backbone").get_weights(),
-                    strict=True):
+    for a, b in zip(
+        reference.get_weights(), clf.model.get_layer("backbone").get_weights(), strict=True
+    ):
         np.testing.assert_array_equal(a, b)
     clf.fit(data, epochs=4, verbose=0)
     assert clf.evaluate(data).accuracy >= 0.7

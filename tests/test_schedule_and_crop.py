@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 import flowerkit as fk
-from flowerkit._callbacks import TimeBudget, WarmupCosine
 from flowerkit.exceptions import ConfigError
-from flowerkit.layers import RandomResizedCrop
+from flowerkit.models.layers import RandomResizedCrop
+from flowerkit.training.callbacks import TimeBudget, WarmupCosine
 
 
 def _images(n: int = 4, size: int = 12) -> np.ndarray:
@@ -225,9 +225,7 @@ def test_time_budget_stops_when_the_next_batch_would_not_fit(
     assert budget.model.stop_training is stops
 
 
-def test_fit_follows_the_recipe_schedule_and_ends_at_zero(
-    make_folder: Any, tmp_path: Path
-) -> None:
+def test_fit_follows_the_recipe_schedule_and_ends_at_zero(make_folder: Any, tmp_path: Path) -> None:
     folder = make_folder(per_class=6, size=(32, 32))
     data = fk.load_datasets(folder, image_size=32, batch_size=4, seed=1)
     clf = fk.Classifier.from_preset("compact", class_names=data.class_names, image_size=32)

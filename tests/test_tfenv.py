@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from flowerkit import _tfenv
+from flowerkit.core import runtime as _tfenv
 
 
 def test_default_is_set_and_a_user_value_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -75,8 +75,13 @@ def test_fine_tuning_unfreezes_top_of_backbone(small_data: fk.Datasets) -> None:
     import keras
 
     backbone = keras.Sequential(
-        [keras.Input((16, 16, 3)), keras.layers.Conv2D(4, 3), keras.layers.BatchNormalization(),
-         keras.layers.Conv2D(4, 3), keras.layers.GlobalAveragePooling2D()],
+        [
+            keras.Input((16, 16, 3)),
+            keras.layers.Conv2D(4, 3),
+            keras.layers.BatchNormalization(),
+            keras.layers.Conv2D(4, 3),
+            keras.layers.GlobalAveragePooling2D(),
+        ],
         name="backbone",
     )
     backbone.trainable = False
@@ -131,8 +136,11 @@ def test_resume_after_a_killed_process(colour_folder: Path, tmp_path: Path) -> N
     ckpt = tmp_path / "ckpt"
     script = tmp_path / "run.py"
     script.write_text(_KILLED_RUN)
-    proc = subprocess.run([sys.executable, str(script), str(colour_folder), str(ckpt), "2"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, str(script), str(colour_folder), str(ckpt), "2"],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == -9, proc.stderr[-2000:]
     saved = json.loads((ckpt / "history.json").read_text())
     assert saved["epochs_done"] == 2
@@ -147,8 +155,7 @@ def test_resume_after_a_killed_process(colour_folder: Path, tmp_path: Path) -> N
             self.seen.append(epoch)
 
     data = fk.load_datasets(colour_folder, image_size=16, batch_size=16, seed=4)
-    clf = fk.Classifier.from_preset("tutorial", class_names=data.class_names, image_size=16,
-                                    seed=3)
+    clf = fk.Classifier.from_preset("tutorial", class_names=data.class_names, image_size=16, seed=3)
     recorder = Epochs()
     history = clf.fit(data, epochs=4, checkpoint_dir=ckpt, callbacks=[recorder], verbose=0)
     assert recorder.seen == [2, 3]  # only the epochs the killed run did not finish
@@ -163,7 +170,7 @@ def test_ctrl_c_during_a_checkpoint_write_waits_until_it_is_complete() -> None:
     import os
     import signal
 
-    from flowerkit._callbacks import _defer_sigint
+    from flowerkit.training.callbacks import _defer_sigint
 
     finished: list[str] = []
 

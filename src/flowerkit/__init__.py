@@ -9,43 +9,62 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from flowerkit._tfenv import apply_defaults as _apply_tf_defaults
 from flowerkit._version import __version__
+from flowerkit.core.runtime import apply_defaults as _apply_import_defaults
 
-_apply_tf_defaults()
+# Only what must be set before TensorFlow starts (see flowerkit.core.runtime).
+_apply_import_defaults()
 
 if TYPE_CHECKING:
-    from flowerkit.augment import augmentation_block
-    from flowerkit.checking import DatasetReport, check_images
     from flowerkit.classifier import Classifier
-    from flowerkit.data import Datasets, image_dataset, load_datasets
+    from flowerkit.data import DatasetReport, Datasets, check_images, image_dataset, load_datasets
     from flowerkit.evaluation import EvaluationReport
     from flowerkit.exceptions import (
+        BadFilesWarning,
         ConfigError,
         DatasetError,
+        DownloadError,
         FlowerkitError,
+        FlowerkitWarning,
         ModelFileError,
         NotFittedError,
+        UnknownPresetError,
         UnreadableImageError,
+        VersionMismatchWarning,
     )
     from flowerkit.images import load_image
-    from flowerkit.models import PresetSpec, build_model, get_preset, list_presets, register_preset
-    from flowerkit.prediction import Prediction, Predictions
+    from flowerkit.models import (
+        PresetSpec,
+        TrainingRecipe,
+        augmentation_block,
+        build_model,
+        get_preset,
+        list_presets,
+        register_preset,
+    )
+    from flowerkit.prediction import FailedInput, Prediction, Predictions
 
 __all__ = [
+    "BadFilesWarning",
     "Classifier",
     "ConfigError",
     "DatasetError",
     "DatasetReport",
     "Datasets",
+    "DownloadError",
     "EvaluationReport",
+    "FailedInput",
     "FlowerkitError",
+    "FlowerkitWarning",
     "ModelFileError",
     "NotFittedError",
     "Prediction",
     "Predictions",
     "PresetSpec",
+    "TrainingRecipe",
+    "UnknownPresetError",
     "UnreadableImageError",
+    "VersionMismatchWarning",
     "__version__",
     "augmentation_block",
     "build_model",
@@ -58,29 +77,44 @@ __all__ = [
     "register_preset",
 ]
 
+#: Where each public name lives; imported on first use.
 _LAZY = {
-    "augmentation_block": "flowerkit.augment",
-    "DatasetReport": "flowerkit.checking",
-    "check_images": "flowerkit.checking",
     "Classifier": "flowerkit.classifier",
-    "Datasets": "flowerkit.data",
-    "image_dataset": "flowerkit.data",
-    "load_datasets": "flowerkit.data",
+    **dict.fromkeys(
+        ["DatasetReport", "Datasets", "check_images", "image_dataset", "load_datasets"],
+        "flowerkit.data",
+    ),
     "EvaluationReport": "flowerkit.evaluation",
-    "ConfigError": "flowerkit.exceptions",
-    "DatasetError": "flowerkit.exceptions",
-    "FlowerkitError": "flowerkit.exceptions",
-    "ModelFileError": "flowerkit.exceptions",
-    "NotFittedError": "flowerkit.exceptions",
-    "UnreadableImageError": "flowerkit.exceptions",
+    **dict.fromkeys(
+        [
+            "BadFilesWarning",
+            "ConfigError",
+            "DatasetError",
+            "DownloadError",
+            "FlowerkitError",
+            "FlowerkitWarning",
+            "ModelFileError",
+            "NotFittedError",
+            "UnknownPresetError",
+            "UnreadableImageError",
+            "VersionMismatchWarning",
+        ],
+        "flowerkit.exceptions",
+    ),
     "load_image": "flowerkit.images",
-    "PresetSpec": "flowerkit.models",
-    "build_model": "flowerkit.models",
-    "get_preset": "flowerkit.models",
-    "list_presets": "flowerkit.models",
-    "register_preset": "flowerkit.models",
-    "Prediction": "flowerkit.prediction",
-    "Predictions": "flowerkit.prediction",
+    **dict.fromkeys(
+        [
+            "PresetSpec",
+            "TrainingRecipe",
+            "augmentation_block",
+            "build_model",
+            "get_preset",
+            "list_presets",
+            "register_preset",
+        ],
+        "flowerkit.models",
+    ),
+    **dict.fromkeys(["FailedInput", "Prediction", "Predictions"], "flowerkit.prediction"),
 }
 
 

@@ -20,18 +20,18 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from flowerkit import _artifact
-from flowerkit import _validation as v
-from flowerkit._index import file_ignore_reason, folder_ignore_reason
+from flowerkit import artifact as _artifact
 from flowerkit._version import __version__
-from flowerkit.data import Datasets
+from flowerkit.core import validation as v
+from flowerkit.data._index import file_ignore_reason, folder_ignore_reason
+from flowerkit.data.loading import Datasets
 from flowerkit.exceptions import (
     ConfigError,
     NotFittedError,
     UnreadableImageError,
     VersionMismatchWarning,
 )
-from flowerkit.images import ImageInput, load_image
+from flowerkit.images.decode import ImageInput, load_image
 from flowerkit.models import TrainingRecipe, build_model, get_preset
 from flowerkit.prediction import FailedInput, Prediction, Predictions, _source_name
 
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     import tensorflow as tf
     from numpy.typing import NDArray
 
-    from flowerkit.evaluation import EvaluationReport
+    from flowerkit.evaluation.report import EvaluationReport
 
 __all__ = ["Classifier"]
 
@@ -235,7 +235,7 @@ class Classifier:
     ) -> None:
         import keras
 
-        from flowerkit._training import make_loss, make_optimizer
+        from flowerkit.training.optimizers import make_loss, make_optimizer
 
         recipe = self._recipe()
         if optimizer is None:
@@ -315,9 +315,9 @@ class Classifier:
         """
         import keras
 
-        from flowerkit import _callbacks
-        from flowerkit._batchnorm import RECALIBRATION_EPOCHS
-        from flowerkit._training import make_schedule
+        from flowerkit.training import callbacks as _callbacks
+        from flowerkit.training.batchnorm import RECALIBRATION_EPOCHS
+        from flowerkit.training.optimizers import make_schedule
 
         called = time.monotonic()
         epochs = v.check_positive_int(epochs, "epochs")
@@ -602,7 +602,7 @@ class Classifier:
         import tensorflow as tf
 
         if isinstance(data, str | os.PathLike):
-            from flowerkit.data import load_datasets
+            from flowerkit.data.loading import load_datasets
 
             folder = load_datasets(
                 data,
@@ -649,7 +649,7 @@ class Classifier:
         paths), a ``tf.data.Dataset`` of ``(images, labels)`` batches, or a folder of class
         sub-folders named like this classifier's classes.
         """
-        from flowerkit.evaluation import EvaluationReport
+        from flowerkit.evaluation.report import EvaluationReport
 
         self._check_is_fitted("evaluate")
         labels, scores, paths = self._collect(data)
@@ -676,8 +676,8 @@ class Classifier:
         (15 bins) on ``data`` before and after. Use data the model was not trained on,
         normally the validation split (what ``Datasets`` gives).
         """
-        from flowerkit.calibration import fit_temperature
-        from flowerkit.evaluation import expected_calibration_error
+        from flowerkit.evaluation.calibration import fit_temperature
+        from flowerkit.evaluation.report import expected_calibration_error
 
         self._check_is_fitted("calibrate")
         labels, scores, _ = self._collect(data)
@@ -774,7 +774,7 @@ class Classifier:
 
 
 def _unshuffled(data: Datasets) -> tf.data.Dataset:
-    from flowerkit.data import image_dataset
+    from flowerkit.data.loading import image_dataset
 
     return image_dataset(
         list(data.train_files),

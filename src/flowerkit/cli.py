@@ -82,8 +82,12 @@ def _progress_line(args: argparse.Namespace, label: str) -> Callable[[int, int],
         width = 30
         filled = width * done // max(total, 1)
         end = "\n" if done == total else ""
-        print(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}", end=end,
-              file=sys.stderr, flush=True)
+        print(
+            f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}",
+            end=end,
+            file=sys.stderr,
+            flush=True,
+        )
 
     return show
 
@@ -103,7 +107,7 @@ def _image_size(text: str) -> tuple[int, int]:
 
 # ---------------------------------------------------------------------------- commands
 def _cmd_check(args: argparse.Namespace) -> int:
-    from flowerkit.checking import check_images
+    from flowerkit.data.checking import check_images
 
     report = check_images(args.directory, progress=_progress_line(args, "checking"))
     if args.json:
@@ -128,7 +132,7 @@ def _train_and_report(
 ) -> dict[str, Any]:
     """Load, train, save, and write curves + report next to the model. Returns a summary."""
     from flowerkit.classifier import Classifier
-    from flowerkit.data import load_datasets
+    from flowerkit.data.loading import load_datasets
     from flowerkit.models import get_preset
 
     spec = get_preset(preset)
@@ -146,7 +150,8 @@ def _train_and_report(
             seed=seed,
             time_budget=time_budget,
             checkpoint_dir=checkpoint,
-            verbose=_progress_verbose(args))
+            verbose=_progress_verbose(args),
+        )
     except KeyboardInterrupt:
         print(
             f"\nflowerkit: interrupted; the last completed epoch is kept in {checkpoint}. "
@@ -184,7 +189,7 @@ def _write_extras(clf: Any, data: Any, model_path: Path) -> dict[str, Any]:
         written["report"] = str(report_path)
         written["report_json"] = str(json_path)
     try:
-        from flowerkit.plot import plot_history
+        from flowerkit.evaluation.plots import plot_history
 
         curves = stem.with_name(stem.name + ".curves.png")
         plot_history(clf.history_, save_path=curves)
@@ -303,7 +308,7 @@ def _cmd_presets(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from flowerkit.classifier import Classifier
-    from flowerkit.datasets import demo_sample
+    from flowerkit.data.downloads import demo_sample
 
     folder, heldout = demo_sample()
     out = Path(args.out) if args.out else Path.cwd() / "flowerkit-demo"

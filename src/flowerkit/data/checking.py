@@ -1,0 +1,403 @@
+"""Index a folder of class sub-folders and check every file before training.
+
+``check_images`` walks ``directory/<class>/**``, decodes every candidate file with the same
+:func:`flowerkit.images.load_image` the pipeline uses, and returns a
+:class:`DatasetReport`: the files that will be used, the ones that will not (with a reason
+code from :data:`flowerkit.images.REASONS`), the ones ignored on purpose (a code from
+:data:`IGNORE_REASONS`), exact duplicates within and across classes, and class
+imbalance. Nothing is skipped silently. Results are cached per file (see
+``docs/checking.rst``), so checking an unchanged folder again decodes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal
+
+import flowerkit.data._report_text as _report_text
+from flowerkit.core.validation import check_directory
+from flowerkit.data._checkcache import CheckCache, stamp
+from flowerkit.data._index import class_folders, index_folder
+from flowerkit.data._probe import Probe, probe
+from flowerkit.exceptions import ConfigError, DatasetError
+from flowerkit.images.decode import IMAGE_EXTENSIONS
+
+__all__ = [
+    "IGNORE_REASONS",
+    "IMBALANCE_THRESHOLD",
+    "SCHEMA_VERSION",
+    "BadFile",
+    "DatasetReport",
+    "DuplicateGroup",
+    "IgnoredFile",
+    "ImageFile",
+    "check_images",
+    "format_report",
+    "list_class_folders",
+]
+
+#: Version of the layout of :meth:`DatasetReport.to_dict` (and ``flowerkit check --json``).
+SCHEMA_VERSION = 1
+
+#: A class is flagged as imbalanced when largest / smallest class size exceeds this.
+IMBALANCE_THRESHOLD = 3.0
+
+#: Every ``IgnoredFile.reason`` code and what it means.
+IGNORE_REASONS: Mapping[str, str] = MappingProxyType(
+    {
+        "hidden_file": "a hidden file (its name starts with '.')",
+        "apple_double": "a macOS '._*' metadata file",
+        "system_file": "an operating-system file (.DS_Store, Thumbs.db, desktop.ini...)",
+        "not_an_image_extension": "its extension is not an image extension",
+        "outside_class_folder": "a file directly in the data folder, not in a class folder",
+        "hidden_folder": "a hidden folder (its name starts with '.'); not searched",
+        "system_folder": "an operating-system folder (__MACOSX, @eaDir...); not searched",
+        "symlinked_folder": "a symbolic link to a folder; searched only with follow_links=True",
+        "already_searched": "a folder reached a second time through a symbolic link",
+        "class_not_selected": "a class folder not listed in class_names",
+    }
+)
+
+CacheOption = bool | str | os.PathLike[str]
+
+
+@dataclass(frozen=True)
+class ImageFile:
+    """A file that will be used: its path, class index and class name."""
+
+    path: Path
+    label: int
+    class_name: str
+    #: ``class/relative/path`` with forward slashes: the file's identity for splitting.
+    key: str
+    #: Size of the decoded image (after EXIF orientation), in pixels.
+    width: int = 0
+    height: int = 0
+    #: sha256 of the file's bytes.
+    sha256: str = ""
+    #: sha256 of the decoded RGB pixels (equal for the same picture saved differently).
+    pixel_sha256: str = ""
+
+
+@dataclass(frozen=True)
+class BadFile:
+    """A file that looked like an image but cannot be used, and why.
+
+    ``reason`` is a code from :data:`flowerkit.images.REASONS`; ``message`` names the
+    file and says what to do.
+    """
+
+    path: Path
+    class_name: str | None
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class IgnoredFile:
+    """A file or folder left out on purpose; ``reason`` is a code from :data:`IGNORE_REASONS`."""
+
+    path: Path
+    reason: str
+
+
+@dataclass(frozen=True)
+class DuplicateGroup:
+    """Usable files that hold the same picture: the same decoded pixels.
+
+    ``same_bytes`` is true when the files are byte-for-byte identical too. All of them are
+    kept for training; deleting the extras (or, for a label conflict, the wrongly
+    labelled copy) is the user's call.
+    """
+
+    files: tuple[ImageFile, ...]
+    same_bytes: bool
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """The classes the copies are in, sorted."""
+        return tuple(sorted({f.class_name for f in self.files}))
+
+    @property
+    def label_conflict(self) -> bool:
+        """True when the same picture is filed under more than one class."""
+        return len(self.class_names) > 1
+
+    @property
+    def paths(self) -> tuple[Path, ...]:
+        """The paths of the copies, sorted by key."""
+        return tuple(f.path for f in self.files)
+
+
+@dataclass(frozen=True)
+class DatasetReport:
+    """What :func:`check_images` found in a folder."""
+
+    directory: Path
+    class_names: tuple[str, ...]
+    files: tuple[ImageFile, ...]
+    bad_files: tuple[BadFile, ...] = ()
+    ignored: tuple[IgnoredFile, ...] = ()
+    duplicates: tuple[DuplicateGroup, ...] = ()
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Usable files per class, in class order."""
+        result = dict.fromkeys(self.class_names, 0)
+        for f in self.files:
+            result[f.class_name] += 1
+        return result
+
+    @property
+    def empty_classes(self) -> tuple[str, ...]:
+        """Class folders with no usable image (an empty folder or only bad files)."""
+        return tuple(name for name, n in self.counts.items() if n == 0)
+
+    @property
+    def label_conflicts(self) -> tuple[DuplicateGroup, ...]:
+        """Duplicate groups whose copies are in different classes."""
+        return tuple(g for g in self.duplicates if g.label_conflict)
+
+    @property
+    def imbalance_ratio(self) -> float | None:
+        """Largest class size / smallest class size; ``None`` with an empty class or < 2 classes."""
+        sizes = list(self.counts.values())
+        if len(sizes) < 2 or min(sizes) == 0:
+            return None
+        return max(sizes) / min(sizes)
+
+    @property
+    def is_imbalanced(self) -> bool:
+        """True when :attr:`imbalance_ratio` exceeds :data:`IMBALANCE_THRESHOLD`."""
+        ratio = self.imbalance_ratio
+        return ratio is not None and ratio > IMBALANCE_THRESHOLD
+
+    def problems(self) -> list[str]:
+        """Reasons the data cannot be trained on; empty when it can."""
+        out: list[str] = []
+        where = str(self.directory)
+        if not self.class_names:
+            out.append(
+                f"{where!r} has no class sub-folders: put each class's images in its own "
+                "sub-folder, e.g. photos/daisy/*.jpg and photos/roses/*.jpg."
+            )
+        elif len(self.class_names) == 1:
+            out.append(
+                f"{where!r} has only one class folder ({self.class_names[0]!r}); a classifier "
+                "needs at least two. Add another class sub-folder."
+            )
+        elif not self.files:
+            out.append(
+                f"{where!r} has class folders but no usable images in them; image files are "
+                f"recognised by their extension ({', '.join(sorted(IMAGE_EXTENSIONS))}). "
+                "Run `flowerkit check` to see what was found."
+            )
+        for name in self.empty_classes if len(self.class_names) > 1 and self.files else ():
+            out.append(
+                f"The class folder {str(self.directory / name)!r} has no usable images: "
+                "add images to it or remove the folder."
+            )
+        return out
+
+    def notes(self) -> list[str]:
+        """Things worth fixing that do not stop training: left-out files, duplicates, imbalance."""
+        return _report_text.notes(self)
+
+    @property
+    def usable(self) -> bool:
+        """True when :meth:`problems` is empty."""
+        return not self.problems()
+
+    def raise_if_unusable(self) -> None:
+        """Raise :class:`~flowerkit.exceptions.DatasetError` listing :meth:`problems`."""
+        problems = self.problems()
+        if problems:
+            raise DatasetError(" ".join(problems))
+
+    def summary(self) -> str:
+        """One line: how many files are used, left out, ignored and duplicated."""
+        return _report_text.summary(self)
+
+    def to_text(self, verbose: bool = False) -> str:
+        """A human-readable report over several lines (``flowerkit check DIR``).
+
+        Lists are cut to their first entries unless ``verbose``.
+        """
+        return _report_text.format_report(self, verbose=verbose)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready data; the layout is versioned by ``"schema_version"``."""
+        return _report_text.to_dict(self, SCHEMA_VERSION, IMBALANCE_THRESHOLD)
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """:meth:`to_dict` as a JSON string."""
+        return json.dumps(self.to_dict(), indent=indent)
+
+
+def format_report(report: DatasetReport, verbose: bool = False) -> str:
+    """Same as ``report.to_text(verbose)``: the text ``flowerkit check`` prints."""
+    return report.to_text(verbose=verbose)
+
+
+def list_class_folders(directory: str | os.PathLike[str]) -> list[str]:
+    """Class folder names in ``directory``: its sub-folders that are not hidden or system
+    folders (such as ``__MACOSX``), sorted."""
+    return class_folders(check_directory(directory))
+
+
+def _default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _probe_all(
+    paths: Sequence[Path],
+    workers: int,
+    pool: Literal["thread", "process"] = "thread",
+    progress: Callable[[int, int], None] | None = None,
+) -> list[Probe]:
+    """Probe ``paths`` on ``workers`` threads (Pillow decodes without the GIL) or processes,
+    calling ``progress(done, total)`` as results come in."""
+    total = len(paths)
+    if workers <= 1 or total <= 1:
+        results = []
+        for done, p in enumerate(paths, start=1):
+            results.append(probe(p))
+            if progress is not None:
+                progress(done, total)
+        return results
+    executor: Executor
+    if pool == "process":
+        executor = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
+    else:
+        executor = ThreadPoolExecutor(workers, thread_name_prefix="flowerkit-check")
+    with executor:
+        results = []
+        for done, result in enumerate(
+            executor.map(probe, paths, chunksize=32 if pool == "process" else 1), start=1
+        ):
+            results.append(result)
+            if progress is not None:
+                progress(done, total)
+        return results
+
+
+def _duplicates(files: Sequence[ImageFile]) -> tuple[DuplicateGroup, ...]:
+    groups: dict[str, list[ImageFile]] = {}
+    for f in files:
+        if f.pixel_sha256:
+            groups.setdefault(f.pixel_sha256, []).append(f)
+    found = [
+        DuplicateGroup(
+            tuple(sorted(members, key=lambda f: f.key)), len({m.sha256 for m in members}) == 1
+        )
+        for members in groups.values()
+        if len(members) > 1
+    ]
+    return tuple(sorted(found, key=lambda g: g.files[0].key))
+
+
+def _check_options(workers: int | None, cache: object) -> int:
+    if not isinstance(cache, bool | str | os.PathLike):
+        raise ConfigError(
+            f"`cache` must be True, False or a folder path. Received: cache={cache!r}"
+        )
+    if workers is None:
+        return _default_workers()
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError(
+            f"`workers` must be None or an integer >= 1. Received: workers={workers!r}"
+        )
+    return workers
+
+
+def check_images(
+    directory: str | os.PathLike[str],
+    *,
+    class_names: Sequence[str] | None = None,
+    follow_links: bool = False,
+    workers: int | None = None,
+    cache: CacheOption = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> DatasetReport:
+    """Index ``directory`` and decode every image in it; return a :class:`DatasetReport`.
+
+    ``directory`` holds one sub-folder per class; images in nested folders count for
+    their class. ``class_names`` picks and orders a subset of the class folders (default:
+    all, sorted). Symbolic links to files are followed; links to folders inside a class
+    are followed only when ``follow_links`` is true.
+
+    Decoding runs on ``workers`` threads (default: one per available core). With
+    ``cache=True`` each file's result is kept in the user's cache folder
+    (``$FLOWERKIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/flowerkit`` or
+    ``~/.cache/flowerkit``) and reused while the file is unchanged; ``cache`` may also be
+    a folder to keep it in, or ``False``. Paths in the report are absolute.
+    ``progress(done, total)`` is called as files not found in the cache are decoded.
+    """
+    n_workers = _check_options(workers, cache)
+    root = check_directory(directory).absolute()
+    if class_names is not None:
+        found = class_folders(root)
+        missing = [c for c in class_names if c not in found]
+        if missing:
+            raise DatasetError(
+                f"`class_names` names folders that are not in {str(root)!r}: {missing}. "
+                f"The class folders there are {found}."
+            )
+    try:
+        index = index_folder(root, class_names, follow_links)
+    except OSError as exc:
+        raise DatasetError(
+            f"The folder {str(root)!r} could not be listed ({exc.strerror or exc}); check "
+            "its permissions."
+        ) from exc
+    store = CheckCache.open(cache, root)
+    stamps = [stamp(c.path) for c in index.candidates]
+    results = [store.get(c.path, s) for c, s in zip(index.candidates, stamps, strict=True)]
+    todo = [i for i, r in enumerate(results) if r is None]
+    fresh = _probe_all([index.candidates[i].path for i in todo], n_workers, progress=progress)
+    for i, result in zip(todo, fresh, strict=True):
+        results[i] = result
+        store.put(index.candidates[i].path, stamps[i], result)
+    store.save((c.path for c in index.candidates), (root / n for n in index.class_names))
+
+    files: list[ImageFile] = []
+    bad: list[BadFile] = [
+        BadFile(
+            u.path,
+            u.class_name,
+            "unreadable",
+            f"{str(u.path)!r} could not be listed ({u.error}); check its permissions.",
+        )
+        for u in index.unlisted
+    ]
+    for c, r in zip(index.candidates, results, strict=True):
+        assert r is not None
+        if r.reason is None:
+            files.append(
+                ImageFile(
+                    c.path,
+                    c.label,
+                    c.class_name,
+                    c.key,
+                    r.width,
+                    r.height,
+                    r.sha256,
+                    r.pixel_sha256,
+                )
+            )
+        else:
+            bad.append(BadFile(c.path, c.class_name, r.reason, r.message))
+    ignored = tuple(IgnoredFile(s.path, s.reason) for s in index.ignored)
+    return DatasetReport(
+        root, index.class_names, tuple(files), tuple(bad), ignored, _duplicates(files)
+    )

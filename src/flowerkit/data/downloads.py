@@ -1,0 +1,138 @@
+"""Data sets: the tutorial's ``flower_photos`` (downloaded and verified) and the small
+sample of it that ships inside flowerkit for the demo."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path, PurePosixPath
+
+from flowerkit.core.paths import default_cache_dir
+from flowerkit.exceptions import DownloadError
+
+__all__ = [
+    "FLOWER_PHOTOS_SHA256",
+    "FLOWER_PHOTOS_SIZE",
+    "FLOWER_PHOTOS_URL",
+    "default_cache_dir",
+    "demo_sample",
+    "flower_photos",
+]
+
+FLOWER_PHOTOS_URL = (
+    "https://storage.googleapis.com/download.tensorflow.org/example_images/flower_photos.tgz"
+)
+FLOWER_PHOTOS_SIZE = 228_813_984
+FLOWER_PHOTOS_SHA256 = "4c54ace7911aaffe13a365c34f650e71dd5bf1be0a58b464e5a7183e3e595d9c"
+
+_CHUNK = 1 << 20
+
+
+def demo_sample() -> tuple[Path, list[Path]]:
+    """The embedded sample: ``(folder of 5 class sub-folders x 24 photos, held-out photos)``.
+
+    A downscaled sample of ``flower_photos`` (CC-BY 2.0; see ``ATTRIBUTION.md`` beside it).
+    """
+    root = Path(__file__).resolve().parent / "_sample"
+    return root / "flowers", sorted((root / "heldout").glob("*.jpg"))
+
+
+def _download(url: str, dest: Path, expected_size: int | None, timeout: float) -> str:
+    digest = hashlib.sha256()
+    received = 0
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response, dest.open("wb") as out:
+            while chunk := response.read(_CHUNK):
+                digest.update(chunk)
+                out.write(chunk)
+                received += len(chunk)
+                if expected_size is not None and received > expected_size:
+                    raise DownloadError(
+                        f"{url} sent more than the expected {expected_size:,} bytes; stopped."
+                    )
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        if isinstance(exc, DownloadError):
+            raise
+        raise DownloadError(
+            f"Could not download {url}: {exc}. Check the network, or download the file by "
+            "hand and pass its folder instead."
+        ) from exc
+    if expected_size is not None and received != expected_size:
+        raise DownloadError(
+            f"{url} gave {received:,} bytes, expected {expected_size:,}; the download was cut "
+            "short. Try again."
+        )
+    return digest.hexdigest()
+
+
+def _check_member(member: tarfile.TarInfo, top: str) -> None:
+    name = PurePosixPath(member.name)
+    if name.is_absolute() or ".." in name.parts:
+        raise DownloadError(f"The archive holds an unsafe path {member.name!r}; refusing it.")
+    if not (member.isfile() or member.isdir()):
+        raise DownloadError(
+            f"The archive holds {member.name!r}, which is not a plain file or folder; refusing it."
+        )
+    if name.parts and name.parts[0] != top:
+        raise DownloadError(f"The archive holds {member.name!r} outside {top!r}/; refusing it.")
+
+
+def _extract(archive: Path, target_parent: Path, top: str) -> None:
+    staging = Path(tempfile.mkdtemp(prefix=".extract-", dir=target_parent))
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            members = tar.getmembers()
+            for m in members:
+                _check_member(m, top)
+            tar.extractall(staging, members=members, filter="data")
+        if not (staging / top).is_dir():
+            raise DownloadError(f"The archive has no {top!r}/ folder.")
+        os.replace(staging / top, target_parent / top)
+    except tarfile.TarError as exc:
+        raise DownloadError(f"The archive {str(archive)!r} could not be extracted: {exc}") from exc
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def flower_photos(
+    cache_dir: str | os.PathLike[str] | None = None,
+    *,
+    url: str = FLOWER_PHOTOS_URL,
+    sha256: str = FLOWER_PHOTOS_SHA256,
+    size: int | None = FLOWER_PHOTOS_SIZE,
+    timeout: float = 60.0,
+) -> Path:
+    """Download, verify and extract the tutorial's ``flower_photos``; return its folder.
+
+    The archive is fetched once into ``cache_dir`` (default: the ``datasets`` folder in
+    :func:`default_cache_dir`), its size and SHA-256 checked, and extracted with every
+    member checked (no absolute paths, no ``..``, no links or devices). Extraction goes to
+    a temporary folder that is renamed into place, so a failure never leaves a
+    half-extracted folder; the archive is deleted afterwards. Later calls return the
+    folder without touching the network.
+    Raises :class:`~flowerkit.exceptions.DownloadError` on any failure.
+    """
+    base = default_cache_dir() / "datasets" if cache_dir is None else Path(cache_dir).expanduser()
+    target = base / "flower_photos"
+    if target.is_dir():
+        return target
+    base.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=".flower_photos-", suffix=".tgz", dir=base)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        got = _download(url, tmp, size, timeout)
+        if got != sha256.lower():
+            raise DownloadError(
+                f"The file from {url} has SHA-256 {got}, expected {sha256}; it is damaged or "
+                "not the right file. Nothing was extracted."
+            )
+        _extract(tmp, base, "flower_photos")
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target

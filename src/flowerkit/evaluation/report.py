@@ -1,0 +1,761 @@
+"""Evaluation reports: how good a classifier is, in numbers a person or a script can use.
+
+:meth:`EvaluationReport.from_predictions` turns true labels and predicted probabilities
+into a frozen, pure-data :class:`EvaluationReport`. Nothing here needs TensorFlow: the
+report can be built, saved, loaded and rendered on any machine with numpy.
+
+Conventions:
+
+* The predicted class is the column with the highest probability; on a tie the first
+  such column (``numpy.argmax``). Top-k uses the same order (a stable sort), so top-1
+  accuracy always equals accuracy.
+* The loss is the mean sparse categorical cross-entropy ``-log p[true]``, with each
+  probability clipped to ``[1e-7, 1 - 1e-7]`` exactly as Keras does, so it matches the
+  ``val_loss`` Keras reports during training.
+* Precision, recall or F1 of a class with nothing to divide by (never predicted, never
+  present, or both zero) is ``0.0``, never ``NaN``. Macro averages weigh every class
+  equally (classes with no images included); weighted averages weigh classes by support.
+* Calibration is measured with the expected calibration error (ECE): the predictions are
+  put in 15 equal-width bins ``(0, 1/15], (1/15, 2/15], ...`` by their confidence (the
+  highest probability), and ECE is the support-weighted mean of
+  ``|accuracy - mean confidence|`` over the bins. 0 is perfectly calibrated.
+* The *mistakes* are the wrong predictions with the highest per-sample loss (the "top
+  losses"), worst first, ties broken by position.
+
+Every input problem raises :class:`~flowerkit.exceptions.ConfigError` naming the argument
+and showing the bad value or shape.
+"""
+
+from __future__ import annotations
+
+import json
+import numbers
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from flowerkit.core import validation as v
+from flowerkit.core.numeric import check_labels
+from flowerkit.exceptions import ConfigError
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, NDArray
+
+__all__ = [
+    "ECE_BINS",
+    "SCHEMA_VERSION",
+    "AverageMetrics",
+    "CalibrationBin",
+    "ClassMetrics",
+    "EvaluationReport",
+    "Mistake",
+    "Renderer",
+    "expected_calibration_error",
+    "register_renderer",
+]
+
+#: Version of the layout written by :meth:`EvaluationReport.to_dict`.
+SCHEMA_VERSION: int = 1
+
+#: Number of equal-width confidence bins used for the expected calibration error.
+ECE_BINS: int = 15
+
+_EPSILON = 1e-7  # Keras' clipping of probabilities inside cross-entropy
+_SUM_TOLERANCE = 1e-3  # float32 softmax rows sum to 1 within ~1e-6; be generous
+_RANGE_TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class ClassMetrics:
+    """Precision, recall, F1 and support (number of true images) of one class."""
+
+    name: str
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+@dataclass(frozen=True)
+class AverageMetrics:
+    """Precision, recall and F1 averaged over classes; ``support`` is the image count."""
+
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+@dataclass(frozen=True)
+class CalibrationBin:
+    """One non-empty confidence bin ``(lower, upper]`` of the reliability diagram."""
+
+    lower: float
+    upper: float
+    count: int
+    #: Fraction of the bin's predictions that are right.
+    accuracy: float
+    #: Mean confidence (highest probability) of the bin's predictions.
+    confidence: float
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """One wrong prediction.
+
+    ``index`` is its position in the evaluated data (the row of ``probabilities``),
+    ``file_path`` the image file or ``None``, ``confidence`` the probability of the
+    predicted class, ``true_probability`` that of the true class and ``loss`` its
+    cross-entropy ``-log(true_probability)`` (clipped as for the mean loss).
+    """
+
+    index: int
+    file_path: str | None
+    true_label: str
+    predicted_label: str
+    confidence: float
+    true_probability: float
+    loss: float
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _preview(values: NDArray[Any], limit: int = 8) -> str:
+    items = [f"{float(x):.6g}" for x in values[:limit]]
+    return "[" + ", ".join(items) + (", ...]" if len(values) > limit else "]")
+
+
+def _check_probabilities(
+    value: object, name: str, num_classes: int | None = None
+) -> NDArray[np.float64]:
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"`{name}` must be an array of numbers of shape (num_samples, num_classes). "
+            f"Received an object of type {type(value).__name__} ({exc})."
+        ) from exc
+    if arr.ndim != 2 or arr.shape[0] < 1 or arr.shape[1] < 2:
+        raise ConfigError(
+            f"`{name}` must have shape (num_samples, num_classes) with at least one sample "
+            f"and two classes. Received shape {arr.shape}."
+        )
+    if num_classes is not None and arr.shape[1] != num_classes:
+        raise ConfigError(
+            f"`{name}` must have one column per class ({num_classes} class names). "
+            f"Received shape {arr.shape}."
+        )
+    finite = np.isfinite(arr).all(axis=1)
+    if not finite.all():
+        row = int(np.flatnonzero(~finite)[0])
+        raise ConfigError(
+            f"`{name}` contains NaN or infinite values; the first is in row {row}: "
+            f"{_preview(arr[row])}."
+        )
+    low, high = float(arr.min()), float(arr.max())
+    if low < -_RANGE_TOLERANCE or high > 1 + _RANGE_TOLERANCE:
+        raise ConfigError(
+            f"`{name}` must hold probabilities in [0, 1]. Received values from {low:.6g} to "
+            f"{high:.6g}; if these are logits, apply a softmax first."
+        )
+    sums = arr.sum(axis=1)
+    off = np.abs(sums - 1.0) > _SUM_TOLERANCE
+    if off.any():
+        row = int(np.flatnonzero(off)[0])
+        raise ConfigError(
+            f"Each row of `{name}` must sum to 1 (a softmax output). Row {row} sums to "
+            f"{float(sums[row]):.6g}: {_preview(arr[row])}."
+        )
+    return np.clip(arr, 0.0, 1.0)
+
+
+def _check_file_paths(value: object, num_samples: int) -> tuple[str | None, ...]:
+    if value is None:
+        return (None,) * num_samples
+    if isinstance(value, str | bytes | os.PathLike) or not isinstance(value, Sequence):
+        raise ConfigError(
+            "`file_paths` must be a list of paths (one per sample) or None. "
+            f"Received: file_paths={value!r}"
+        )
+    if len(value) != num_samples:
+        raise ConfigError(
+            f"`file_paths` must have one entry per sample ({num_samples}). "
+            f"Received {len(value)} paths."
+        )
+    out: list[str | None] = []
+    for i, p in enumerate(value):
+        if p is None:
+            out.append(None)
+        elif isinstance(p, str | os.PathLike):
+            out.append(str(os.fspath(p)))
+        else:
+            raise ConfigError(
+                f"`file_paths` must hold str or Path entries. Received {p!r} at position {i}."
+            )
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------- computation
+
+
+def _safe_divide(num: NDArray[Any], den: NDArray[Any]) -> NDArray[np.float64]:
+    out = np.zeros(np.shape(num), dtype=np.float64)
+    np.divide(num, den, out=out, where=np.asarray(den) > 0)
+    return out
+
+
+def _sample_losses(labels: NDArray[np.int64], probs: NDArray[np.float64]) -> NDArray[np.float64]:
+    true_p = probs[np.arange(len(labels)), labels]
+    return -np.log(np.clip(true_p, _EPSILON, 1.0 - _EPSILON))
+
+
+def _calibration_bins(
+    labels: NDArray[np.int64], probs: NDArray[np.float64], n_bins: int
+) -> list[CalibrationBin]:
+    confidence = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == labels
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    # Right-closed bins (lower, upper]; a confidence of exactly 0 joins the first bin.
+    which = np.searchsorted(edges[1:-1], confidence, side="left")
+    bins: list[CalibrationBin] = []
+    for b in range(n_bins):
+        members = which == b
+        count = int(members.sum())
+        if count:
+            bins.append(
+                CalibrationBin(
+                    lower=float(edges[b]),
+                    upper=float(edges[b + 1]),
+                    count=count,
+                    accuracy=float(correct[members].mean()),
+                    confidence=float(confidence[members].mean()),
+                )
+            )
+    return bins
+
+
+def _ece_from_bins(bins: Sequence[CalibrationBin], total: int) -> float:
+    return float(sum(b.count / total * abs(b.accuracy - b.confidence) for b in bins))
+
+
+def expected_calibration_error(
+    labels: ArrayLike, probabilities: ArrayLike, n_bins: int = ECE_BINS
+) -> float:
+    """Expected calibration error of predicted ``probabilities`` against true ``labels``.
+
+    Predictions are grouped into ``n_bins`` equal-width bins ``(i/n, (i+1)/n]`` by their
+    confidence (the highest probability of the row); the result is
+    ``sum(|bin| / N * |accuracy(bin) - mean confidence(bin)|)``, between 0 (perfectly
+    calibrated) and 1. ``labels`` are class indices, ``probabilities`` an
+    ``(N, num_classes)`` array whose rows sum to 1.
+    """
+    n_bins = v.check_positive_int(n_bins, "n_bins")
+    probs = _check_probabilities(probabilities, "probabilities")
+    y = check_labels(labels, "labels", probs.shape[0], probs.shape[1])
+    return _ece_from_bins(_calibration_bins(y, probs, n_bins), len(y))
+
+
+# --------------------------------------------------------------------------- the report
+
+
+#: A renderer turns a report into one document: ``renderer(report, history=..., title=...)``.
+Renderer = Callable[..., str]
+_RENDERERS: dict[str, Renderer] = {}
+
+
+def register_renderer(name: str) -> Callable[[Renderer], Renderer]:
+    """Decorator: register a function that renders an :class:`EvaluationReport` as ``name``.
+
+    Renderers live in their own modules above this one (``flowerkit.evaluation.html`` is
+    ``"html"``) and register when :mod:`flowerkit.evaluation` is imported, so this module
+    never imports the modules that render it.
+    """
+
+    def decorator(renderer: Renderer) -> Renderer:
+        _RENDERERS[name] = renderer
+        return renderer
+
+    return decorator
+
+
+def _renderer(name: str) -> Renderer:
+    try:
+        return _RENDERERS[name]
+    except KeyError:
+        raise ConfigError(
+            f"No report renderer named {name!r}; registered: {sorted(_RENDERERS)}."
+        ) from None
+
+
+@dataclass(frozen=True)
+class EvaluationReport:
+    """What a classifier gets right and wrong on a labelled data set.
+
+    Build one with :meth:`from_predictions` (or ``Classifier.evaluate``); load a saved one
+    with :meth:`from_dict`. All fields are plain Python values, so reports compare with
+    ``==``, hash, and serialise losslessly.
+
+    JSON schema (``schema_version`` 1), as written by :meth:`to_dict`::
+
+        {
+          "schema_version": 1,
+          "num_samples": int,                 # images evaluated
+          "num_errors": int,                  # wrong predictions (all, not only listed)
+          "class_names": [str, ...],          # column/row order everywhere below
+          "accuracy": float,                  # 0..1
+          "top_k": int,
+          "top_k_accuracy": float,
+          "loss": float,                      # mean cross-entropy
+          "ece": float,                       # expected calibration error, 0..1
+          "loss_before_calibration": float | null,
+          "ece_before_calibration": float | null,
+          "per_class": {class_name: {"precision": float, "recall": float,
+                                     "f1": float, "support": int}, ...},
+          "macro_avg":    {"precision": float, "recall": float, "f1": float, "support": int},
+          "weighted_avg": {"precision": float, "recall": float, "f1": float, "support": int},
+          "confusion_matrix": [[int, ...], ...],   # [true][predicted]
+          "calibration": {"n_bins": int,
+                          "bins": [{"lower": float, "upper": float, "count": int,
+                                    "accuracy": float, "confidence": float}, ...]},
+          "mistakes": [{"index": int, "file_path": str | null, "true_label": str,
+                        "predicted_label": str, "confidence": float,
+                        "true_probability": float, "loss": float}, ...]   # worst first
+        }
+
+    Keys are never removed or renamed within a schema version; new keys may be added.
+    ``calibration.bins`` lists only non-empty bins.
+    """
+
+    class_names: tuple[str, ...]
+    num_samples: int
+    accuracy: float
+    top_k: int
+    top_k_accuracy: float
+    loss: float
+    per_class: tuple[ClassMetrics, ...]
+    macro_avg: AverageMetrics
+    weighted_avg: AverageMetrics
+    #: Counts, ``confusion[true][predicted]``; see :attr:`confusion_matrix` for an array.
+    confusion: tuple[tuple[int, ...], ...]
+    ece: float
+    calibration_bins: tuple[CalibrationBin, ...]
+    n_bins: int
+    #: The worst wrong predictions (highest loss first), at most ``num_mistakes`` of them.
+    mistakes: tuple[Mistake, ...]
+    loss_before_calibration: float | None = None
+    ece_before_calibration: float | None = None
+
+    # ----------------------------------------------------------------- construction
+
+    @classmethod
+    def from_predictions(
+        cls,
+        labels: ArrayLike,
+        probabilities: ArrayLike,
+        class_names: Sequence[str],
+        *,
+        file_paths: Sequence[str | os.PathLike[str] | None] | None = None,
+        top_k: int = 2,
+        num_mistakes: int = 16,
+        probabilities_before_calibration: ArrayLike | None = None,
+    ) -> EvaluationReport:
+        """Compute a report from true ``labels`` and predicted ``probabilities``.
+
+        ``labels`` are class indices (``N`` integers), ``probabilities`` an ``(N, C)``
+        array of softmax outputs in the same order, and ``class_names`` the ``C`` names.
+        ``file_paths`` (optional, ``N`` paths) lets the report say which files were
+        misclassified. ``top_k`` is clipped to ``C``; ``num_mistakes`` is how many of the
+        worst mistakes to keep. Pass the uncalibrated probabilities as
+        ``probabilities_before_calibration`` to also record the loss and ECE before
+        calibration (e.g. temperature scaling).
+        """
+        names = v.check_class_names(class_names)
+        probs = _check_probabilities(probabilities, "probabilities", len(names))
+        y = check_labels(labels, "labels", probs.shape[0], len(names))
+        paths = _check_file_paths(file_paths, len(y))
+        k = min(v.check_positive_int(top_k, "top_k"), len(names))
+        keep = v.check_positive_int(num_mistakes, "num_mistakes", minimum=0)
+
+        n, c = probs.shape
+        predicted = probs.argmax(axis=1)
+        ranking = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+        losses = _sample_losses(y, probs)
+        matrix = np.bincount(y * c + predicted, minlength=c * c).reshape(c, c)
+
+        tp = np.diag(matrix).astype(np.float64)
+        support = matrix.sum(axis=1)
+        precision = _safe_divide(tp, matrix.sum(axis=0))
+        recall = _safe_divide(tp, support)
+        f1 = _safe_divide(2 * precision * recall, precision + recall)
+        per_class = tuple(
+            ClassMetrics(name, float(p), float(r), float(f), int(s))
+            for name, p, r, f, s in zip(names, precision, recall, f1, support, strict=True)
+        )
+        weights = support / n
+        macro = AverageMetrics(
+            float(precision.mean()), float(recall.mean()), float(f1.mean()), int(n)
+        )
+        weighted = AverageMetrics(
+            float(weights @ precision), float(weights @ recall), float(weights @ f1), int(n)
+        )
+
+        wrong = np.flatnonzero(predicted != y)
+        order = wrong[np.lexsort((wrong, -losses[wrong]))][:keep]
+        mistakes = tuple(
+            Mistake(
+                index=int(i),
+                file_path=paths[i],
+                true_label=names[y[i]],
+                predicted_label=names[predicted[i]],
+                confidence=float(probs[i, predicted[i]]),
+                true_probability=float(probs[i, y[i]]),
+                loss=float(losses[i]),
+            )
+            for i in order
+        )
+        bins = _calibration_bins(y, probs, ECE_BINS)
+
+        loss_before: float | None = None
+        ece_before: float | None = None
+        if probabilities_before_calibration is not None:
+            before = _check_probabilities(
+                probabilities_before_calibration, "probabilities_before_calibration", c
+            )
+            if before.shape != probs.shape:
+                raise ConfigError(
+                    "`probabilities_before_calibration` must have the shape of "
+                    f"`probabilities` {probs.shape}. Received shape {before.shape}."
+                )
+            loss_before = float(_sample_losses(y, before).mean())
+            ece_before = _ece_from_bins(_calibration_bins(y, before, ECE_BINS), n)
+
+        return cls(
+            class_names=names,
+            num_samples=int(n),
+            accuracy=float((predicted == y).mean()),
+            top_k=k,
+            top_k_accuracy=float((ranking == y[:, None]).any(axis=1).mean()),
+            loss=float(losses.mean()),
+            per_class=per_class,
+            macro_avg=macro,
+            weighted_avg=weighted,
+            confusion=tuple(tuple(int(x) for x in row) for row in matrix),
+            ece=_ece_from_bins(bins, n),
+            calibration_bins=tuple(bins),
+            n_bins=ECE_BINS,
+            mistakes=mistakes,
+            loss_before_calibration=loss_before,
+            ece_before_calibration=ece_before,
+        )
+
+    # ----------------------------------------------------------------- queries
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def num_errors(self) -> int:
+        """Number of wrong predictions (all of them, not only the listed mistakes)."""
+        return self.num_samples - sum(self.confusion[i][i] for i in range(self.num_classes))
+
+    @property
+    def confusion_matrix(self) -> NDArray[np.int64]:
+        """The confusion matrix as a new ``(C, C)`` int64 array: rows true, columns predicted."""
+        return np.array(self.confusion, dtype=np.int64).reshape(self.num_classes, self.num_classes)
+
+    def most_confused(self, min_count: int = 1) -> list[tuple[str, str, int]]:
+        """``(actual, predicted, count)`` for off-diagonal cells with ``count >= min_count``.
+
+        Sorted by count, largest first, then by class order.
+        """
+        min_count = v.check_positive_int(min_count, "min_count")
+        pairs = [
+            (self.class_names[t], self.class_names[p], count)
+            for t, row in enumerate(self.confusion)
+            for p, count in enumerate(row)
+            if t != p and count >= min_count
+        ]
+        order = {name: i for i, name in enumerate(self.class_names)}
+        return sorted(pairs, key=lambda x: (-x[2], order[x[0]], order[x[1]]))
+
+    def top_losses(self, k: int | None = None) -> tuple[Mistake, ...]:
+        """The ``k`` worst mistakes (all kept ones when ``k`` is ``None``), worst first."""
+        if k is None:
+            return self.mistakes
+        return self.mistakes[: v.check_positive_int(k, "k", minimum=0)]
+
+    # ----------------------------------------------------------------- serialisation
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe ``dict`` in the documented schema (see the class docstring)."""
+
+        def _metrics(m: ClassMetrics | AverageMetrics) -> dict[str, Any]:
+            return {"precision": m.precision, "recall": m.recall, "f1": m.f1, "support": m.support}
+
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "num_samples": self.num_samples,
+            "num_errors": self.num_errors,
+            "class_names": list(self.class_names),
+            "accuracy": self.accuracy,
+            "top_k": self.top_k,
+            "top_k_accuracy": self.top_k_accuracy,
+            "loss": self.loss,
+            "ece": self.ece,
+            "loss_before_calibration": self.loss_before_calibration,
+            "ece_before_calibration": self.ece_before_calibration,
+            "per_class": {m.name: _metrics(m) for m in self.per_class},
+            "macro_avg": _metrics(self.macro_avg),
+            "weighted_avg": _metrics(self.weighted_avg),
+            "confusion_matrix": [list(row) for row in self.confusion],
+            "calibration": {
+                "n_bins": self.n_bins,
+                "bins": [
+                    {
+                        "lower": b.lower,
+                        "upper": b.upper,
+                        "count": b.count,
+                        "accuracy": b.accuracy,
+                        "confidence": b.confidence,
+                    }
+                    for b in self.calibration_bins
+                ],
+            },
+            "mistakes": [
+                {
+                    "index": m.index,
+                    "file_path": m.file_path,
+                    "true_label": m.true_label,
+                    "predicted_label": m.predicted_label,
+                    "confidence": m.confidence,
+                    "true_probability": m.true_probability,
+                    "loss": m.loss,
+                }
+                for m in self.mistakes
+            ],
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """:meth:`to_dict` as strict JSON (no ``NaN``)."""
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False, ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EvaluationReport:
+        """Rebuild a report from :meth:`to_dict` output (or parsed :meth:`to_json`)."""
+        if not isinstance(data, Mapping):
+            raise ConfigError(
+                f"`data` must be a dict from EvaluationReport.to_dict(). "
+                f"Received an object of type {type(data).__name__}."
+            )
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise ConfigError(
+                f"`data` has schema_version={version!r}; this flowerkit reads version "
+                f"{SCHEMA_VERSION}."
+            )
+        try:
+            names = tuple(str(n) for n in data["class_names"])
+            per_class = data["per_class"]
+            calibration = data["calibration"]
+            return cls(
+                class_names=names,
+                num_samples=int(data["num_samples"]),
+                accuracy=float(data["accuracy"]),
+                top_k=int(data["top_k"]),
+                top_k_accuracy=float(data["top_k_accuracy"]),
+                loss=float(data["loss"]),
+                per_class=tuple(
+                    ClassMetrics(
+                        name,
+                        float(per_class[name]["precision"]),
+                        float(per_class[name]["recall"]),
+                        float(per_class[name]["f1"]),
+                        int(per_class[name]["support"]),
+                    )
+                    for name in names
+                ),
+                macro_avg=_average_from_dict(data["macro_avg"]),
+                weighted_avg=_average_from_dict(data["weighted_avg"]),
+                confusion=tuple(tuple(int(x) for x in row) for row in data["confusion_matrix"]),
+                ece=float(data["ece"]),
+                calibration_bins=tuple(
+                    CalibrationBin(
+                        float(b["lower"]),
+                        float(b["upper"]),
+                        int(b["count"]),
+                        float(b["accuracy"]),
+                        float(b["confidence"]),
+                    )
+                    for b in calibration["bins"]
+                ),
+                n_bins=int(calibration["n_bins"]),
+                mistakes=tuple(
+                    Mistake(
+                        index=int(m["index"]),
+                        file_path=None if m["file_path"] is None else str(m["file_path"]),
+                        true_label=str(m["true_label"]),
+                        predicted_label=str(m["predicted_label"]),
+                        confidence=float(m["confidence"]),
+                        true_probability=float(m["true_probability"]),
+                        loss=float(m["loss"]),
+                    )
+                    for m in data["mistakes"]
+                ),
+                loss_before_calibration=_optional_float(data.get("loss_before_calibration")),
+                ece_before_calibration=_optional_float(data.get("ece_before_calibration")),
+            )
+        except KeyError as exc:
+            raise ConfigError(
+                f"`data` is not a complete evaluation report: the key {exc.args[0]!r} is missing."
+            ) from exc
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"`data` is not a valid evaluation report: {exc}") from exc
+
+    # ----------------------------------------------------------------- rendering
+
+    def to_markdown(self) -> str:
+        """The report as GitHub-flavoured Markdown tables."""
+        md = _md_cell
+        lines = [
+            "## Evaluation report",
+            "",
+            f"{self.num_samples} images, {self.num_classes} classes, {self.num_errors} wrong.",
+            "",
+            "| Metric | Value |",
+            "| --- | ---: |",
+            f"| Accuracy | {self.accuracy:.4f} |",
+            f"| Top-{self.top_k} accuracy | {self.top_k_accuracy:.4f} |",
+            f"| Loss (cross-entropy) | {self.loss:.4f} |",
+            f"| Expected calibration error | {self.ece:.4f} |",
+        ]
+        if self.loss_before_calibration is not None:
+            lines.append(f"| Loss before calibration | {self.loss_before_calibration:.4f} |")
+        if self.ece_before_calibration is not None:
+            lines.append(f"| ECE before calibration | {self.ece_before_calibration:.4f} |")
+        lines += [
+            "",
+            "### Per class",
+            "",
+            "| Class | Precision | Recall | F1 | Support |",
+            "| --- | ---: | ---: | ---: | ---: |",
+        ]
+        for cm in self.per_class:
+            lines.append(
+                f"| {md(cm.name)} | {cm.precision:.4f} | {cm.recall:.4f} | {cm.f1:.4f} "
+                f"| {cm.support} |"
+            )
+        for label, a in (("Macro avg", self.macro_avg), ("Weighted avg", self.weighted_avg)):
+            lines.append(
+                f"| *{label}* | {a.precision:.4f} | {a.recall:.4f} | {a.f1:.4f} | {a.support} |"
+            )
+        lines += [
+            "",
+            "### Confusion matrix (rows: true class, columns: predicted class)",
+            "",
+            "| True \\ Predicted | " + " | ".join(md(n) for n in self.class_names) + " |",
+            "| --- |" + " ---: |" * self.num_classes,
+        ]
+        for name, row in zip(self.class_names, self.confusion, strict=True):
+            lines.append(f"| **{md(name)}** | " + " | ".join(str(x) for x in row) + " |")
+        confused = self.most_confused()
+        if confused:
+            lines += ["", "### Most confused", "", "| True | Predicted | Count |"]
+            lines.append("| --- | --- | ---: |")
+            lines += [f"| {md(t)} | {md(p)} | {n} |" for t, p, n in confused]
+        if self.mistakes:
+            lines += [
+                "",
+                "### Worst mistakes",
+                "",
+                "| # | File | True | Predicted | Confidence | Loss |",
+                "| ---: | --- | --- | --- | ---: | ---: |",
+            ]
+            for miss in self.mistakes:
+                path = md(miss.file_path) if miss.file_path is not None else ""
+                lines.append(
+                    f"| {miss.index} | {path} | {md(miss.true_label)} "
+                    f"| {md(miss.predicted_label)} | {miss.confidence:.3f} | {miss.loss:.3f} |"
+                )
+        return "\n".join(lines) + "\n"
+
+    def to_text(self, max_mistakes: int = 5) -> str:
+        """A compact plain-text table for a terminal (arrows are written ``->``)."""
+        width = min(max(12, *(len(n) for n in self.class_names)), 28)
+        head = (
+            f"{self.num_samples} images, {self.num_classes} classes, {self.num_errors} wrong\n"
+            f"accuracy {self.accuracy:.1%}   top-{self.top_k} accuracy "
+            f"{self.top_k_accuracy:.1%}   loss {self.loss:.4f}   ECE {self.ece:.4f}"
+        )
+        if self.ece_before_calibration is not None:
+            head += f" (before calibration {self.ece_before_calibration:.4f})"
+        rows = [head, "", f"{'class':<{width}}  precision  recall      f1  support"]
+        for name, m in [(m.name, m) for m in self.per_class] + [
+            ("macro avg", self.macro_avg),
+            ("weighted avg", self.weighted_avg),
+        ]:
+            rows.append(
+                f"{_truncate(name, width):<{width}}  {m.precision:9.3f}  {m.recall:6.3f}  "
+                f"{m.f1:6.3f}  {m.support:7d}"
+            )
+        confused = self.most_confused()[:5]
+        if confused:
+            rows += ["", "most confused: " + ", ".join(f"{t} -> {p} ({n})" for t, p, n in confused)]
+        shown = self.mistakes[:max_mistakes]
+        if shown:
+            rows += ["", "worst mistakes:"]
+            for miss in shown:
+                where = miss.file_path if miss.file_path is not None else f"#{miss.index}"
+                rows.append(
+                    f"  {miss.true_label} -> {miss.predicted_label} ({miss.confidence:.2f})  "
+                    f"{where}"
+                )
+        return "\n".join(rows) + "\n"
+
+    def to_html(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        history: Any = None,
+        title: str | None = None,
+    ) -> Path:
+        """Write the report as one self-contained HTML file and return its path.
+
+        The page has inline CSS and no scripts or external links: plots (when matplotlib
+        is installed; otherwise an HTML confusion table) and thumbnails of the worst
+        mistakes are embedded as ``data:`` URIs, so it opens offline in any browser.
+        ``history`` (a Keras ``History``, its ``.history`` dict or a fitted ``Classifier``)
+        adds the training curves; ``title`` sets the heading.
+        """
+        out = Path(os.fspath(path)).expanduser()
+        page = _renderer("html")(self, history=history, title=title)
+        out.write_text(page, encoding="utf-8")
+        return out
+
+
+def _average_from_dict(d: Mapping[str, Any]) -> AverageMetrics:
+    return AverageMetrics(
+        float(d["precision"]), float(d["recall"]), float(d["f1"]), int(d["support"])
+    )
+
+
+def _optional_float(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, numbers.Real):
+        return float(value)
+    raise ValueError(f"expected a number or null, got {value!r}")
+
+
+def _md_cell(text: str) -> str:
+    text = text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    return text.replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _truncate(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."

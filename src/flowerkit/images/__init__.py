@@ -1,0 +1,32 @@
+"""Images: the one decode path every part of flowerkit uses, type sniffing, and turning
+what a user hands over (paths, folders, PIL images, arrays, bytes) into images.
+
+:func:`load_image` is the single decoder: the checker, the training pipeline, prediction and
+the reports all call it, so an image means the same pixels everywhere.
+"""
+
+from __future__ import annotations
+
+from flowerkit.images.decode import (
+    DECODED_FORMATS,
+    IMAGE_EXTENSIONS,
+    MAX_PIXELS,
+    REASONS,
+    ImageInput,
+    load_image,
+    resize_image,
+    to_rgb_array,
+)
+from flowerkit.images.thumbnails import thumbnail
+
+__all__ = [
+    "DECODED_FORMATS",
+    "IMAGE_EXTENSIONS",
+    "MAX_PIXELS",
+    "REASONS",
+    "ImageInput",
+    "load_image",
+    "resize_image",
+    "thumbnail",
+    "to_rgb_array",
+]

@@ -1,0 +1,570 @@
+"""The one decode function used for training, prediction and checking.
+
+``load_image`` turns a path, encoded bytes, a PIL image or an array into a ``uint8`` RGB
+array of shape ``(height, width, 3)``, resized to ``image_size`` when one is given.
+``flowerkit.data`` (the tf.data pipeline), ``Classifier.predict`` and the checker all call
+it, so what the model sees in training is exactly what it sees in use.
+
+Rules, in order:
+
+1. The file type comes from the bytes, not the extension (a PNG named ``.jpg`` loads).
+   The formats decoded are listed in :data:`DECODED_FORMATS`: JPEG (baseline, progressive,
+   CMYK, multi-picture), PNG and APNG, GIF, BMP, WEBP, TIFF, AVIF (when Pillow was built
+   with it) and HEIF (when a plugin such as ``pillow-heif`` is registered).
+2. Images with more than :data:`MAX_PIXELS` pixels are refused as ``too_large`` from their
+   header, before any pixel memory is allocated (decompression bombs). flowerkit applies
+   its own limit and ignores ``PIL.Image.MAX_IMAGE_PIXELS``.
+3. A file that ends early is ``truncated`` whatever ``PIL.ImageFile.LOAD_TRUNCATED_IMAGES``
+   is set to: flowerkit never returns the grey-filled remains of a cut-off download.
+   flowerkit reads no Pillow setting and changes none.
+4. EXIF orientation (all eight values) is applied, so a phone photo comes out upright. A
+   damaged EXIF block is ignored rather than failing the image.
+5. Animated images (GIF, WEBP, APNG) and multi-page TIFFs use their first frame.
+6. Every mode becomes 3-channel RGB: grayscale and bilevel are repeated, palette, CMYK
+   (Adobe/Photoshop inverted CMYK included) and YCbCr are converted, 16-bit samples are
+   scaled to 8 bits (``round(v / 257)``), and transparency (an alpha channel, ``tRNS`` or a
+   transparent palette entry) is composited on **white**.
+7. Resizing squashes to ``image_size`` = ``(height, width)`` (no crop), with Pillow's
+   anti-aliased bilinear filter.
+
+A file that cannot be used raises :class:`~flowerkit.exceptions.UnreadableImageError`
+whose ``reason`` is one of these stable codes (see :data:`REASONS`):
+
+====================== ==============================================================
+``reason``             meaning
+====================== ==============================================================
+``empty_file``         the file has 0 bytes
+``truncated``          the file ends before the image does (an interrupted copy or
+                       download)
+``not_an_image``       the bytes are not an image: a web page, a PDF, random bytes...
+``unsupported_format`` an image format flowerkit does not decode (HEIC without a HEIF
+                       plugin, JPEG XL, SVG, PSD, EPS, a TIFF codec that is missing...)
+``too_large``          more than :data:`MAX_PIXELS` pixels (decompression-bomb guard)
+``decode_error``       a known format whose data is damaged
+``missing``            the path does not exist, or is a broken symbolic link
+``unreadable``         the file exists but cannot be read: permissions, a folder or
+                       device instead of a file, a name that is not valid UTF-8
+====================== ==============================================================
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import struct
+from collections.abc import Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import numpy as np
+from PIL import Image
+
+from flowerkit.exceptions import ConfigError, UnreadableImageError
+from flowerkit.images._sniff import PREFIX_BYTES, sniff
+from flowerkit.images._sniff import looks_truncated as _looks_truncated
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+__all__ = [
+    "DECODED_FORMATS",
+    "IMAGE_EXTENSIONS",
+    "MAX_PIXELS",
+    "REASONS",
+    "ImageInput",
+    "load_image",
+    "resize_image",
+    "to_rgb_array",
+]
+
+#: Extensions (lower case) that are indexed as images in a data folder. HEIC/HEIF are
+#: included so that iPhone photos are reported (``unsupported_format``) instead of being
+#: passed over, and decoded when a HEIF plugin for Pillow is installed.
+IMAGE_EXTENSIONS: frozenset[str] = frozenset(
+    {
+        ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".apng", ".gif", ".bmp", ".dib",
+        ".webp", ".tif", ".tiff", ".avif", ".heic", ".heif",
+    }
+)  # fmt: skip
+
+#: Pillow format names that ``load_image`` decodes; any other format Pillow recognises is
+#: ``unsupported_format``.
+DECODED_FORMATS: frozenset[str] = frozenset(
+    {"JPEG", "MPO", "PNG", "GIF", "BMP", "DIB", "WEBP", "TIFF", "AVIF", "HEIF"}
+)
+
+#: The largest image (width x height) flowerkit decodes: about 8,000 x 11,000 pixels.
+#: Larger files are refused as ``too_large`` before decoding (decompression bombs).
+MAX_PIXELS: int = 89_478_485
+
+#: Every ``UnreadableImageError.reason`` code and what it means.
+REASONS: Mapping[str, str] = MappingProxyType(
+    {
+        "empty_file": "the file has 0 bytes",
+        "truncated": "the file ends before the image does (interrupted copy or download)",
+        "not_an_image": "the bytes are not an image (web page, document, random bytes)",
+        "unsupported_format": "an image format flowerkit does not decode",
+        "too_large": f"more than {MAX_PIXELS:,} pixels (decompression-bomb guard)",
+        "decode_error": "a known image format whose data is damaged",
+        "missing": "the file does not exist, or is a broken symbolic link",
+        "unreadable": "the file exists but cannot be read",
+    }
+)
+
+#: Anything ``load_image`` accepts.
+ImageInput: TypeAlias = "str | os.PathLike[str] | bytes | Image.Image | NDArray[Any]"
+
+_RESAMPLE = Image.Resampling.BILINEAR
+_TAIL_BYTES = 1024
+_WHITE = (255, 255, 255)
+_ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "La", "RGBa"})
+_SIXTEEN_BIT = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
+_ORIENTATION_TAG = 0x0112
+_TRANSPOSE: dict[int, Image.Transpose] = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+# What Pillow's plugins raise for data they do not understand.
+_DATA_ERRORS = (SyntaxError, IndexError, TypeError, ValueError, KeyError, EOFError, struct.error)
+# Some plugins also run Pillow's own bomb check on sizes found while reading.
+_BOMB = (Image.DecompressionBombError, Image.DecompressionBombWarning)
+
+
+class _EofTracking:
+    """Remembers whether a reader was asked for bytes past the end of its data.
+
+    Pillow stops quietly at the end of a cut-off file when ``LOAD_TRUNCATED_IMAGES`` is
+    set; an empty read while decoding tells flowerkit the file was truncated regardless.
+    """
+
+    hit_eof = False
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        data: bytes = super().read(size)  # type: ignore[misc]
+        if size is not None and size > 0 and not data:
+            self.hit_eof = True
+        return data
+
+
+class _TrackedFile(_EofTracking, io.BufferedReader):
+    pass
+
+
+class _TrackedBytes(_EofTracking, io.BytesIO):
+    pass
+
+
+_Reader: TypeAlias = "_TrackedFile | _TrackedBytes"
+
+
+def _where(path: Path | None) -> str:
+    return f"{str(path)!r}" if path is not None else "The given bytes"
+
+
+def _error(path: Path | None, reason: str, problem: str, advice: str) -> UnreadableImageError:
+    return UnreadableImageError(f"{_where(path)} {problem}; {advice}.", path=path, reason=reason)
+
+
+def _damaged(reader: _Reader, size: int, path: Path | None, detail: str) -> UnreadableImageError:
+    """The error for a file of a known format that Pillow could not open or decode."""
+    reader.seek(0)
+    prefix = reader.read(PREFIX_BYTES)
+    reader.seek(max(0, size - _TAIL_BYTES))
+    tail = reader.read(_TAIL_BYTES)
+    kind = sniff(prefix)
+    if kind.format is not None and _looks_truncated(kind, prefix, tail, size):
+        return _error(
+            path,
+            "truncated",
+            f"is {kind.label} that is cut short ({size:,} bytes; {detail})",
+            "the copy or download was probably interrupted: copy or download it again",
+        )
+    return _error(
+        path,
+        "decode_error",
+        f"is {kind.label} whose data is damaged ({detail})",
+        "re-export or re-download it, or delete it",
+    )
+
+
+def _too_large(path: Path | None, detail: str) -> UnreadableImageError:
+    return _error(
+        path,
+        "too_large",
+        f"is too large to decode safely ({detail})",
+        "resize it to a smaller size first",
+    )
+
+
+def _unidentified(reader: _Reader, size: int, path: Path | None) -> UnreadableImageError:
+    reader.seek(0)
+    prefix = reader.read(PREFIX_BYTES)
+    kind = sniff(prefix)
+    if kind.format is not None:
+        return _damaged(reader, size, path, "Pillow cannot read its header")
+    if kind.unsupported:
+        return _error(
+            path,
+            "unsupported_format",
+            f"is {kind.label}, a format flowerkit does not decode",
+            "convert it to JPEG or PNG (or delete it)",
+        )
+    what = (
+        f"its first bytes ({prefix[:12]!r}) match no image format"
+        if kind.label == "unrecognised data"
+        else f"it looks like {kind.label} (it starts with {prefix[:12]!r})"
+    )
+    return _error(
+        path,
+        "not_an_image",
+        f"is not an image: {what}",
+        "delete it, or replace it with the real image",
+    )
+
+
+def _identify(reader: _Reader, size: int, path: Path | None) -> Image.Image:
+    """Open ``reader`` with the Pillow plugin its bytes match, reading only the header.
+
+    This replaces ``Image.open`` so that no Pillow setting (``MAX_IMAGE_PIXELS``) is
+    consulted and no Pillow warning is raised before flowerkit's own size check.
+    """
+    Image.init()  # registers every plugin once; cheap afterwards
+    reader.seek(0)
+    prefix = reader.read(16)
+    others: list[str] = []
+    warned: Warning | None = None
+    for name in Image.ID:
+        if name not in DECODED_FORMATS:
+            others.append(name)
+            continue
+        factory, accept = Image.OPEN[name]
+        verdict = accept(prefix) if accept is not None else True
+        if isinstance(verdict, str):  # the plugin knows the format but lacks a codec
+            raise _error(
+                path,
+                "unsupported_format",
+                f"is a {name} image, but this Pillow cannot decode {name} ({verdict})",
+                "convert it to JPEG or PNG",
+            )
+        if not verdict:
+            continue
+        reader.seek(0)
+        try:
+            return factory(reader, "")
+        except _BOMB as exc:
+            raise _too_large(path, str(exc)) from exc
+        except Warning as exc:  # only when the caller's warning filters say "error"
+            warned = exc
+            continue
+        except _DATA_ERRORS:
+            continue
+        except OSError as exc:
+            if exc.errno is not None:  # a real I/O error, not bad data
+                raise
+            continue
+    for name in others:  # named only to give a precise message
+        factory, accept = Image.OPEN[name]
+        verdict = accept(prefix) if accept is not None else False
+        if not verdict or isinstance(verdict, str):
+            continue
+        reader.seek(0)
+        try:
+            factory(reader, "")
+        except Exception:  # any failure means "not this format"
+            continue
+        raise _error(
+            path,
+            "unsupported_format",
+            f"is a {name} file, a format flowerkit does not decode",
+            "convert it to JPEG or PNG",
+        )
+    if warned is not None:
+        raise _error(
+            path,
+            "decode_error",
+            f"made Pillow warn {str(warned)!r}, and warnings are set to be errors",
+            "re-export the image, or let this warning through",
+        )
+    raise _unidentified(reader, size, path)
+
+
+def _check_dimensions(image: Image.Image, path: Path | None) -> None:
+    width, height = image.size
+    if width < 1 or height < 1:
+        raise _error(path, "decode_error", f"has no pixels ({width}x{height})", "delete it")
+    if width * height > MAX_PIXELS:
+        raise _error(
+            path,
+            "too_large",
+            f"is {width:,}x{height:,} = {width * height:,} pixels, more than the "
+            f"{MAX_PIXELS:,} flowerkit decodes (a guard against decompression bombs)",
+            "resize it to a smaller size first",
+        )
+
+
+def _sixteen_to_eight(image: Image.Image) -> Image.Image:
+    arr = np.asarray(image).astype(np.float32)
+    mode = image.mode
+    if mode == "F":
+        scale = 255.0 if float(arr.max(initial=0.0)) <= 1.0 else 1.0
+    elif mode in _SIXTEEN_BIT or float(arr.max(initial=0.0)) > 255:
+        scale = 1.0 / 257.0
+    else:
+        scale = 1.0
+    return Image.fromarray(np.clip(np.rint(arr * scale), 0, 255).astype(np.uint8))
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to RGB, compositing transparency on white."""
+    if image.mode in _SIXTEEN_BIT or image.mode in ("I", "F"):
+        image = _sixteen_to_eight(image)
+    elif image.mode == "1":
+        image = image.convert("L")
+    if image.mode in _ALPHA_MODES or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGB", rgba.size, _WHITE)
+        background.paste(rgba.convert("RGB"), mask=rgba.getchannel("A"))
+        return background
+    if image.mode != "RGB":
+        return image.convert("RGB")
+    return image
+
+
+def _exif_orientation(exif: bytes) -> int:
+    """Read tag 0x0112 from raw EXIF bytes (a TIFF header and IFD0); 1 when absent."""
+    data = exif[6:] if exif.startswith(b"Exif\x00\x00") else exif
+    if data[:4] == b"II*\x00":
+        order = "<"
+    elif data[:4] == b"MM\x00*":
+        order = ">"
+    else:
+        return 1
+    try:
+        (ifd,) = struct.unpack_from(order + "I", data, 4)
+        (count,) = struct.unpack_from(order + "H", data, ifd)
+        for i in range(min(count, 512)):
+            tag, kind, _, value = struct.unpack_from(order + "HHIH", data, ifd + 2 + 12 * i)
+            if tag == _ORIENTATION_TAG and kind == 3:  # SHORT
+                return int(value)
+    except struct.error:
+        return 1
+    return 1
+
+
+def _orientation(image: Image.Image) -> int:
+    """The EXIF orientation (1..8), or 1 when there is none or it cannot be read.
+
+    Read from the raw EXIF bytes rather than ``Image.getexif()``, so a damaged EXIF block
+    neither fails a good photo nor makes Pillow print warnings.
+    """
+    exif = image.info.get("exif")
+    if isinstance(exif, bytes):
+        value = _exif_orientation(exif)
+    else:
+        tags = getattr(image, "tag_v2", None)  # TIFF keeps orientation in its own tags
+        value = tags.get(_ORIENTATION_TAG, 1) if tags is not None else 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _finish(image: Image.Image, orientation: int) -> Image.Image:
+    rgb = _to_rgb(image)
+    method = _TRANSPOSE.get(orientation)
+    return rgb.transpose(method) if method is not None else rgb
+
+
+def _decode(reader: _Reader, size: int, path: Path | None) -> Image.Image:
+    """Identify, size-check, fully decode and convert the image in ``reader``."""
+    if size == 0:
+        raise _error(
+            path,
+            "empty_file",
+            "is an empty file (0 bytes)",
+            "delete it or replace it with the real image",
+        )
+    image = _identify(reader, size, path)
+    _check_dimensions(image, path)
+    reader.hit_eof = False
+    try:
+        image.load()
+    except _BOMB as exc:
+        raise _too_large(path, str(exc)) from exc
+    except MemoryError as exc:
+        raise _too_large(path, "out of memory while decoding") from exc
+    except OSError as exc:
+        if exc.errno is not None:  # a real I/O error, not bad data
+            raise
+        text = str(exc)
+        if "not available" in text or "unsupported" in text.lower():
+            raise _error(
+                path,
+                "unsupported_format",
+                f"uses a {image.format} variant this Pillow cannot decode ({text})",
+                "convert it to JPEG or PNG",
+            ) from exc
+        if reader.hit_eof or "truncated" in text:
+            raise _error(
+                path,
+                "truncated",
+                f"is cut short: the {image.format} data ends early ({text})",
+                "the copy or download was probably interrupted: copy or download it again",
+            ) from exc
+        raise _damaged(reader, size, path, text) from exc
+    except (*_DATA_ERRORS, Warning) as exc:
+        raise _damaged(reader, size, path, f"{type(exc).__name__}: {exc}") from exc
+    if reader.hit_eof:
+        raise _error(
+            path,
+            "truncated",
+            f"is cut short: the {image.format} data ends early",
+            "the copy or download was probably interrupted: copy or download it again",
+        )
+    try:
+        return _finish(image, _orientation(image))
+    except (*_DATA_ERRORS, Warning, OSError) as exc:
+        raise _error(
+            path,
+            "decode_error",
+            f"has pixels in a form flowerkit cannot convert to RGB (mode {image.mode}: {exc})",
+            "re-export it as an 8-bit RGB JPEG or PNG",
+        ) from exc
+
+
+def _decode_path(path: Path) -> Image.Image:
+    try:
+        info = os.stat(path)
+    except FileNotFoundError as exc:
+        if os.path.islink(path):
+            target = os.readlink(path)
+            raise _error(
+                path,
+                "missing",
+                f"is a broken symbolic link to {target!r}",
+                "fix or remove the link",
+            ) from exc
+        raise _error(path, "missing", "does not exist", "check the path") from exc
+    except OSError as exc:
+        raise _error(
+            path, "unreadable", f"cannot be read ({exc.strerror or exc})", "check its permissions"
+        ) from exc
+    if stat.S_ISDIR(info.st_mode):
+        raise _error(path, "unreadable", "is a folder, not an image file", "pass an image file")
+    if not stat.S_ISREG(info.st_mode):
+        raise _error(
+            path, "unreadable", "is not a regular file (a device, pipe or socket)", "remove it"
+        )
+    try:
+        raw = io.FileIO(path, "r")
+    except OSError as exc:
+        raise _error(
+            path, "unreadable", f"cannot be read ({exc.strerror or exc})", "check its permissions"
+        ) from exc
+    with _TrackedFile(raw) as reader:
+        try:
+            return _decode(reader, info.st_size, path)
+        except UnreadableImageError:
+            raise
+        except OSError as exc:  # an I/O error while reading, not bad data
+            raise _error(
+                path, "unreadable", f"could not be read ({exc.strerror or exc})", "check the disk"
+            ) from exc
+
+
+def _from_pil(image: Image.Image) -> Image.Image:
+    filename = getattr(image, "filename", "")
+    path = Path(filename) if isinstance(filename, str) and filename else None
+    _check_dimensions(image, path)
+    try:
+        if getattr(image, "n_frames", 1) > 1:
+            image.seek(0)
+        image.load()
+        return _finish(image, _orientation(image))
+    except (*_DATA_ERRORS, Warning, OSError) as exc:
+        raise _error(
+            path, "decode_error", f"(a PIL image) could not be decoded ({exc})", "reload it"
+        ) from exc
+
+
+def to_rgb_array(array: NDArray[Any], *, name: str = "image") -> NDArray[np.uint8]:
+    """Check an ``(H, W)``, ``(H, W, 1|3|4)`` array of 0..255 values and return uint8 RGB.
+
+    Four channels are RGBA: the alpha is composited on white, as for image files.
+    """
+    arr = np.asarray(array)
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.ndim != 3 or arr.shape[-1] not in (1, 3, 4) or arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise ConfigError(
+            f"`{name}` must be an array of shape (height, width), (height, width, 1), "
+            f"(height, width, 3) or (height, width, 4). Received shape {arr.shape}."
+        )
+    if arr.dtype != np.uint8:
+        if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.number):
+            raise ConfigError(f"`{name}` must hold numbers 0..255. Received dtype {arr.dtype}.")
+        if not np.all(np.isfinite(arr)):
+            raise ConfigError(f"`{name}` contains NaN or infinite values.")
+        low, high = float(arr.min()), float(arr.max())
+        if low < 0 or high > 255:
+            raise ConfigError(
+                f"`{name}` values must lie in 0..255 (raw pixels; the model rescales inside). "
+                f"Received values from {low:g} to {high:g}."
+            )
+        arr = np.round(arr).astype(np.uint8)
+    if arr.shape[-1] == 1:
+        arr = np.repeat(arr, 3, axis=-1)
+    elif arr.shape[-1] == 4:
+        alpha = arr[:, :, 3:4].astype(np.float32) / 255.0
+        rgb = arr[:, :, :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
+        arr = np.round(rgb).astype(np.uint8)
+    return np.ascontiguousarray(arr)
+
+
+def resize_image(array: NDArray[np.uint8], image_size: tuple[int, int]) -> NDArray[np.uint8]:
+    """Squash a uint8 RGB array to ``image_size`` = ``(height, width)`` the flowerkit way."""
+    height, width = image_size
+    if array.shape[0] == height and array.shape[1] == width:
+        return array
+    resized = Image.fromarray(array).resize((width, height), _RESAMPLE)
+    return np.asarray(resized, dtype=np.uint8)
+
+
+def load_image(source: ImageInput, image_size: tuple[int, int] | None = None) -> NDArray[np.uint8]:
+    """Decode ``source`` into a ``uint8`` RGB array, resized to ``image_size`` if given.
+
+    ``source`` may be a file path, encoded image bytes, a ``PIL.Image.Image`` or an array
+    of shape ``(H, W)``/``(H, W, C)`` with values 0..255; ``image_size`` is
+    ``(height, width)``. The rules are in the module documentation.
+
+    Raises :class:`~flowerkit.exceptions.UnreadableImageError` for a file that is not a
+    usable image: its ``path`` is the file (``None`` for bytes) and its ``reason`` one of
+    the codes in :data:`REASONS`; the message names the file and says what to do.
+    Raises :class:`~flowerkit.exceptions.ConfigError` for an array of the wrong shape or
+    range, or an object of another type.
+    """
+    if isinstance(source, Image.Image):
+        image = _from_pil(source)
+    elif isinstance(source, np.ndarray):
+        rgb = to_rgb_array(source)
+        return rgb if image_size is None else resize_image(rgb, image_size)
+    elif isinstance(source, bytes | bytearray | memoryview):
+        data = bytes(source)
+        with _TrackedBytes(data) as reader:
+            image = _decode(reader, len(data), None)
+    elif isinstance(source, str | os.PathLike):
+        image = _decode_path(Path(source))
+    else:
+        raise ConfigError(
+            "An image must be a path, encoded bytes, a PIL image or a numpy array. "
+            f"Received an object of type {type(source).__name__}."
+        )
+    if image_size is not None:
+        height, width = image_size
+        if image.size != (width, height):
+            image = image.resize((width, height), _RESAMPLE)
+    return np.array(image, dtype=np.uint8)

@@ -1,0 +1,115 @@
+"""``augmentation_block``: random image transforms that are active only in training.
+
+The block is a plain ``keras.Sequential`` of Keras preprocessing layers (plus flowerkit's
+registered :class:`~flowerkit.layers.RandomResizedCrop` when ``crop`` is set). All of them
+are the identity at inference (``training=False``), so the same model can be used for
+training, evaluation and prediction without removing anything.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+from flowerkit.core import validation as v
+from flowerkit.exceptions import ConfigError
+
+if TYPE_CHECKING:
+    import keras
+
+__all__ = ["augmentation_block"]
+
+FlipMode = Literal["horizontal", "vertical", "horizontal_and_vertical"]
+
+#: The block's default layer name; batch-norm recalibration skips the layer of this name.
+AUGMENTATION_LAYER = "augmentation"
+
+
+def augmentation_block(
+    *,
+    flip: FlipMode | None = "horizontal",
+    crop: float = 0.0,
+    rotation: float = 0.1,
+    zoom: float = 0.1,
+    translation: float = 0.0,
+    contrast: float = 0.0,
+    brightness: float = 0.0,
+    crop_size: tuple[int, int] | int | None = None,
+    seed: int | None = None,
+    name: str = AUGMENTATION_LAYER,
+) -> keras.Sequential:
+    """Return the tutorial's augmentation (flip, rotation, zoom), optionally stronger.
+
+    Defaults reproduce the TensorFlow tutorial exactly: ``RandomFlip("horizontal")``,
+    ``RandomRotation(0.1)`` (up to 10% of a full turn) and ``RandomZoom(0.1)``.
+    ``translation``, ``contrast`` and ``brightness`` add ``RandomTranslation``,
+    ``RandomContrast`` and ``RandomBrightness`` (on the 0..255 pixel scale) when non-zero.
+    ``crop`` adds a :class:`~flowerkit.layers.RandomResizedCrop` (first in the block)
+    whose crops cover between ``crop`` and all of the image's area: the random crop
+    and zoom of ImageNet training, in one resampling (``crop=0.3`` with ``rotation=0``
+    and ``zoom=0`` is much cheaper than rotation + zoom + translation). ``crop_size``
+    resizes the crops to that (height, width) instead of the input's size, and the whole
+    image to it at inference: load images larger than the network's input so that the
+    crops are cut from more pixels (the ``compact`` preset loads 160x160 and crops to
+    112x112). Every later layer of the block then works at ``crop_size``.
+    A factor of 0 (or ``flip=None``) leaves that transform out. ``seed`` makes the random
+    draws repeatable.
+
+    The layers work on raw 0..255 pixels, so place the block before any rescaling; every
+    flowerkit preset does.
+    """
+    import keras
+
+    if flip is not None:
+        v.check_choice(flip, "flip", ("horizontal", "vertical", "horizontal_and_vertical"))
+    crop = v.check_non_negative_float(crop, "crop")
+    rotation = v.check_non_negative_float(rotation, "rotation")
+    zoom = v.check_non_negative_float(zoom, "zoom")
+    translation = v.check_non_negative_float(translation, "translation")
+    contrast = v.check_non_negative_float(contrast, "contrast")
+    brightness = v.check_non_negative_float(brightness, "brightness")
+    seed = v.check_seed(seed)
+    if crop_size is not None:
+        crop_size = v.check_image_size(crop_size, "crop_size")
+        if not crop:
+            raise ConfigError(
+                "`crop_size` sets the size of the random crops, so it needs `crop` "
+                f"(e.g. crop=0.3). Received: crop={crop!r}, crop_size={crop_size!r}"
+            )
+    for arg, value in (
+        ("crop", crop),
+        ("zoom", zoom),
+        ("translation", translation),
+        ("contrast", contrast),
+        ("brightness", brightness),
+    ):
+        if value >= 1:
+            raise ConfigError(f"`{arg}` must be below 1. Received: {arg}={value!r}")
+
+    def _seed(offset: int) -> int | None:
+        return None if seed is None else seed + offset
+
+    layers: list[keras.layers.Layer] = []
+    if crop:
+        from flowerkit.models.layers import RandomResizedCrop
+
+        layers.append(RandomResizedCrop(scale=(crop, 1.0), seed=_seed(6), size=crop_size))
+    if flip is not None:
+        layers.append(keras.layers.RandomFlip(flip, seed=_seed(0)))
+    if rotation:
+        layers.append(keras.layers.RandomRotation(rotation, seed=_seed(1)))
+    if zoom:
+        layers.append(keras.layers.RandomZoom(zoom, seed=_seed(2)))
+    if translation:
+        layers.append(keras.layers.RandomTranslation(translation, translation, seed=_seed(3)))
+    if contrast:
+        layers.append(keras.layers.RandomContrast(contrast, value_range=(0, 255), seed=_seed(4)))
+    if brightness:
+        layers.append(
+            keras.layers.RandomBrightness(brightness, value_range=(0, 255), seed=_seed(5))
+        )
+    if not layers:
+        raise ConfigError(
+            "augmentation_block() with every transform turned off is empty; pass "
+            "augmentation=None to build_model instead."
+        )
+    return keras.Sequential(layers, name=name)

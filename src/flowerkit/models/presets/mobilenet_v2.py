@@ -1,0 +1,132 @@
+"""The ``mobilenet_v2`` preset: transfer learning on an ImageNet-trained MobileNetV2."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from flowerkit.exceptions import ConfigError
+from flowerkit.models.augment import augmentation_block
+from flowerkit.models.recipe import TrainingRecipe
+from flowerkit.models.registry import register_preset
+
+if TYPE_CHECKING:
+    import keras
+
+__all__: list[str] = []
+
+
+def _check_weights(weights: object) -> str | None:
+    """``"imagenet"``, ``None`` or an existing local weights file (returned as a string)."""
+    if weights is None or weights == "imagenet":
+        return weights
+    if isinstance(weights, str | os.PathLike):
+        path = Path(os.fspath(weights)).expanduser()
+        if not path.is_file():
+            raise ConfigError(
+                f"`weights` file {str(path)!r} does not exist. Pass weights='imagenet' "
+                "(downloaded by Keras), a local .weights.h5/.h5 file, or None for random "
+                "initialisation."
+            )
+        return str(path)
+    raise ConfigError(
+        "`weights` must be 'imagenet', a path to a weights file, or None. "
+        f"Received: weights={weights!r}"
+    )
+
+
+def _with_inference_batch_norm(model: keras.Model) -> keras.Model:
+    """A copy of the functional ``model`` (same name, layer names and weights) in which
+    every ``BatchNormalization`` is an
+    :class:`~flowerkit.layers.InferenceBatchNormalization`."""
+    import keras
+
+    from flowerkit.models.layers import InferenceBatchNormalization
+
+    def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            return InferenceBatchNormalization.from_batch_normalization(layer)
+        return layer.__class__.from_config(layer.get_config())
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def _transfer_augmentation(seed: int | None, image_size: tuple[int, int]) -> keras.layers.Layer:
+    """Light augmentation for a pretrained backbone: flips, small rotations and zoom."""
+    return augmentation_block(flip="horizontal", rotation=0.05, zoom=0.15, seed=seed)
+
+
+#: Input sizes Keras has ImageNet weights for (other sizes warn and load the 224 weights).
+_MOBILENET_SIZES = (96, 128, 160, 192, 224)
+
+
+@register_preset(
+    "mobilenet_v2",
+    description=(
+        "Transfer learning on keras.applications.MobileNetV2 (alpha 1.0, ImageNet weights "
+        "by default): in-model preprocessing to [-1, 1], the backbone as a frozen sub-model "
+        "named 'backbone' whose pretrained batch norms always run in inference mode, then global "
+        "average pooling, dropout and a Dense layer. 160x160 input. Option `weights`: "
+        "'imagenet' (downloaded by Keras), a local weights file, or None."
+    ),
+    image_size=(160, 160),
+    augment_by_default=True,
+    augmentation=_transfer_augmentation,
+    dropout=0.2,
+    recipe=TrainingRecipe(
+        optimizer="adam",
+        learning_rate=1e-3,
+        label_smoothing=0.1,
+        schedule="cosine",
+        warmup_epochs=0,
+    ),
+    options=("weights",),
+)
+def _mobilenet_v2(
+    num_classes: int,
+    *,
+    image_size: tuple[int, int],
+    augmentation: keras.layers.Layer | None,
+    dropout: float,
+    weights: str | os.PathLike[str] | None = "imagenet",
+    **options: Any,
+) -> keras.Model:
+    import keras
+    from keras import layers
+
+    source = _check_weights(weights)
+    if min(image_size) < 32:
+        raise ConfigError(
+            "The 'mobilenet_v2' preset needs images of at least 32x32. "
+            f"Received: image_size={image_size}"
+        )
+    if source == "imagenet" and (
+        image_size[0] != image_size[1] or image_size[0] not in _MOBILENET_SIZES
+    ):
+        raise ConfigError(
+            "ImageNet weights for MobileNetV2 exist for square inputs of "
+            f"{', '.join(map(str, _MOBILENET_SIZES))} pixels. Received: image_size={image_size}"
+        )
+    pretrained = keras.applications.MobileNetV2(
+        input_shape=(*image_size, 3),
+        alpha=1.0,
+        include_top=False,
+        weights=source,
+        name="backbone",
+    )
+    # Pretrained statistics must survive fine-tuning; random ones (weights=None) must not
+    # be frozen, or the backbone could never be trained from scratch.
+    backbone = pretrained if source is None else _with_inference_batch_norm(pretrained)
+    backbone.trainable = False
+    inputs = keras.Input(shape=(*image_size, 3), name="image")
+    x = inputs if augmentation is None else augmentation(inputs)
+    x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="preprocess")(x)
+    x = backbone(x, training=False)
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    if dropout:
+        x = layers.Dropout(dropout, name="dropout")(x)
+    outputs = layers.Dense(num_classes, name="logits")(x)
+    return keras.Model(inputs, outputs, name="mobilenet_v2_classifier")

@@ -1,0 +1,313 @@
+"""Keras callbacks used by ``Classifier.fit``: time budget, learning-rate schedule and
+resumable history."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import keras
+
+__all__: list[str] = []
+
+
+class TimeBudget(keras.callbacks.Callback):  # type: ignore[misc]
+    """Stop training once ``seconds`` of wall time have passed (checked after every batch).
+
+    The clock starts at ``start`` (a ``time.monotonic()`` value; ``Classifier.fit`` passes
+    the moment it was called) or else when training begins, and keeps running across the
+    phases of one ``fit`` call. The epoch in progress ends early and Keras still runs its
+    validation pass, so the history stays consistent. To finish within the budget, the
+    longest end of an epoch seen so far (from its last batch to the end of its callbacks,
+    validation included; a phase's first epoch, which also compiles the validation step,
+    counts only until a later one is measured) is kept in reserve, and training stops
+    when the next batch would not finish before it. ``closing_epochs`` reserves time for
+    work done once when training ends (batch-norm recalibration), as a share of the last
+    completed epoch's training time (a whole epoch's, so one slow batch does not inflate
+    it), plus how much longer a phase's first epoch took than the last one (tracing and
+    filling caches; the closing work traces a step of its own). ``stopped`` tells whether
+    the budget ran out.
+    """
+
+    def __init__(self, seconds: float, start: float | None = None, closing_epochs: float = 0.0):
+        super().__init__()
+        self.seconds = seconds
+        self.closing_epochs = closing_epochs
+        self.stopped = False
+        self._start = start
+        self._batch_end: float | None = None
+        self._batch_seconds = 0.0
+        self._epoch_begin = 0.0
+        self._epoch_seconds = 0.0  # the batches of the last completed epoch
+        self._first_epoch_seconds = 0.0  # those of a phase's first epoch
+        self._first_tail = 0.0  # the end of a phase's first epoch (includes tracing)
+        self._steady_reserve = 0.0  # the longest end of any later epoch
+        self._epochs_in_phase = 0
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        if self._start is None:
+            self._start = time.monotonic()
+        self._epochs_in_phase = 0
+
+    @property
+    def _reserve(self) -> float:
+        """Seconds kept back for an epoch's end (the longest measured after a phase's
+        first epoch, or that first epoch's until a later one has been measured) and for
+        the closing work."""
+        tail = self._steady_reserve or self._first_tail
+        if not self.closing_epochs:
+            return tail
+        tracing = max(0.0, self._first_epoch_seconds - self._epoch_seconds)
+        return tail + self.closing_epochs * self._epoch_seconds + tracing
+
+    def fraction(self) -> float:
+        """The share of the usable budget used so far: the budget less the reserve for
+        an epoch's end and the duration of the last batch (the next one's estimate)."""
+        if self._start is None:
+            return 0.0
+        usable = self.seconds - self._reserve - self._batch_seconds
+        return (time.monotonic() - self._start) / usable if usable > 0 else 1.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._batch_end = self._epoch_begin = time.monotonic()
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        now = time.monotonic()
+        if self._batch_end is not None:
+            self._batch_seconds = now - self._batch_end
+        self._batch_end = now
+        if self.fraction() >= 1.0:
+            self.stopped = True
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        # Runs last among fit's callbacks, so this covers validation and the others.
+        if self._batch_end is None:
+            return
+        tail = time.monotonic() - self._batch_end
+        self._epoch_seconds = self._batch_end - self._epoch_begin
+        self._epochs_in_phase += 1
+        if self._epochs_in_phase > 1:
+            self._steady_reserve = max(self._steady_reserve, tail)
+        else:  # a phase's first epoch also traces the validation step (a one-off cost)
+            self._first_tail = tail
+            self._first_epoch_seconds = self._epoch_seconds
+
+
+class RecalibrateBatchNorm(keras.callbacks.Callback):  # type: ignore[misc]
+    """Re-estimate the model's batch-norm statistics on ``dataset`` (see
+    :func:`flowerkit._batchnorm.recalibrate_batchnorm`) once, when training ends: just
+    before the last epoch's validation pass, so that epoch's validation figures are the
+    returned model's, or at the end of training when there is no such pass or
+    ``before_validation`` is False (with early stopping, whose restored weights are the
+    ones to recalibrate: put this callback after it).
+
+    ``final_phase`` is False for a phase that another (fine-tuning) follows unless
+    ``budget`` runs out in it.
+    """
+
+    def __init__(
+        self,
+        dataset: Any,
+        *,
+        final_phase: bool,
+        budget: TimeBudget | None = None,
+        before_validation: bool = True,
+    ):
+        super().__init__()
+        self.dataset = dataset
+        self.before_validation = before_validation
+        self.final_phase = final_phase
+        self.budget = budget
+        self.done = False
+        self._epoch = 0
+
+    def _stopped(self) -> bool:
+        return self.budget is not None and self.budget.stopped
+
+    def _recalibrate(self) -> None:
+        from flowerkit.training.batchnorm import recalibrate_batchnorm
+
+        steps = (self.params or {}).get("steps")  # an epoch's worth, should it repeat
+        dataset = self.dataset if steps is None else self.dataset.take(steps)
+        recalibrate_batchnorm(self.model, dataset)
+        self.done = True
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._epoch = epoch
+
+    def on_test_begin(self, logs: dict[str, Any] | None = None) -> None:
+        if not self.before_validation:
+            return
+        last_epoch = self._epoch + 1 >= (self.params or {}).get("epochs", 0)
+        if not self.done and (self._stopped() or (self.final_phase and last_epoch)):
+            self._recalibrate()
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        if not self.done and (self.final_phase or self._stopped()):
+            self._recalibrate()
+
+
+class WarmupCosine(keras.callbacks.Callback):  # type: ignore[misc]
+    """Set the optimizer's learning rate before every batch: a linear warm-up over
+    ``warmup_epochs``, then (``cosine=True``) a cosine decay to zero at the end of the
+    phase ``[first_epoch, last_epoch)``, or at the end of the time budget if that comes
+    first, so a run cut short by its budget still ends with a fully decayed rate.
+
+    The rate depends only on the epoch number, the batch number and the clock, so a run
+    resumed from a checkpoint picks up the schedule where it left off.
+    """
+
+    def __init__(
+        self,
+        base_rate: float,
+        *,
+        first_epoch: int,
+        last_epoch: int,
+        warmup_epochs: float,
+        cosine: bool,
+        budget: TimeBudget | None = None,
+    ):
+        super().__init__()
+        self.base_rate = base_rate
+        self.first_epoch = first_epoch
+        self.epochs = max(1, last_epoch - first_epoch)
+        self.warmup = min(float(warmup_epochs), self.epochs / 2)
+        self.cosine = cosine
+        self.budget = budget
+        self._epoch = first_epoch
+
+    def rate(self, epochs_done: float) -> float:
+        """The learning rate after ``epochs_done`` epochs of this phase."""
+        if epochs_done < self.warmup:
+            return self.base_rate * epochs_done / self.warmup
+        if not self.cosine:
+            return self.base_rate
+        progress = (epochs_done - self.warmup) / max(self.epochs - self.warmup, 1e-9)
+        if self.budget is not None:
+            progress = max(progress, self.budget.fraction())
+        progress = min(max(progress, 0.0), 1.0)
+        return self.base_rate * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._epoch = epoch
+
+    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        steps = (self.params or {}).get("steps") or 0
+        done = self._epoch - self.first_epoch + ((batch + 1) / steps if steps else 1.0)
+        self.model.optimizer.learning_rate = self.rate(done)
+
+
+class HistoryLog(keras.callbacks.Callback):  # type: ignore[misc]
+    """Collect every finished epoch's logs across fit calls, and (when ``path`` is given)
+    write them to a JSON file atomically, for resuming."""
+
+    def __init__(self, path: Path | None, previous: dict[str, list[float]]):
+        super().__init__()
+        self.path = path
+        self.history = {k: list(v) for k, v in previous.items()}
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        for key, value in (logs or {}).items():
+            if key == "learning_rate":
+                continue
+            values = self.history.setdefault(key, [])
+            del values[epoch:]  # an epoch re-run after a resume replaces its old entry
+            values.append(float(value))
+        if self.path is None:
+            return
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"epochs_done": epoch + 1, "history": self.history}))
+        os.replace(tmp, self.path)
+
+
+@contextlib.contextmanager
+def _defer_sigint() -> Iterator[None]:
+    """Hold back Ctrl-C (SIGINT) until the block is done, then deliver it to the handler
+    that was in place (Python's default raises ``KeyboardInterrupt``).
+
+    Only possible in the main thread; elsewhere the block runs unprotected. A process
+    that ignores SIGINT (e.g. started in the background by a shell) keeps ignoring it.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is signal.SIG_IGN or previous is None:
+        yield
+        return
+    received: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        if callable(previous):
+            previous(signal.SIGINT, None)
+        else:  # SIG_DFL: what the signal would have done
+            signal.raise_signal(signal.SIGINT)
+
+
+class EpochCheckpoint(keras.callbacks.Callback):  # type: ignore[misc]
+    """Keras' ``BackupAndRestore`` plus the :class:`HistoryLog`, written together at the end
+    of every epoch with Ctrl-C held back until both files are complete.
+
+    ``BackupAndRestore`` overwrites its weights file in place, so an interrupt in the middle
+    of that write used to leave a checkpoint that could not be resumed.
+    """
+
+    def __init__(self, folder: Path, log: HistoryLog):
+        super().__init__()
+        self.backup = keras.callbacks.BackupAndRestore(
+            str(folder), save_freq="epoch", double_checkpoint=True, delete_checkpoint=False
+        )
+        self.log = log
+
+    def set_model(self, model: Any) -> None:
+        super().set_model(model)
+        self.backup.set_model(model)
+        self.log.set_model(model)
+
+    def set_params(self, params: Any) -> None:
+        super().set_params(params)
+        self.backup.set_params(params)
+        self.log.set_params(params)
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self.backup.on_train_begin(logs)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        with _defer_sigint():
+            self.backup.on_epoch_end(epoch, logs)
+            self.log.on_epoch_end(epoch, logs)
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self.backup.on_train_end(logs)
+
+
+def read_history_log(path: Path) -> tuple[int, dict[str, list[float]]]:
+    """``(epochs_done, history)`` from a :class:`HistoryLog` file, or ``(0, {})``."""
+    try:
+        doc = json.loads(path.read_text())
+        history = {str(k): [float(x) for x in v] for k, v in doc["history"].items()}
+        return int(doc["epochs_done"]), history
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0, {}
+
+
+def clear_checkpoints(folder: Path) -> None:
+    """Remove what ``Classifier.fit`` wrote to a checkpoint folder (after a finished run)."""
+    import shutil
+
+    for child in folder.glob("backup-*"):
+        shutil.rmtree(child, ignore_errors=True)
+    (folder / "history.json").unlink(missing_ok=True)

@@ -1,0 +1,69 @@
+"""Optimizer, schedule and loss built from a preset's :class:`TrainingRecipe`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from flowerkit.exceptions import ConfigError
+
+if TYPE_CHECKING:
+    import keras
+
+    from flowerkit.models import TrainingRecipe
+    from flowerkit.training.callbacks import TimeBudget, WarmupCosine
+
+__all__: list[str] = []
+
+
+def make_optimizer(recipe: TrainingRecipe, learning_rate: float) -> keras.optimizers.Optimizer:
+    """The recipe's optimizer at a constant ``learning_rate``; the recipe's schedule is
+    applied by :func:`make_schedule`'s callback."""
+    import keras
+
+    if recipe.schedule not in ("constant", "cosine"):
+        raise ConfigError(f"Unknown learning-rate schedule {recipe.schedule!r}.")
+    if recipe.optimizer == "adam":
+        if recipe.weight_decay:
+            return keras.optimizers.AdamW(
+                learning_rate=learning_rate, weight_decay=recipe.weight_decay
+            )
+        return keras.optimizers.Adam(learning_rate=learning_rate)
+    if recipe.optimizer == "sgd":
+        return keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9, nesterov=True)
+    raise ConfigError(f"Unknown optimizer {recipe.optimizer!r} in the preset's recipe.")
+
+
+def make_schedule(
+    recipe: TrainingRecipe,
+    learning_rate: float,
+    *,
+    first_epoch: int,
+    last_epoch: int,
+    budget: TimeBudget | None,
+) -> WarmupCosine | None:
+    """The callback that applies the recipe's warm-up and schedule over the epochs
+    ``[first_epoch, last_epoch)`` (and the time budget), or None for a constant rate."""
+    from flowerkit.training.callbacks import WarmupCosine
+
+    if recipe.schedule == "constant" and not recipe.warmup_epochs:
+        return None
+    return WarmupCosine(
+        learning_rate,
+        first_epoch=first_epoch,
+        last_epoch=last_epoch,
+        warmup_epochs=recipe.warmup_epochs,
+        cosine=recipe.schedule == "cosine",
+        budget=budget,
+    )
+
+
+def make_loss(recipe: TrainingRecipe, *, from_logits: bool, num_classes: int) -> keras.losses.Loss:
+    import keras
+
+    if recipe.label_smoothing:
+        from flowerkit.models.layers import SparseCategoricalCrossentropyWithSmoothing
+
+        return SparseCategoricalCrossentropyWithSmoothing(
+            num_classes, label_smoothing=recipe.label_smoothing, from_logits=from_logits
+        )
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
