@@ -38,7 +38,7 @@ PATHS = ["s0.jpg", "s1.jpg", "s2.jpg", "s3.jpg", "s4.jpg"]
 
 @pytest.fixture
 def report() -> EvaluationReport:
-    return EvaluationReport.from_predictions(LABELS, PROBS, NAMES, file_paths=PATHS)
+    return EvaluationReport.from_predictions(LABELS, PROBS, NAMES, file_paths=PATHS, top_k=2)
 
 
 # --------------------------------------------------------------------------- metrics

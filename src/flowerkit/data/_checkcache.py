@@ -46,7 +46,7 @@ _DECODER = f"rules-{_DECODE_RULES}/pillow-{PIL.__version__}/max-{MAX_PIXELS}"
 #: Cache files untouched for this many days are deleted.
 MAX_AGE_DAYS = 30
 
-_log = logging.getLogger("flowerkit.checking")
+_log = logging.getLogger("flowerkit.data.checking")
 
 Stamp = tuple[int, int, int, int]
 
@@ -144,8 +144,10 @@ class CheckCache:
     def save(self, seen: Iterable[Path], folders: Iterable[Path]) -> None:
         """Write the cache: fresh results in, entries for deleted files under ``folders`` out.
 
-        ``seen`` are the files found this time; an old entry inside one of ``folders`` that
-        is not among them belongs to a file that is gone.
+        Args:
+            seen: the files found this time.
+            folders: the folders searched; an old entry inside one of them that is not
+                among ``seen`` belongs to a file that is gone.
         """
         if self.file is None:
             return

@@ -18,14 +18,22 @@ __all__: list[str] = []  # private module
 
 
 class Probe(NamedTuple):
-    """The outcome of checking one file (what the check cache stores)."""
+    """The outcome of checking one file (what the check cache stores).
 
-    #: ``None`` when the file is a usable image, else a reason code from ``images.REASONS``.
+    Attributes:
+        reason: ``None`` when the file is a usable image, else a reason code from
+            ``images.REASONS``.
+        message: why the file cannot be used (bad files only).
+        sha256: sha256 of the file's bytes (usable files only).
+        pixel_sha256: sha256 of the decoded RGB pixels and their shape (usable files
+            only).
+        width: width of the decoded image in pixels (usable files only).
+        height: height of the decoded image in pixels (usable files only).
+    """
+
     reason: str | None
     message: str = ""
-    #: sha256 of the file's bytes (usable files only).
     sha256: str = ""
-    #: sha256 of the decoded RGB pixels and their shape (usable files only).
     pixel_sha256: str = ""
     width: int = 0
     height: int = 0
@@ -41,7 +49,11 @@ def pixel_digest(rgb: NDArray[np.uint8]) -> str:
 def probe(path: Path) -> Probe:
     """Decode ``path`` exactly as training will and hash its bytes and pixels.
 
-    Never raises: any failure becomes a :class:`Probe` with a reason code.
+    Never raises.
+
+    Returns:
+        The fingerprints and size of a usable image; for any failure, a :class:`Probe`
+        with a reason code and a message.
     """
     try:
         str(path).encode("utf-8")

@@ -1,4 +1,4 @@
-"""Render a :class:`~flowerkit.checking.DatasetReport` as text and as JSON-ready data."""
+"""Render a :class:`~flowerkit.data.DatasetReport` as text and as JSON-ready data."""
 
 from __future__ import annotations
 

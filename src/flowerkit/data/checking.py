@@ -70,19 +70,28 @@ CacheOption = bool | str | os.PathLike[str]
 
 @dataclass(frozen=True)
 class ImageFile:
-    """A file that will be used: its path, class index and class name."""
+    """A file that will be used: its path, class index and class name.
+
+    Attributes:
+        path: the file.
+        label: the index of its class.
+        class_name: the name of its class.
+        key: ``class/relative/path`` with forward slashes: the file's identity for
+            splitting.
+        width: width of the decoded image (after EXIF orientation), in pixels.
+        height: height of the decoded image (after EXIF orientation), in pixels.
+        sha256: sha256 of the file's bytes.
+        pixel_sha256: sha256 of the decoded RGB pixels (equal for the same picture saved
+            differently).
+    """
 
     path: Path
     label: int
     class_name: str
-    #: ``class/relative/path`` with forward slashes: the file's identity for splitting.
     key: str
-    #: Size of the decoded image (after EXIF orientation), in pixels.
     width: int = 0
     height: int = 0
-    #: sha256 of the file's bytes.
     sha256: str = ""
-    #: sha256 of the decoded RGB pixels (equal for the same picture saved differently).
     pixel_sha256: str = ""
 
 
@@ -90,8 +99,11 @@ class ImageFile:
 class BadFile:
     """A file that looked like an image but cannot be used, and why.
 
-    ``reason`` is a code from :data:`flowerkit.images.REASONS`; ``message`` names the
-    file and says what to do.
+    Attributes:
+        path: the file.
+        class_name: the class folder it is in, if any.
+        reason: a code from :data:`flowerkit.images.REASONS`.
+        message: names the file and says what to do.
     """
 
     path: Path
@@ -102,7 +114,12 @@ class BadFile:
 
 @dataclass(frozen=True)
 class IgnoredFile:
-    """A file or folder left out on purpose; ``reason`` is a code from :data:`IGNORE_REASONS`."""
+    """A file or folder left out on purpose.
+
+    Attributes:
+        path: the file or folder.
+        reason: a code from :data:`IGNORE_REASONS`.
+    """
 
     path: Path
     reason: str
@@ -112,9 +129,12 @@ class IgnoredFile:
 class DuplicateGroup:
     """Usable files that hold the same picture: the same decoded pixels.
 
-    ``same_bytes`` is true when the files are byte-for-byte identical too. All of them are
-    kept for training; deleting the extras (or, for a label conflict, the wrongly
-    labelled copy) is the user's call.
+    All of them are kept for training; deleting the extras (or, for a label conflict, the
+    wrongly labelled copy) is the user's call.
+
+    Attributes:
+        files: the copies, sorted by key.
+        same_bytes: true when the files are byte-for-byte identical too.
     """
 
     files: tuple[ImageFile, ...]
@@ -138,7 +158,16 @@ class DuplicateGroup:
 
 @dataclass(frozen=True)
 class DatasetReport:
-    """What :func:`check_images` found in a folder."""
+    """What :func:`check_images` found in a folder.
+
+    Attributes:
+        directory: the data folder, absolute.
+        class_names: the classes checked, in label order.
+        files: the files that will be used.
+        bad_files: the files that looked like images but cannot be used.
+        ignored: the files and folders left out on purpose.
+        duplicates: groups of usable files that hold the same picture.
+    """
 
     directory: Path
     class_names: tuple[str, ...]
@@ -216,7 +245,12 @@ class DatasetReport:
         return not self.problems()
 
     def raise_if_unusable(self) -> None:
-        """Raise :class:`~flowerkit.exceptions.DatasetError` listing :meth:`problems`."""
+        """Raise an error when the data cannot be trained on.
+
+        Raises:
+            ~flowerkit.exceptions.DatasetError: listing :meth:`problems`, when there are
+                any.
+        """
         problems = self.problems()
         if problems:
             raise DatasetError(" ".join(problems))
@@ -228,7 +262,8 @@ class DatasetReport:
     def to_text(self, verbose: bool = False) -> str:
         """A human-readable report over several lines (``flowerkit check DIR``).
 
-        Lists are cut to their first entries unless ``verbose``.
+        Args:
+            verbose: list every entry; otherwise lists are cut to their first entries.
         """
         return _report_text.format_report(self, verbose=verbose)
 
@@ -247,8 +282,11 @@ def format_report(report: DatasetReport, verbose: bool = False) -> str:
 
 
 def list_class_folders(directory: str | os.PathLike[str]) -> list[str]:
-    """Class folder names in ``directory``: its sub-folders that are not hidden or system
-    folders (such as ``__MACOSX``), sorted."""
+    """Class folder names in ``directory``, sorted.
+
+    The class folders are its sub-folders that are not hidden or system folders (such as
+    ``__MACOSX``).
+    """
     return class_folders(check_directory(directory))
 
 
@@ -265,8 +303,10 @@ def _probe_all(
     pool: Literal["thread", "process"] = "thread",
     progress: Callable[[int, int], None] | None = None,
 ) -> list[Probe]:
-    """Probe ``paths`` on ``workers`` threads (Pillow decodes without the GIL) or processes,
-    calling ``progress(done, total)`` as results come in."""
+    """Probe ``paths`` on ``workers`` threads (Pillow decodes without the GIL) or processes.
+
+    ``progress(done, total)`` is called as results come in.
+    """
     total = len(paths)
     if workers <= 1 or total <= 1:
         results = []
@@ -331,28 +371,35 @@ def check_images(
 ) -> DatasetReport:
     """Index ``directory`` and decode every image in it; return a :class:`DatasetReport`.
 
-    ``directory`` holds one sub-folder per class; images in nested folders count for
-    their class. ``class_names`` picks and orders a subset of the class folders (default:
-    all, sorted). Symbolic links to files are followed; links to folders inside a class
-    are followed only when ``follow_links`` is true.
+    Paths in the report are absolute.
 
-    Decoding runs on ``workers`` threads (default: one per available core). With
-    ``cache=True`` each file's result is kept in the user's cache folder
-    (``$FLOWERKIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/flowerkit`` or
-    ``~/.cache/flowerkit``) and reused while the file is unchanged; ``cache`` may also be
-    a folder to keep it in, or ``False``. Paths in the report are absolute.
-    ``progress(done, total)`` is called as files not found in the cache are decoded.
+    Args:
+        directory: holds one sub-folder per class; images in nested folders count for
+            their class.
+        class_names: picks and orders a subset of the class folders (default: all,
+            sorted).
+        follow_links: whether links to folders inside a class are followed. Symbolic links
+            to files are always followed.
+        workers: decoding runs on ``workers`` threads (default: one per available core).
+        cache: with ``True`` each file's result is kept in the user's cache folder
+            (``$FLOWERKIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/flowerkit`` or
+            ``~/.cache/flowerkit``) and reused while the file is unchanged; may also be a
+            folder to keep it in, or ``False``.
+        progress: called as ``progress(done, total)`` as files not found in the cache are
+            decoded.
+
+    Returns:
+        What was found (the files to use, the ones left out and why, duplicates).
+
+    Raises:
+        ~flowerkit.exceptions.ConfigError: ``directory``, ``workers`` or ``cache`` is not
+            a valid value.
+        ~flowerkit.exceptions.DatasetError: ``directory`` is not an existing folder or
+            cannot be listed, or ``class_names`` names a folder that is not in it.
     """
     n_workers = _check_options(workers, cache)
     root = check_directory(directory).absolute()
-    if class_names is not None:
-        found = class_folders(root)
-        missing = [c for c in class_names if c not in found]
-        if missing:
-            raise DatasetError(
-                f"`class_names` names folders that are not in {str(root)!r}: {missing}. "
-                f"The class folders there are {found}."
-            )
+    _check_selected(root, class_names)
     try:
         index = index_folder(root, class_names, follow_links)
     except OSError as exc:
@@ -360,18 +407,10 @@ def check_images(
             f"The folder {str(root)!r} could not be listed ({exc.strerror or exc}); check "
             "its permissions."
         ) from exc
-    store = CheckCache.open(cache, root)
-    stamps = [stamp(c.path) for c in index.candidates]
-    results = [store.get(c.path, s) for c, s in zip(index.candidates, stamps, strict=True)]
-    todo = [i for i, r in enumerate(results) if r is None]
-    fresh = _probe_all([index.candidates[i].path for i in todo], n_workers, progress=progress)
-    for i, result in zip(todo, fresh, strict=True):
-        results[i] = result
-        store.put(index.candidates[i].path, stamps[i], result)
-    store.save((c.path for c in index.candidates), (root / n for n in index.class_names))
-
-    files: list[ImageFile] = []
-    bad: list[BadFile] = [
+    paths = [c.path for c in index.candidates]
+    results = _cached_probes(paths, root, index.class_names, cache, n_workers, progress)
+    files, bad = _sort_results(index.candidates, results)
+    unlisted = [
         BadFile(
             u.path,
             u.class_name,
@@ -380,24 +419,60 @@ def check_images(
         )
         for u in index.unlisted
     ]
-    for c, r in zip(index.candidates, results, strict=True):
-        assert r is not None
-        if r.reason is None:
-            files.append(
-                ImageFile(
-                    c.path,
-                    c.label,
-                    c.class_name,
-                    c.key,
-                    r.width,
-                    r.height,
-                    r.sha256,
-                    r.pixel_sha256,
-                )
-            )
-        else:
-            bad.append(BadFile(c.path, c.class_name, r.reason, r.message))
     ignored = tuple(IgnoredFile(s.path, s.reason) for s in index.ignored)
     return DatasetReport(
-        root, index.class_names, tuple(files), tuple(bad), ignored, _duplicates(files)
+        root, index.class_names, tuple(files), (*unlisted, *bad), ignored, _duplicates(files)
     )
+
+
+def _check_selected(root: Path, class_names: Sequence[str] | None) -> None:
+    """Raise :class:`~flowerkit.exceptions.DatasetError` for a class folder not in ``root``."""
+    if class_names is not None:
+        found = class_folders(root)
+        missing = [c for c in class_names if c not in found]
+        if missing:
+            raise DatasetError(
+                f"`class_names` names folders that are not in {str(root)!r}: {missing}. "
+                f"The class folders there are {found}."
+            )
+
+
+def _cached_probes(
+    paths: Sequence[Path],
+    root: Path,
+    class_names: Sequence[str],
+    cache: CacheOption,
+    workers: int,
+    progress: Callable[[int, int], None] | None,
+) -> list[Probe]:
+    """The check result of each of ``paths``: cached while a file is unchanged, else probed.
+
+    Fresh results are written to the cache of ``root``, and entries of files no longer in
+    the ``class_names`` folders are dropped from it.
+    """
+    store = CheckCache.open(cache, root)
+    stamps = [stamp(p) for p in paths]
+    cached = [store.get(p, s) for p, s in zip(paths, stamps, strict=True)]
+    todo = [i for i, r in enumerate(cached) if r is None]
+    fresh = _probe_all([paths[i] for i in todo], workers, progress=progress)
+    probed = dict(zip(todo, fresh, strict=True))
+    for i, result in probed.items():
+        store.put(paths[i], stamps[i], result)
+    store.save(paths, (root / n for n in class_names))
+    return [probed[i] if r is None else r for i, r in enumerate(cached)]
+
+
+def _sort_results(
+    candidates: Sequence[tuple[Path, int, str, str]], results: Sequence[Probe]
+) -> tuple[list[ImageFile], list[BadFile]]:
+    """Split the candidates, ``(path, label, class name, key)`` each, into used and bad."""
+    files: list[ImageFile] = []
+    bad: list[BadFile] = []
+    for (path, label, class_name, key), r in zip(candidates, results, strict=True):
+        if r.reason is None:
+            files.append(
+                ImageFile(path, label, class_name, key, r.width, r.height, r.sha256, r.pixel_sha256)
+            )
+        else:
+            bad.append(BadFile(path, class_name, r.reason, r.message))
+    return files, bad

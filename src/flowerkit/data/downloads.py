@@ -1,5 +1,8 @@
-"""Data sets: the tutorial's ``flower_photos`` (downloaded and verified) and the small
-sample of it that ships inside flowerkit for the demo."""
+"""Data sets: the tutorial's ``flower_photos`` and the sample of it for the demo.
+
+``flower_photos`` is downloaded and verified; the small sample of it ships inside
+flowerkit for the demo.
+"""
 
 from __future__ import annotations
 
@@ -34,9 +37,12 @@ _CHUNK = 1 << 20
 
 
 def demo_sample() -> tuple[Path, list[Path]]:
-    """The embedded sample: ``(folder of 5 class sub-folders x 24 photos, held-out photos)``.
+    """The embedded sample: a downscaled sample of ``flower_photos``.
 
-    A downscaled sample of ``flower_photos`` (CC-BY 2.0; see ``ATTRIBUTION.md`` beside it).
+    The photos are CC-BY 2.0; see ``ATTRIBUTION.md`` beside them.
+
+    Returns:
+        ``(folder of 5 class sub-folders x 24 photos, held-out photos)``.
     """
     root = Path(__file__).resolve().parent / "_sample"
     return root / "flowers", sorted((root / "heldout").glob("*.jpg"))
@@ -109,13 +115,25 @@ def flower_photos(
 ) -> Path:
     """Download, verify and extract the tutorial's ``flower_photos``; return its folder.
 
-    The archive is fetched once into ``cache_dir`` (default: the ``datasets`` folder in
-    :func:`default_cache_dir`), its size and SHA-256 checked, and extracted with every
-    member checked (no absolute paths, no ``..``, no links or devices). Extraction goes to
-    a temporary folder that is renamed into place, so a failure never leaves a
-    half-extracted folder; the archive is deleted afterwards. Later calls return the
-    folder without touching the network.
-    Raises :class:`~flowerkit.exceptions.DownloadError` on any failure.
+    The archive is fetched once into ``cache_dir``, its size and SHA-256 checked, and
+    extracted with every member checked (no absolute paths, no ``..``, no links or
+    devices). Extraction goes to a temporary folder that is renamed into place, so a
+    failure never leaves a half-extracted folder; the archive is deleted afterwards. Later
+    calls return the folder without touching the network.
+
+    Args:
+        cache_dir: the folder to keep the data set in (default: the ``datasets`` folder
+            in :func:`default_cache_dir`).
+        url: where to download the archive from.
+        sha256: the archive's expected SHA-256, in hex.
+        size: the archive's expected size in bytes, or ``None`` not to check it.
+        timeout: the network timeout, in seconds.
+
+    Returns:
+        The extracted ``flower_photos`` folder.
+
+    Raises:
+        ~flowerkit.exceptions.DownloadError: on any failure.
     """
     base = default_cache_dir() / "datasets" if cache_dir is None else Path(cache_dir).expanduser()
     target = base / "flower_photos"

@@ -86,11 +86,16 @@ def _nll(z: NDArray[np.float64], y: NDArray[np.int64], temperature: float) -> fl
 def temperature_nll(logits: ArrayLike, labels: ArrayLike, temperature: float = 1.0) -> float:
     """Mean negative log-likelihood of ``labels`` under ``softmax(logits / temperature)``.
 
-    :param logits: ``(N, num_classes)`` array of unnormalised scores.
-    :param labels: ``N`` integer class indices.
-    :param temperature: a positive number; 1 leaves the logits as they are.
-    :returns: the mean NLL in nats.
-    :raises ~flowerkit.exceptions.ConfigError: on malformed input.
+    Args:
+        logits: ``(N, num_classes)`` array of unnormalised scores.
+        labels: ``N`` integer class indices.
+        temperature: a positive number; 1 leaves the logits as they are.
+
+    Returns:
+        The mean NLL in nats.
+
+    Raises:
+        ~flowerkit.exceptions.ConfigError: on malformed input.
     """
     z = _check_logits(logits)
     y = check_labels(labels, "labels", z.shape[0], z.shape[1], rows="logits")
@@ -100,10 +105,15 @@ def temperature_nll(logits: ArrayLike, labels: ArrayLike, temperature: float = 1
 def apply_temperature(logits: ArrayLike, temperature: float) -> NDArray[np.float64]:
     """Class probabilities ``softmax(logits / temperature)``, row by row.
 
-    :param logits: ``(N, num_classes)`` array of unnormalised scores.
-    :param temperature: a positive number, as returned by :func:`fit_temperature`.
-    :returns: an ``(N, num_classes)`` float64 array whose rows sum to 1.
-    :raises ~flowerkit.exceptions.ConfigError: on malformed input.
+    Args:
+        logits: ``(N, num_classes)`` array of unnormalised scores.
+        temperature: a positive number, as returned by :func:`fit_temperature`.
+
+    Returns:
+        An ``(N, num_classes)`` float64 array whose rows sum to 1.
+
+    Raises:
+        ~flowerkit.exceptions.ConfigError: on malformed input.
     """
     return softmax(_check_logits(logits) / _check_temperature(temperature))
 
@@ -114,8 +124,7 @@ def fit_temperature(
     *,
     bounds: tuple[float, float] = (0.05, 20.0),
 ) -> float:
-    """The temperature ``T`` that minimises the NLL of ``labels`` under
-    ``softmax(logits / T)``.
+    """The temperature ``T`` that minimises the NLL of ``labels`` under ``softmax(logits / T)``.
 
     Fit it on data the model was not trained on (the validation split), then divide the
     logits by ``T`` before the softmax at prediction time. The search is a golden-section
@@ -124,18 +133,25 @@ def fit_temperature(
     minimum lies outside, e.g. ``T`` at the lower bound when every validation image is
     right with a wide margin).
 
-    :param logits: ``(N, num_classes)`` array of unnormalised scores (*not* probabilities;
-        for a model that outputs probabilities pass their logarithm).
-    :param labels: ``N`` integer class indices in ``0..num_classes - 1``.
-    :param bounds: ``(low, high)``, the range of temperatures searched, ``0 < low < high``.
-    :returns: the fitted temperature as a Python float.
-    :raises ~flowerkit.exceptions.ConfigError: when ``logits`` is not a finite 2-D array
-        with at least two columns, ``labels`` do not match it, or ``bounds`` is invalid.
+    Args:
+        logits: ``(N, num_classes)`` array of unnormalised scores (*not* probabilities;
+            for a model that outputs probabilities pass their logarithm).
+        labels: ``N`` integer class indices in ``0..num_classes - 1``.
+        bounds: ``(low, high)``, the range of temperatures searched, ``0 < low < high``.
 
-    >>> import numpy as np
-    >>> logits = np.array([[4.0, 0.0], [0.0, 4.0], [4.0, 0.0], [4.0, 0.0]])
-    >>> round(fit_temperature(logits, [0, 1, 1, 0]), 2)  # one confident mistake in four
-    3.64
+    Returns:
+        The fitted temperature as a Python float.
+
+    Raises:
+        ~flowerkit.exceptions.ConfigError: when ``logits`` is not a finite 2-D array
+            with at least two columns, ``labels`` do not match it, or ``bounds`` is
+            invalid.
+
+    Example:
+        >>> import numpy as np
+        >>> logits = np.array([[4.0, 0.0], [0.0, 4.0], [4.0, 0.0], [4.0, 0.0]])
+        >>> round(fit_temperature(logits, [0, 1, 1, 0]), 2)  # one confident mistake in four
+        3.64
     """
     z = _check_logits(logits)
     y = check_labels(labels, "labels", z.shape[0], z.shape[1], rows="logits")

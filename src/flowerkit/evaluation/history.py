@@ -14,9 +14,20 @@ __all__ = ["as_history"]
 
 
 def as_history(history: object) -> dict[str, list[float]]:
-    """The ``{metric: [value per epoch]}`` dict behind any accepted ``history`` form:
-    such a dict, a Keras ``History``, a fitted ``Classifier`` (its ``history_``) or the
-    path of a saved model (read from its metadata, without TensorFlow)."""
+    """The ``{metric: [value per epoch]}`` dict behind any accepted ``history`` form.
+
+    Args:
+        history: such a dict, a Keras ``History``, a fitted ``Classifier`` (its
+            ``history_``) or the path of a saved model (read from its metadata, without
+            TensorFlow).
+
+    Returns:
+        A new dict of lists of floats, one list per metric.
+
+    Raises:
+        ~flowerkit.exceptions.ConfigError: ``history`` is none of these, or a metric's
+            values are not a list of numbers.
+    """
     raw: object = history
     if isinstance(history, str | os.PathLike):
         raw = read_metadata(history).get("history") or {}

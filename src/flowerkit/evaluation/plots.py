@@ -57,7 +57,7 @@ def _figure(figsize: tuple[float, float]) -> Figure:
         from matplotlib.figure import Figure
     except ImportError as exc:
         raise ModuleNotFoundError(
-            f"flowerkit.plot needs matplotlib, which is not installed: {_INSTALL_HINT}",
+            f"flowerkit.evaluation.plots needs matplotlib, which is not installed: {_INSTALL_HINT}",
             name="matplotlib",
         ) from exc
     return Figure(figsize=figsize, layout="constrained")
@@ -142,11 +142,23 @@ def plot_history(
 ) -> Figure:
     """The tutorial's training curves: accuracy (left) and loss (right) per epoch.
 
-    ``history`` is a Keras ``History``, its ``.history`` dict, a fitted ``Classifier``
-    (anything with a ``history_`` attribute holding such a dict), or the path of a model
-    saved by ``Classifier.save`` (its history is read without loading the model).
     Training and validation curves are drawn when present (``accuracy``/``val_accuracy``,
     ``loss``/``val_loss``; ``acc`` and ``sparse_categorical_accuracy`` are recognised too).
+
+    Args:
+        history: a Keras ``History``, its ``.history`` dict, a fitted ``Classifier``
+            (anything with a ``history_`` attribute holding such a dict), or the path of a
+            model saved by ``Classifier.save`` (its history is read without loading the
+            model).
+        save_path: where to write the figure too (``.png``, ``.svg`` or ``.pdf``).
+        figsize: the figure's ``(width, height)`` in inches.
+
+    Returns:
+        The figure.
+
+    Raises:
+        ~flowerkit.exceptions.ConfigError: ``history`` is not a history or has no accuracy
+            or loss values, or ``save_path`` is not a path with a supported suffix.
     """
     data = as_history(history)
     path = _check_save_path(save_path)
@@ -195,9 +207,18 @@ def plot_confusion_matrix(
 ) -> Figure:
     """The confusion matrix of ``report``: rows are true classes, columns predictions.
 
-    ``normalize=True`` divides each row by its class's support (so the diagonal is the
-    recall; an empty class's row stays 0). Cells are annotated when there are at most 30
-    classes. Draws into ``ax`` when given (and returns its figure).
+    Cells are annotated when there are at most 30 classes.
+
+    Args:
+        report: the evaluation report to draw.
+        normalize: divide each row by its class's support (so the diagonal is the recall;
+            an empty class's row stays 0).
+        ax: draw into these axes (and return their figure) instead of a new figure.
+        save_path: where to write the figure too (``.png``, ``.svg`` or ``.pdf``).
+        cmap: the name of the matplotlib colour map.
+
+    Returns:
+        The figure.
     """
     if not isinstance(report, EvaluationReport):
         raise ConfigError(
@@ -258,11 +279,21 @@ def plot_samples(
 ) -> Figure:
     """A labelled grid of ``n`` sample images, as in the tutorial.
 
-    ``data`` is a :class:`~flowerkit.data.Datasets` (its ``subset`` file list is used and
-    images are shown at the training ``image_size``; ``class_names`` defaults to its own)
-    or a ``(paths, labels)`` pair with ``class_names`` given. The samples are drawn at
-    random with ``seed`` (``None`` keeps the first ``n`` in order). Files that cannot be
-    read are shown as grey placeholders.
+    Files that cannot be read are shown as grey placeholders.
+
+    Args:
+        data: a :class:`~flowerkit.data.Datasets` (its ``subset`` file list is used and
+            images are shown at the training ``image_size``; ``class_names`` defaults to
+            its own) or a ``(paths, labels)`` pair with ``class_names`` given.
+        class_names: the name of each label; required with a ``(paths, labels)`` pair.
+        n: how many images to show.
+        subset: ``"train"`` or ``"validation"``, for a :class:`~flowerkit.data.Datasets`.
+        seed: the samples are drawn at random with ``seed`` (``None`` keeps the first
+            ``n`` in order).
+        save_path: where to write the figure too (``.png``, ``.svg`` or ``.pdf``).
+
+    Returns:
+        The figure.
     """
     n = v.check_positive_int(n, "n")
     seed = v.check_seed(seed)
@@ -326,6 +357,14 @@ def plot_mistakes(
 
     Images come from the mistakes' file paths; a missing file is a grey placeholder. A
     report without mistakes gives a figure that says so.
+
+    Args:
+        report: the evaluation report whose mistakes to show.
+        n: the most mistakes to show.
+        save_path: where to write the figure too (``.png``, ``.svg`` or ``.pdf``).
+
+    Returns:
+        The figure.
     """
     if not isinstance(report, EvaluationReport):
         raise ConfigError(
@@ -362,6 +401,14 @@ def plot_calibration(
     (:attr:`~flowerkit.evaluation.EvaluationReport.calibration_bins`); outlines show the
     bin's mean confidence. A calibrated model's bars follow the diagonal;
     the title gives the expected calibration error.
+
+    Args:
+        report: the evaluation report to draw.
+        ax: draw into these axes (and return their figure) instead of a new figure.
+        save_path: where to write the figure too (``.png``, ``.svg`` or ``.pdf``).
+
+    Returns:
+        The figure.
     """
     if not isinstance(report, EvaluationReport):
         raise ConfigError(

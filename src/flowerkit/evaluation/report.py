@@ -92,14 +92,20 @@ class AverageMetrics:
 
 @dataclass(frozen=True)
 class CalibrationBin:
-    """One non-empty confidence bin ``(lower, upper]`` of the reliability diagram."""
+    """One non-empty confidence bin ``(lower, upper]`` of the reliability diagram.
+
+    Attributes:
+        lower: the bin's lower edge (excluded).
+        upper: the bin's upper edge (included).
+        count: how many predictions fall in the bin.
+        accuracy: fraction of the bin's predictions that are right.
+        confidence: mean confidence (highest probability) of the bin's predictions.
+    """
 
     lower: float
     upper: float
     count: int
-    #: Fraction of the bin's predictions that are right.
     accuracy: float
-    #: Mean confidence (highest probability) of the bin's predictions.
     confidence: float
 
 
@@ -107,10 +113,14 @@ class CalibrationBin:
 class Mistake:
     """One wrong prediction.
 
-    ``index`` is its position in the evaluated data (the row of ``probabilities``),
-    ``file_path`` the image file or ``None``, ``confidence`` the probability of the
-    predicted class, ``true_probability`` that of the true class and ``loss`` its
-    cross-entropy ``-log(true_probability)`` (clipped as for the mean loss).
+    Attributes:
+        index: its position in the evaluated data (the row of ``probabilities``).
+        file_path: the image file or ``None``.
+        true_label: the name of the true class.
+        predicted_label: the name of the predicted class.
+        confidence: the probability of the predicted class.
+        true_probability: the probability of the true class.
+        loss: its cross-entropy ``-log(true_probability)`` (clipped as for the mean loss).
     """
 
     index: int
@@ -249,10 +259,19 @@ def expected_calibration_error(
     """Expected calibration error of predicted ``probabilities`` against true ``labels``.
 
     Predictions are grouped into ``n_bins`` equal-width bins ``(i/n, (i+1)/n]`` by their
-    confidence (the highest probability of the row); the result is
-    ``sum(|bin| / N * |accuracy(bin) - mean confidence(bin)|)``, between 0 (perfectly
-    calibrated) and 1. ``labels`` are class indices, ``probabilities`` an
-    ``(N, num_classes)`` array whose rows sum to 1.
+    confidence (the highest probability of the row).
+
+    Args:
+        labels: class indices.
+        probabilities: an ``(N, num_classes)`` array whose rows sum to 1.
+        n_bins: the number of confidence bins.
+
+    Returns:
+        ``sum(|bin| / N * |accuracy(bin) - mean confidence(bin)|)``, between 0 (perfectly
+        calibrated) and 1.
+
+    Raises:
+        ~flowerkit.exceptions.ConfigError: an input is malformed.
     """
     n_bins = v.check_positive_int(n_bins, "n_bins")
     probs = _check_probabilities(probabilities, "probabilities")
@@ -263,7 +282,7 @@ def expected_calibration_error(
 # --------------------------------------------------------------------------- the report
 
 
-#: A renderer turns a report into one document: ``renderer(report, history=..., title=...)``.
+#: A renderer turns a report into one document, as ``renderer(report, history=..., title=...)``.
 Renderer = Callable[..., str]
 _RENDERERS: dict[str, Renderer] = {}
 
@@ -274,6 +293,12 @@ def register_renderer(name: str) -> Callable[[Renderer], Renderer]:
     Renderers live in their own modules above this one (``flowerkit.evaluation.html`` is
     ``"html"``) and register when :mod:`flowerkit.evaluation` is imported, so this module
     never imports the modules that render it.
+
+    Args:
+        name: the renderer's name, e.g. ``"html"``.
+
+    Returns:
+        A decorator that registers the renderer and returns it unchanged.
     """
 
     def decorator(renderer: Renderer) -> Renderer:
@@ -329,6 +354,28 @@ class EvaluationReport:
 
     Keys are never removed or renamed within a schema version; new keys may be added.
     ``calibration.bins`` lists only non-empty bins.
+
+    Attributes:
+        class_names: the class names, in the order of every per-class field.
+        num_samples: the number of images evaluated.
+        accuracy: the fraction of right predictions, 0..1.
+        top_k: the ``k`` of :attr:`top_k_accuracy`.
+        top_k_accuracy: the fraction of images whose true class is among the ``top_k``
+            most probable.
+        loss: the mean cross-entropy.
+        per_class: precision, recall, F1 and support of each class, in class order.
+        macro_avg: the metrics averaged over classes, every class weighing the same.
+        weighted_avg: the metrics averaged over classes weighted by support.
+        confusion: counts, ``confusion[true][predicted]``; see :attr:`confusion_matrix`
+            for an array.
+        ece: the expected calibration error, 0..1.
+        calibration_bins: the non-empty confidence bins behind :attr:`ece`.
+        n_bins: the number of confidence bins (empty ones included).
+        mistakes: the worst wrong predictions (highest loss first), at most
+            ``num_mistakes`` of them.
+        loss_before_calibration: the mean cross-entropy before calibration, or ``None``.
+        ece_before_calibration: the expected calibration error before calibration, or
+            ``None``.
     """
 
     class_names: tuple[str, ...]
@@ -340,12 +387,10 @@ class EvaluationReport:
     per_class: tuple[ClassMetrics, ...]
     macro_avg: AverageMetrics
     weighted_avg: AverageMetrics
-    #: Counts, ``confusion[true][predicted]``; see :attr:`confusion_matrix` for an array.
     confusion: tuple[tuple[int, ...], ...]
     ece: float
     calibration_bins: tuple[CalibrationBin, ...]
     n_bins: int
-    #: The worst wrong predictions (highest loss first), at most ``num_mistakes`` of them.
     mistakes: tuple[Mistake, ...]
     loss_before_calibration: float | None = None
     ece_before_calibration: float | None = None
@@ -360,19 +405,26 @@ class EvaluationReport:
         class_names: Sequence[str],
         *,
         file_paths: Sequence[str | os.PathLike[str] | None] | None = None,
-        top_k: int = 2,
+        top_k: int = 3,
         num_mistakes: int = 16,
         probabilities_before_calibration: ArrayLike | None = None,
     ) -> EvaluationReport:
         """Compute a report from true ``labels`` and predicted ``probabilities``.
 
-        ``labels`` are class indices (``N`` integers), ``probabilities`` an ``(N, C)``
-        array of softmax outputs in the same order, and ``class_names`` the ``C`` names.
-        ``file_paths`` (optional, ``N`` paths) lets the report say which files were
-        misclassified. ``top_k`` is clipped to ``C``; ``num_mistakes`` is how many of the
-        worst mistakes to keep. Pass the uncalibrated probabilities as
-        ``probabilities_before_calibration`` to also record the loss and ECE before
-        calibration (e.g. temperature scaling).
+        Args:
+            labels: class indices (``N`` integers).
+            probabilities: an ``(N, C)`` array of softmax outputs in the same order.
+            class_names: the ``C`` names.
+            file_paths: optional, ``N`` paths; lets the report say which files were
+                misclassified.
+            top_k: the ``k`` of the top-k accuracy; clipped to ``C``.
+            num_mistakes: how many of the worst mistakes to keep.
+            probabilities_before_calibration: the uncalibrated probabilities, to also
+                record the loss and ECE before calibration (e.g. temperature scaling).
+
+        Raises:
+            ~flowerkit.exceptions.ConfigError: an input is malformed; the message names the
+                argument and shows the bad value or shape.
         """
         names = v.check_class_names(class_names)
         probs = _check_probabilities(probabilities, "probabilities", len(names))
@@ -386,53 +438,10 @@ class EvaluationReport:
         ranking = np.argsort(-probs, axis=1, kind="stable")[:, :k]
         losses = _sample_losses(y, probs)
         matrix = np.bincount(y * c + predicted, minlength=c * c).reshape(c, c)
-
-        tp = np.diag(matrix).astype(np.float64)
-        support = matrix.sum(axis=1)
-        precision = _safe_divide(tp, matrix.sum(axis=0))
-        recall = _safe_divide(tp, support)
-        f1 = _safe_divide(2 * precision * recall, precision + recall)
-        per_class = tuple(
-            ClassMetrics(name, float(p), float(r), float(f), int(s))
-            for name, p, r, f, s in zip(names, precision, recall, f1, support, strict=True)
-        )
-        weights = support / n
-        macro = AverageMetrics(
-            float(precision.mean()), float(recall.mean()), float(f1.mean()), int(n)
-        )
-        weighted = AverageMetrics(
-            float(weights @ precision), float(weights @ recall), float(weights @ f1), int(n)
-        )
-
-        wrong = np.flatnonzero(predicted != y)
-        order = wrong[np.lexsort((wrong, -losses[wrong]))][:keep]
-        mistakes = tuple(
-            Mistake(
-                index=int(i),
-                file_path=paths[i],
-                true_label=names[y[i]],
-                predicted_label=names[predicted[i]],
-                confidence=float(probs[i, predicted[i]]),
-                true_probability=float(probs[i, y[i]]),
-                loss=float(losses[i]),
-            )
-            for i in order
-        )
+        per_class, macro, weighted = _class_metrics(names, matrix, n)
+        mistakes = _worst_mistakes(names, y, probs, predicted, losses, paths, keep)
         bins = _calibration_bins(y, probs, ECE_BINS)
-
-        loss_before: float | None = None
-        ece_before: float | None = None
-        if probabilities_before_calibration is not None:
-            before = _check_probabilities(
-                probabilities_before_calibration, "probabilities_before_calibration", c
-            )
-            if before.shape != probs.shape:
-                raise ConfigError(
-                    "`probabilities_before_calibration` must have the shape of "
-                    f"`probabilities` {probs.shape}. Received shape {before.shape}."
-                )
-            loss_before = float(_sample_losses(y, before).mean())
-            ece_before = _ece_from_bins(_calibration_bins(y, before, ECE_BINS), n)
+        loss_before, ece_before = _before_calibration(y, probs, probabilities_before_calibration)
 
         return cls(
             class_names=names,
@@ -466,13 +475,18 @@ class EvaluationReport:
 
     @property
     def confusion_matrix(self) -> NDArray[np.int64]:
-        """The confusion matrix as a new ``(C, C)`` int64 array: rows true, columns predicted."""
+        """The confusion matrix as a new ``(C, C)`` int64 array, rows true, columns predicted."""
         return np.array(self.confusion, dtype=np.int64).reshape(self.num_classes, self.num_classes)
 
     def most_confused(self, min_count: int = 1) -> list[tuple[str, str, int]]:
-        """``(actual, predicted, count)`` for off-diagonal cells with ``count >= min_count``.
+        """The pairs of classes the model confuses, most often confused first.
 
-        Sorted by count, largest first, then by class order.
+        Args:
+            min_count: the fewest wrong predictions a pair needs to be listed.
+
+        Returns:
+            ``(actual, predicted, count)`` for off-diagonal cells with
+            ``count >= min_count``, sorted by count, largest first, then by class order.
         """
         min_count = v.check_positive_int(min_count, "min_count")
         pairs = [
@@ -547,7 +561,12 @@ class EvaluationReport:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EvaluationReport:
-        """Rebuild a report from :meth:`to_dict` output (or parsed :meth:`to_json`)."""
+        """Rebuild a report from :meth:`to_dict` output (or parsed :meth:`to_json`).
+
+        Raises:
+            ~flowerkit.exceptions.ConfigError: ``data`` is not a complete, valid report of
+                this schema version.
+        """
         if not isinstance(data, Mapping):
             raise ConfigError(
                 f"`data` must be a dict from EvaluationReport.to_dict(). "
@@ -729,13 +748,85 @@ class EvaluationReport:
         The page has inline CSS and no scripts or external links: plots (when matplotlib
         is installed; otherwise an HTML confusion table) and thumbnails of the worst
         mistakes are embedded as ``data:`` URIs, so it opens offline in any browser.
-        ``history`` (a Keras ``History``, its ``.history`` dict or a fitted ``Classifier``)
-        adds the training curves; ``title`` sets the heading.
+
+        Args:
+            path: the file to write.
+            history: a Keras ``History``, its ``.history`` dict or a fitted
+                ``Classifier``; adds the training curves.
+            title: the page's heading.
+
+        Returns:
+            The path written, with ``~`` expanded.
         """
         out = Path(os.fspath(path)).expanduser()
         page = _renderer("html")(self, history=history, title=title)
         out.write_text(page, encoding="utf-8")
         return out
+
+
+def _class_metrics(
+    names: tuple[str, ...], matrix: NDArray[np.int64], n: int
+) -> tuple[tuple[ClassMetrics, ...], AverageMetrics, AverageMetrics]:
+    """Per-class, macro-averaged and support-weighted metrics from a confusion matrix."""
+    tp = np.diag(matrix).astype(np.float64)
+    support = matrix.sum(axis=1)
+    precision = _safe_divide(tp, matrix.sum(axis=0))
+    recall = _safe_divide(tp, support)
+    f1 = _safe_divide(2 * precision * recall, precision + recall)
+    per_class = tuple(
+        ClassMetrics(name, float(p), float(r), float(f), int(s))
+        for name, p, r, f, s in zip(names, precision, recall, f1, support, strict=True)
+    )
+    weights = support / n
+    macro = AverageMetrics(float(precision.mean()), float(recall.mean()), float(f1.mean()), int(n))
+    weighted = AverageMetrics(
+        float(weights @ precision), float(weights @ recall), float(weights @ f1), int(n)
+    )
+    return per_class, macro, weighted
+
+
+def _worst_mistakes(
+    names: tuple[str, ...],
+    y: NDArray[np.int64],
+    probs: NDArray[np.float64],
+    predicted: NDArray[np.int64],
+    losses: NDArray[np.float64],
+    paths: tuple[str | None, ...],
+    keep: int,
+) -> tuple[Mistake, ...]:
+    """The ``keep`` wrong predictions with the highest loss, worst first, ties by position."""
+    wrong = np.flatnonzero(predicted != y)
+    order = wrong[np.lexsort((wrong, -losses[wrong]))][:keep]
+    return tuple(
+        Mistake(
+            index=int(i),
+            file_path=paths[i],
+            true_label=names[y[i]],
+            predicted_label=names[predicted[i]],
+            confidence=float(probs[i, predicted[i]]),
+            true_probability=float(probs[i, y[i]]),
+            loss=float(losses[i]),
+        )
+        for i in order
+    )
+
+
+def _before_calibration(
+    y: NDArray[np.int64], probs: NDArray[np.float64], before_value: ArrayLike | None
+) -> tuple[float | None, float | None]:
+    """The loss and ECE of the uncalibrated probabilities, or ``(None, None)`` without them."""
+    if before_value is None:
+        return None, None
+    n, c = probs.shape
+    before = _check_probabilities(before_value, "probabilities_before_calibration", c)
+    if before.shape != probs.shape:
+        raise ConfigError(
+            "`probabilities_before_calibration` must have the shape of "
+            f"`probabilities` {probs.shape}. Received shape {before.shape}."
+        )
+    loss_before = float(_sample_losses(y, before).mean())
+    ece_before = _ece_from_bins(_calibration_bins(y, before, ECE_BINS), n)
+    return loss_before, ece_before
 
 
 def _average_from_dict(d: Mapping[str, Any]) -> AverageMetrics:

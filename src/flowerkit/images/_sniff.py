@@ -25,13 +25,18 @@ _VIDEO_BRANDS = frozenset(
 
 
 class Kind(NamedTuple):
-    """What the first bytes say: an image ``format`` flowerkit knows, or ``None``."""
+    """What the first bytes say: an image ``format`` flowerkit knows, or ``None``.
 
-    #: ``"JPEG"``, ``"PNG"``, ``"GIF"``, ``"BMP"``, ``"WEBP"``, ``"TIFF"`` or ``None``.
+    Attributes:
+        format: ``"JPEG"``, ``"PNG"``, ``"GIF"``, ``"BMP"``, ``"WEBP"``, ``"TIFF"`` or
+            ``None``.
+        label: human words for the content, e.g. ``"a web page (HTML)"``.
+        unsupported: ``True`` for an image format that flowerkit cannot decode (HEIC,
+            JPEG XL, SVG...).
+    """
+
     format: str | None
-    #: Human words for the content, e.g. ``"a web page (HTML)"``.
     label: str
-    #: ``True`` for an image format that flowerkit cannot decode (HEIC, JPEG XL, SVG...).
     unsupported: bool = False
 
 
@@ -80,8 +85,11 @@ def sniff(prefix: bytes) -> Kind:
 def looks_truncated(kind: Kind, prefix: bytes, tail: bytes, size: int) -> bool:
     """``True`` when the header of a known format promises more bytes than the file has.
 
-    ``prefix`` and ``tail`` are the first and last bytes of the file (any length up to the
-    whole file), ``size`` its length in bytes.
+    Args:
+        kind: what :func:`sniff` made of ``prefix``.
+        prefix: the first bytes of the file (any length up to the whole file).
+        tail: the last bytes of the file (any length up to the whole file).
+        size: the file's length in bytes.
     """
     if kind.format == "WEBP" and len(prefix) >= 8:
         return int.from_bytes(prefix[4:8], "little") + 8 > size

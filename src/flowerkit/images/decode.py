@@ -95,7 +95,7 @@ DECODED_FORMATS: frozenset[str] = frozenset(
     {"JPEG", "MPO", "PNG", "GIF", "BMP", "DIB", "WEBP", "TIFF", "AVIF", "HEIF"}
 )
 
-#: The largest image (width x height) flowerkit decodes: about 8,000 x 11,000 pixels.
+#: The largest image (width x height) flowerkit decodes, about 8,000 x 11,000 pixels.
 #: Larger files are refused as ``too_large`` before decoding (decompression bombs).
 MAX_PIXELS: int = 89_478_485
 
@@ -495,6 +495,17 @@ def to_rgb_array(array: NDArray[Any], *, name: str = "image") -> NDArray[np.uint
     """Check an ``(H, W)``, ``(H, W, 1|3|4)`` array of 0..255 values and return uint8 RGB.
 
     Four channels are RGBA: the alpha is composited on white, as for image files.
+
+    Args:
+        array: the pixels.
+        name: the argument's name, for error messages.
+
+    Returns:
+        A C-contiguous ``(H, W, 3)`` uint8 array.
+
+    Raises:
+        ~flowerkit.exceptions.ConfigError: the array has the wrong shape, is not numeric,
+            or holds values outside 0..255 (or NaN).
     """
     arr = np.asarray(array)
     if arr.ndim == 2:
@@ -537,15 +548,22 @@ def resize_image(array: NDArray[np.uint8], image_size: tuple[int, int]) -> NDArr
 def load_image(source: ImageInput, image_size: tuple[int, int] | None = None) -> NDArray[np.uint8]:
     """Decode ``source`` into a ``uint8`` RGB array, resized to ``image_size`` if given.
 
-    ``source`` may be a file path, encoded image bytes, a ``PIL.Image.Image`` or an array
-    of shape ``(H, W)``/``(H, W, C)`` with values 0..255; ``image_size`` is
-    ``(height, width)``. The rules are in the module documentation.
+    The rules are in the module documentation.
 
-    Raises :class:`~flowerkit.exceptions.UnreadableImageError` for a file that is not a
-    usable image: its ``path`` is the file (``None`` for bytes) and its ``reason`` one of
-    the codes in :data:`REASONS`; the message names the file and says what to do.
-    Raises :class:`~flowerkit.exceptions.ConfigError` for an array of the wrong shape or
-    range, or an object of another type.
+    Args:
+        source: a file path, encoded image bytes, a ``PIL.Image.Image`` or an array of
+            shape ``(H, W)``/``(H, W, C)`` with values 0..255.
+        image_size: ``(height, width)``.
+
+    Returns:
+        An ``(height, width, 3)`` uint8 RGB array.
+
+    Raises:
+        ~flowerkit.exceptions.UnreadableImageError: for a file that is not a usable
+            image: its ``path`` is the file (``None`` for bytes) and its ``reason`` one of
+            the codes in :data:`REASONS`; the message names the file and says what to do.
+        ~flowerkit.exceptions.ConfigError: for an array of the wrong shape or range, or
+            an object of another type.
     """
     if isinstance(source, Image.Image):
         image = _from_pil(source)

@@ -14,10 +14,19 @@ __all__ = ["thumbnail"]
 
 
 def thumbnail(path: str | os.PathLike[str] | None, max_side: int) -> NDArray[np.uint8] | None:
-    """The image at ``path`` decoded by :func:`load_image` and shrunk (never enlarged) so its
-    longest side is at most ``max_side`` pixels, keeping its aspect ratio; ``None`` when
-    there is no path or the file cannot be read, so that a report or a gallery never fails
-    because one image moved or broke."""
+    """The image at ``path`` shrunk so its longest side is at most ``max_side`` pixels.
+
+    The image is decoded by :func:`~flowerkit.images.load_image` and shrunk (never
+    enlarged), keeping its aspect ratio.
+
+    Args:
+        path: the image file, or ``None``.
+        max_side: the longest side allowed, in pixels.
+
+    Returns:
+        The ``uint8`` RGB pixels; ``None`` when there is no path or the file cannot be
+        read, so that a report or a gallery never fails because one image moved or broke.
+    """
     if path is None:
         return None
     try:

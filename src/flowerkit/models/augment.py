@@ -1,9 +1,9 @@
 """``augmentation_block``: random image transforms that are active only in training.
 
 The block is a plain ``keras.Sequential`` of Keras preprocessing layers (plus flowerkit's
-registered :class:`~flowerkit.layers.RandomResizedCrop` when ``crop`` is set). All of them
-are the identity at inference (``training=False``), so the same model can be used for
-training, evaluation and prediction without removing anything.
+registered :class:`~flowerkit.models.layers.RandomResizedCrop` when ``crop`` is set). All
+of them are the identity at inference (``training=False``), so the same model can be used
+for training, evaluation and prediction without removing anything.
 """
 
 from __future__ import annotations
@@ -24,6 +24,11 @@ FlipMode = Literal["horizontal", "vertical", "horizontal_and_vertical"]
 AUGMENTATION_LAYER = "augmentation"
 
 
+# What _check_factors returns: crop, rotation, zoom, translation, contrast, brightness,
+# crop_size and seed, checked.
+_Factors = tuple[float, float, float, float, float, float, tuple[int, int] | None, int | None]
+
+
 def augmentation_block(
     *,
     flip: FlipMode | None = "horizontal",
@@ -41,24 +46,65 @@ def augmentation_block(
 
     Defaults reproduce the TensorFlow tutorial exactly: ``RandomFlip("horizontal")``,
     ``RandomRotation(0.1)`` (up to 10% of a full turn) and ``RandomZoom(0.1)``.
-    ``translation``, ``contrast`` and ``brightness`` add ``RandomTranslation``,
-    ``RandomContrast`` and ``RandomBrightness`` (on the 0..255 pixel scale) when non-zero.
-    ``crop`` adds a :class:`~flowerkit.layers.RandomResizedCrop` (first in the block)
-    whose crops cover between ``crop`` and all of the image's area: the random crop
-    and zoom of ImageNet training, in one resampling (``crop=0.3`` with ``rotation=0``
-    and ``zoom=0`` is much cheaper than rotation + zoom + translation). ``crop_size``
-    resizes the crops to that (height, width) instead of the input's size, and the whole
-    image to it at inference: load images larger than the network's input so that the
-    crops are cut from more pixels (the ``compact`` preset loads 160x160 and crops to
-    112x112). Every later layer of the block then works at ``crop_size``.
-    A factor of 0 (or ``flip=None``) leaves that transform out. ``seed`` makes the random
-    draws repeatable.
+    A factor of 0 (or ``flip=None``) leaves that transform out.
 
     The layers work on raw 0..255 pixels, so place the block before any rescaling; every
     flowerkit preset does.
+
+    Args:
+        flip: the ``RandomFlip`` mode, or ``None`` for no flip.
+        crop: adds a :class:`~flowerkit.models.layers.RandomResizedCrop` (first in the
+            block) whose crops cover between ``crop`` and all of the image's area: the
+            random crop and zoom of ImageNet training, in one resampling (``crop=0.3``
+            with ``rotation=0`` and ``zoom=0`` is much cheaper than rotation + zoom +
+            translation).
+        rotation: the ``RandomRotation`` factor, a fraction of a full turn.
+        zoom: the ``RandomZoom`` factor.
+        translation: adds ``RandomTranslation`` when non-zero.
+        contrast: adds ``RandomContrast`` when non-zero.
+        brightness: adds ``RandomBrightness`` (on the 0..255 pixel scale) when non-zero.
+        crop_size: resizes the crops to that (height, width) instead of the input's size,
+            and the whole image to it at inference: load images larger than the network's
+            input so that the crops are cut from more pixels (the ``compact`` preset loads
+            160x160 and crops to 112x112). Every later layer of the block then works at
+            ``crop_size``.
+        seed: makes the random draws repeatable.
+        name: the block's layer name.
+
+    Returns:
+        A ``keras.Sequential`` of the transforms.
+
+    Raises:
+        ~flowerkit.exceptions.ConfigError: an argument is invalid: a factor is negative
+            or (``rotation`` aside) not below 1, ``crop_size`` is given without ``crop``,
+            or every transform is turned off.
     """
     import keras
 
+    crop, rotation, zoom, translation, contrast, brightness, size, seed = _check_factors(
+        flip, crop, rotation, zoom, translation, contrast, brightness, crop_size, seed
+    )
+    layers = _layers(flip, crop, rotation, zoom, translation, contrast, brightness, size, seed)
+    if not layers:
+        raise ConfigError(
+            "augmentation_block() with every transform turned off is empty; pass "
+            "augmentation=None to build_model instead."
+        )
+    return keras.Sequential(layers, name=name)
+
+
+def _check_factors(
+    flip: FlipMode | None,
+    crop: float,
+    rotation: float,
+    zoom: float,
+    translation: float,
+    contrast: float,
+    brightness: float,
+    crop_size: tuple[int, int] | int | None,
+    seed: int | None,
+) -> _Factors:
+    """Validate :func:`augmentation_block`'s arguments, in the order of its signature."""
     if flip is not None:
         v.check_choice(flip, "flip", ("horizontal", "vertical", "horizontal_and_vertical"))
     crop = v.check_non_negative_float(crop, "crop")
@@ -68,12 +114,13 @@ def augmentation_block(
     contrast = v.check_non_negative_float(contrast, "contrast")
     brightness = v.check_non_negative_float(brightness, "brightness")
     seed = v.check_seed(seed)
+    size: tuple[int, int] | None = None
     if crop_size is not None:
-        crop_size = v.check_image_size(crop_size, "crop_size")
+        size = v.check_image_size(crop_size, "crop_size")
         if not crop:
             raise ConfigError(
                 "`crop_size` sets the size of the random crops, so it needs `crop` "
-                f"(e.g. crop=0.3). Received: crop={crop!r}, crop_size={crop_size!r}"
+                f"(e.g. crop=0.3). Received: crop={crop!r}, crop_size={size!r}"
             )
     for arg, value in (
         ("crop", crop),
@@ -84,6 +131,22 @@ def augmentation_block(
     ):
         if value >= 1:
             raise ConfigError(f"`{arg}` must be below 1. Received: {arg}={value!r}")
+    return crop, rotation, zoom, translation, contrast, brightness, size, seed
+
+
+def _layers(
+    flip: FlipMode | None,
+    crop: float,
+    rotation: float,
+    zoom: float,
+    translation: float,
+    contrast: float,
+    brightness: float,
+    crop_size: tuple[int, int] | None,
+    seed: int | None,
+) -> list[keras.layers.Layer]:
+    """The block's layers, in order; a factor of 0 (or ``flip=None``) leaves one out."""
+    import keras
 
     def _seed(offset: int) -> int | None:
         return None if seed is None else seed + offset
@@ -107,9 +170,4 @@ def augmentation_block(
         layers.append(
             keras.layers.RandomBrightness(brightness, value_range=(0, 255), seed=_seed(5))
         )
-    if not layers:
-        raise ConfigError(
-            "augmentation_block() with every transform turned off is empty; pass "
-            "augmentation=None to build_model instead."
-        )
-    return keras.Sequential(layers, name=name)
+    return layers

@@ -28,6 +28,13 @@ class SparseCategoricalCrossentropyWithSmoothing(keras.losses.Loss):  # type: ig
     Keras' ``SparseCategoricalCrossentropy`` has no ``label_smoothing``; this loss one-hot
     encodes the labels and uses ``CategoricalCrossentropy``'s smoothing, so datasets keep
     yielding integer labels.
+
+    Args:
+        num_classes: the number of classes (the length of the one-hot vectors).
+        label_smoothing: the smoothing factor, as for ``CategoricalCrossentropy``.
+        from_logits: whether the predictions are logits rather than probabilities.
+        name: the loss's name.
+        **kwargs: passed on to ``keras.losses.Loss``.
     """
 
     def __init__(
@@ -90,11 +97,10 @@ class InferenceBatchNormalization(keras.layers.BatchNormalization):  # type: ign
 class RandomResizedCrop(keras.layers.Layer):  # type: ignore[misc]
     """Random-resized crop: each training image becomes a random crop, resized.
 
-    A crop covers a random fraction of the image's area, uniform in ``scale``, with an
-    aspect ratio log-uniform in ``ratio``, at a random position; it is resized (bilinear)
-    to ``size`` (height, width), by default the input's own size. This is the "Inception"
-    crop used to train most ImageNet models: it teaches scale and position invariance and,
-    unlike a separate zoom, translation and rotation, costs one resampling of the image.
+    Each crop is at a random position and resized (bilinear) to ``size``. This is the
+    "Inception" crop used to train most ImageNet models: it teaches scale and position
+    invariance and, unlike a separate zoom, translation and rotation, costs one
+    resampling of the image.
 
     At inference (``training`` false) the layer returns its input unchanged, as Keras'
     preprocessing layers do, or, when ``size`` differs from the input's size, the whole
@@ -103,6 +109,18 @@ class RandomResizedCrop(keras.layers.Layer):  # type: ignore[misc]
     from the larger image and stay sharp instead of being enlarged.
 
     Works on any pixel range (flowerkit's models see raw 0..255 pixels).
+
+    Args:
+        scale: ``(low, high)``, ``0 < low <= high <= 1``: a crop covers a random fraction
+            of the image's area, uniform in ``scale``.
+        ratio: ``(low, high)``, ``0 < low <= high``: the crop's aspect ratio is
+            log-uniform in ``ratio``.
+        seed: makes the random crops repeatable.
+        size: the (height, width) crops are resized to, by default the input's own size.
+        **kwargs: passed on to ``keras.layers.Layer``.
+
+    Raises:
+        ~flowerkit.exceptions.ConfigError: ``scale`` or ``ratio`` is out of range.
     """
 
     def __init__(
@@ -180,15 +198,25 @@ class RandomResizedCrop(keras.layers.Layer):  # type: ignore[misc]
 
 
 def _box_edges(start: Any, length: Any, extent: int, out: int) -> tuple[Any, Any]:
-    """``tf.image.crop_and_resize``'s normalised box edges along one axis for the crop
-    ``[start, start + length)`` (input pixels, on an axis of ``extent`` pixels) resampled
-    to ``out`` pixels, pixel centres mapped as ``tf.image.resize`` maps them: output
-    centre ``j`` samples the input at ``start + (j + 1/2) * length / out - 1/2``, so a
-    crop of the whole image is exactly a resize. (``crop_and_resize`` samples from
+    """``tf.image.crop_and_resize``'s normalised box edges along one axis.
+
+    Pixel centres are mapped as ``tf.image.resize`` maps them: output centre ``j``
+    samples the input at ``start + (j + 1/2) * length / out - 1/2``, so a crop of the
+    whole image is exactly a resize. (``crop_and_resize`` samples from
     ``y1 * (extent - 1)`` in steps of ``(y2 - y1) * (extent - 1) / (out - 1)``.) An
     enlarged crop at the image's edge would sample up to half a pixel outside the image,
     where ``crop_and_resize`` reads zeros; it is shifted inside by that fraction of a
-    pixel instead."""
+    pixel instead.
+
+    Args:
+        start: where the crop ``[start, start + length)`` starts, in input pixels.
+        length: the crop's length, in input pixels.
+        extent: the number of pixels on the input's axis.
+        out: the number of pixels the crop is resampled to.
+
+    Returns:
+        The box's first and last edge, normalised as ``crop_and_resize`` wants them.
+    """
     ops = keras.ops
     last = float(max(extent - 1, 1))
     step = length / out
