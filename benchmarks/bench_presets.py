@@ -29,8 +29,8 @@ model is calibrated on the validation split (not timed) and its ECE before/after
     python benchmarks/bench_presets.py --data /tmp/food --split stratified
 
 The process runs with flowerkit's runtime settings (TensorFlow's pooling CPU allocator and
-glibc's malloc thresholds, see ``flowerkit._tfenv``), which every leg shares, the tutorial's
-included; ``bench_runtime.py`` measures what they change.
+glibc's malloc thresholds, see ``flowerkit.core.runtime``), which every leg shares, the
+tutorial's included; ``bench_runtime.py`` measures what they change.
 
 Results go to ``benchmarks/out/presets-<UTC time>.json`` (and the table to stdout).
 """
@@ -179,11 +179,6 @@ def run_one(
             seed=123,
             **plan.build,
         )
-    options: dict[str, Any] = {}
-    if plan.fine_tune_epochs:
-        options.update(
-            fine_tune_epochs=plan.fine_tune_epochs, fine_tune_layers=plan.fine_tune_layers
-        )
     print(
         f"\n== {plan.preset}: {clf.model.count_params():,} parameters, {plan.image_size}px, "
         f"{plan.epochs}+{plan.fine_tune_epochs} epochs"
@@ -191,8 +186,18 @@ def run_one(
         flush=True,
     )
     started = time.perf_counter()
-    history = clf.fit(data, epochs=plan.epochs, time_budget=budget, verbose=verbose, **options)
+    clf.fit(data, epochs=plan.epochs, time_budget=budget, verbose=verbose)
+    spent = time.perf_counter() - started
+    if plan.fine_tune_epochs and (budget is None or spent < budget):
+        clf.fine_tune(
+            data,
+            epochs=plan.fine_tune_epochs,
+            layers=plan.fine_tune_layers or "all",
+            time_budget=None if budget is None else budget - spent,
+            verbose=verbose,
+        )
     seconds = time.perf_counter() - started
+    history = clf.history_
     calibration = clf.calibrate(data)
     val = history.get("val_accuracy", [float("nan")])
     planned = plan.epochs + plan.fine_tune_epochs
@@ -252,13 +257,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--fine-tune-epochs",
         type=int,
         default=5,
-        help="mobilenet_v2 fine-tuning epochs after the frozen ones (0: none)",
+        help="mobilenet_v2 fine-tuning epochs after the frozen ones (0: none; the recipe's "
+        "default is 5)",
     )
     parser.add_argument(
         "--fine-tune-layers",
         type=int,
         default=54,
-        help="top backbone layers unfrozen for fine-tuning",
+        help="top backbone layers unfrozen for fine-tuning (0: all; the recipe's default is 54)",
     )
     parser.add_argument(
         "--weights",

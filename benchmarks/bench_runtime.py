@@ -1,11 +1,16 @@
 """What flowerkit's runtime settings change: training-step time with and without them.
 
 ``import flowerkit`` turns on TensorFlow's pooling CPU allocator
-(``TF_CPU_ALLOCATOR_USE_BFC=true``) and raises glibc's malloc thresholds (see
-``flowerkit._tfenv``). Both are process-wide and must be set before TensorFlow allocates
-anything, so they cannot be switched inside one process: this script starts one child
-process per leg, alternating "default" (both opted out) and "tuned" legs, ``--repeats``
-times each, and prints the median step time of each and their ratio.
+(``TF_CPU_ALLOCATOR_USE_BFC=true``); glibc's malloc thresholds are raised when training
+work starts (``load_datasets``, ``fit``, the CLI; see ``flowerkit.core.runtime``). Both are
+process-wide, so they cannot be switched inside one process: this script starts one child
+process per leg, in turn, ``--repeats`` times each, and prints the median step time of
+each leg and the ratios:
+
+* ``default``: both opted out (``TF_CPU_ALLOCATOR_USE_BFC=false``, ``FLOWERKIT_TUNE_MALLOC=0``);
+* ``at-import``: malloc tuned right after ``import flowerkit``, as flowerkit did before
+  0.2 (the child calls ``tune_malloc()`` itself);
+* ``tuned``: what flowerkit does now, with no call from the user.
 
 Each leg loads flower_photos (``split="keras"``, seed 123), decodes the training split
 once, then times ``--steps`` training steps of a network with its augmentation (after 5
@@ -34,7 +39,10 @@ import json, resource, sys, time
 import flowerkit as fk
 import keras
 
-network, data_dir, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
+network, data_dir, steps, mode = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+if mode == "at-import":
+    from flowerkit.core.runtime import tune_malloc
+    tune_malloc()
 if network == "tutorial":
     data = fk.load_datasets(data_dir, split="keras", seed=123, image_size=180)
     clf = fk.Classifier.from_preset(
@@ -69,15 +77,18 @@ print("RESULT " + json.dumps(timer.result))
 """
 
 
-def run_leg(network: str, tuned: bool, data: Path, steps: int) -> dict[str, float]:
+LEGS = ("default", "at-import", "tuned")
+
+
+def run_leg(network: str, mode: str, data: Path, steps: int) -> dict[str, float]:
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    if tuned:
+    if mode == "default":
+        env.update(TF_CPU_ALLOCATOR_USE_BFC="false", FLOWERKIT_TUNE_MALLOC="0")
+    else:
         env.pop("TF_CPU_ALLOCATOR_USE_BFC", None)
         env.pop("FLOWERKIT_TUNE_MALLOC", None)
-    else:
-        env.update(TF_CPU_ALLOCATOR_USE_BFC="false", FLOWERKIT_TUNE_MALLOC="0")
     out = subprocess.run(
-        [sys.executable, "-c", _CHILD, network, str(data), str(steps)],
+        [sys.executable, "-c", _CHILD, network, str(data), str(steps), mode],
         env=env,
         capture_output=True,
         text=True,
@@ -95,24 +106,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
-    print(f"{'network':<10}{'settings':<9}{'wall ms':>9}{'user ms':>9}{'sys ms':>8}{'faults':>9}")
+    print(f"{'network':<10}{'settings':<10}{'wall ms':>9}{'user ms':>9}{'sys ms':>8}{'faults':>9}")
     for network in [n.strip() for n in args.networks.split(",") if n.strip()]:
-        legs: dict[bool, list[dict[str, float]]] = {False: [], True: []}
+        legs: dict[str, list[dict[str, float]]] = {mode: [] for mode in LEGS}
         for _ in range(args.repeats):
-            for tuned in (False, True):
-                legs[tuned].append(run_leg(network, tuned, args.data, args.steps))
+            for mode in LEGS:
+                legs[mode].append(run_leg(network, mode, args.data, args.steps))
         medians = {}
-        for tuned, runs in legs.items():
+        for mode, runs in legs.items():
             m = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
-            medians[tuned] = m
-            label = "tuned" if tuned else "default"
+            medians[mode] = m
             print(
-                f"{network:<10}{label:<9}{m['wall_ms']:>9.0f}{m['user_ms']:>9.0f}"
+                f"{network:<10}{mode:<10}{m['wall_ms']:>9.0f}{m['user_ms']:>9.0f}"
                 f"{m['sys_ms']:>8.0f}{m['faults']:>9.0f}",
                 flush=True,
             )
-        ratio = medians[False]["wall_ms"] / medians[True]["wall_ms"]
-        print(f"{network:<10}step time default / tuned = {ratio:.2f}x", flush=True)
+        tuned = medians["tuned"]["wall_ms"]
+        default, at_import = medians["default"]["wall_ms"], medians["at-import"]["wall_ms"]
+        print(
+            f"{network:<10}step time default / tuned = {default / tuned:.2f}x,"
+            f" at-import / tuned = {at_import / tuned:.2f}x",
+            flush=True,
+        )
     return 0
 
 

@@ -139,7 +139,7 @@ def _compact(data: fk.Datasets) -> fk.Classifier:
 def test_fit_recalibrates_before_the_last_validation_pass(compact_data: fk.Datasets) -> None:
     """The last epoch's validation loss is the returned, recalibrated model's."""
     clf = _compact(compact_data)
-    history = clf.fit(compact_data, epochs=2, verbose=0)
+    history = clf.fit(compact_data, epochs=2, verbose=0).history
     final = clf.model.evaluate(compact_data.validation, verbose=0, return_dict=True)
     assert final["loss"] == pytest.approx(history["val_loss"][-1], rel=1e-4)
     _stem_is_recalibrated(clf, compact_data.train)

@@ -490,7 +490,7 @@ def test_training_over_the_mixed_folder_finishes(tmp_path: Path) -> None:
     with pytest.warns(BadFilesWarning, match="left out"):
         data = fk.load_datasets(root, image_size=16, batch_size=4, seed=3)
     clf = fk.Classifier.from_preset("tutorial", class_names=data.class_names, image_size=16, seed=1)
-    history = clf.fit(data, epochs=2, verbose=0)
+    history = clf.fit(data, epochs=2, verbose=0).history
     assert len(history["loss"]) == 2 and all(np.isfinite(history["loss"]))
     assert clf.evaluate(data).num_samples == len(data.validation_files)
 

@@ -197,7 +197,7 @@ def test_fit_on_a_user_tf_data_pipeline(colour_folder: Path) -> None:
     labels = np.array([names.index(p.parent.name) for p in files], np.int32)
     ds = tf.data.Dataset.from_tensor_slices((images, labels)).shuffle(100, seed=1).batch(16)
     clf = fk.Classifier.from_preset("tutorial", class_names=names, image_size=16, seed=2)
-    history = clf.fit(ds, epochs=2, class_weight="balanced", verbose=0)
+    history = clf.fit(ds, epochs=2, class_weight="balanced", verbose=0).history
     assert len(history["loss"]) == 2 and "val_loss" not in history
 
 
@@ -223,3 +223,18 @@ def test_evaluate_returns_a_report(trained: tuple[Any, Any]) -> None:
     report = clf.evaluate(data)
     assert report.accuracy > 0.9
     assert report.to_dict()["schema_version"] == 1
+
+
+def test_load_finds_what_save_wrote_from_the_same_path(
+    trained: tuple[Any, Any], tmp_path: Path
+) -> None:
+    clf, _ = trained
+    for given in (tmp_path / "plain", tmp_path / "dotted.v2", tmp_path / "named.keras"):
+        written = clf.save(given)
+        assert written.is_file() and written.suffix == ".keras"
+        for path in (given, str(given), written):
+            assert fk.Classifier.load(path).class_names == clf.class_names
+    with pytest.raises(ModelFileError) as missing:
+        fk.Classifier.load(tmp_path / "absent")
+    message = str(missing.value)
+    assert str(tmp_path / "absent.keras") in message and str(tmp_path / "absent") in message

@@ -268,3 +268,23 @@ def test_ctrl_c_keeps_the_last_epoch_and_the_same_command_resumes(
     summary = json.loads(finished.stdout)
     assert summary["epochs"] == epochs
     assert out.is_file() and not log.exists()
+
+
+def test_train_without_suffix_then_predict_with_the_same_name(
+    colour_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "model"  # no .keras: train saves model.keras, predict finds it
+    argv = ["train", str(colour_folder), "--out", str(out), "--image-size", "16"]
+    code, stdout, err = run([*argv, "--epochs", "1", "--no-augment", "--json"], capsys)
+    assert code == 0, err
+    summary = json.loads(stdout)
+    reported = {Path(v).name for v in summary.values() if isinstance(v, str) and "/" in v}
+    assert {p.name for p in tmp_path.iterdir()} == reported  # no empty checkpoint folder
+    assert "model.keras" in reported
+    image = sorted((colour_folder / "red").glob("*.png"))[0]
+    code, stdout, err = run(["predict", str(out), str(image), "--format", "json"], capsys)
+    assert code == 0, err
+    from flowerkit.classifier import Classifier
+
+    expected = Classifier.load(tmp_path / "model.keras").predict(image)[0].label
+    assert json.loads(stdout)["predictions"][0]["label"] == expected

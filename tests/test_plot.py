@@ -1,4 +1,4 @@
-"""flowerkit.evaluation.plots renders real figures with Agg, without pyplot and without TensorFlow."""
+"""flowerkit.evaluation.plots renders real figures with Agg, without pyplot or TensorFlow."""
 
 from __future__ import annotations
 

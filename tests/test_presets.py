@@ -234,7 +234,7 @@ def test_preset_trains_and_round_trips_through_save_and_load(
     clf = fk.Classifier.from_preset(
         preset, class_names=data.class_names, image_size=32, seed=1, **options
     )
-    history = clf.fit(data, epochs=1, verbose=0)
+    history = clf.fit(data, epochs=1, verbose=0).history
     assert len(history["loss"]) == 1 and np.all(np.isfinite(history["loss"]))
     path = clf.save(tmp_path / f"{preset}.keras")
     loaded = fk.Classifier.load(path)

@@ -1,5 +1,5 @@
-"""Classifier.fit conveniences: seeds, early stopping, time budget, class weights,
-fine-tuning and resume after a killed process."""
+"""Classifier.fit and fine_tune conveniences: seeds, early stopping, time budget, class
+weights, fine-tuning and resume after a killed process."""
 
 from __future__ import annotations
 
@@ -35,13 +35,15 @@ def test_same_seed_same_run(colour_folder: Path) -> None:
     for _ in range(2):
         data = fk.load_datasets(colour_folder, image_size=16, batch_size=16, seed=4)
         clf = _fresh(data, augmentation=True, dropout=0.2)
-        runs.append(clf.fit(data, epochs=2, seed=9, verbose=0))
+        runs.append(clf.fit(data, epochs=2, seed=9, verbose=0).history)
     assert runs[0] == runs[1]
 
 
 def test_early_stopping_restores_best_weights(small_data: fk.Datasets) -> None:
     clf = _fresh(small_data)
-    history = clf.fit(small_data, epochs=30, early_stopping=1, learning_rate=0.05, verbose=0)
+    history = clf.fit(
+        small_data, epochs=30, early_stopping=1, learning_rate=0.05, verbose=0
+    ).history
     assert len(history["loss"]) < 30
     best = min(history["val_loss"])
     assert clf.evaluate(small_data).loss == pytest.approx(best, rel=1e-3, abs=1e-4)
@@ -49,7 +51,7 @@ def test_early_stopping_restores_best_weights(small_data: fk.Datasets) -> None:
 
 def test_time_budget_stops_training(small_data: fk.Datasets) -> None:
     clf = _fresh(small_data)
-    history = clf.fit(small_data, epochs=50, time_budget=0.0, verbose=0)
+    history = clf.fit(small_data, epochs=50, time_budget=0.0, verbose=0).history
     assert len(history["loss"]) == 1
     assert clf.is_fitted
 
@@ -61,7 +63,7 @@ def test_balanced_class_weight(make_folder: Any) -> None:
         write_colour_image(path, COLOURS["red"], size=(8, 8), seed=extra)
     data = fk.load_datasets(folder, image_size=16, seed=1)
     clf = _fresh(data)
-    weights = clf._class_weight("balanced", data.train, data.train_labels)
+    weights = data.class_weights()
     counts = data.counts["train"]
     n = sum(counts.values())
     for i, name in enumerate(data.class_names):
@@ -91,8 +93,10 @@ def test_fine_tuning_unfreezes_top_of_backbone(small_data: fk.Datasets) -> None:
     model = keras.Model(inputs, keras.layers.Dense(3)(x))
     clf = fk.Classifier(model, small_data.class_names)
     frozen_first = backbone.layers[0].get_weights()[0].copy()
-    history = clf.fit(small_data, epochs=1, fine_tune_epochs=2, fine_tune_layers=2, verbose=0)
-    assert len(history["loss"]) == 3
+    clf.fit(small_data, epochs=1, verbose=0)
+    history = clf.fine_tune(small_data, epochs=2, layers=2, verbose=0)
+    assert len(history.history["loss"]) == 2
+    assert len(clf.history_["loss"]) == 3
     # top 2 layers (Conv2D, pooling) unfrozen; batch norm stays frozen
     assert [layer.trainable for layer in backbone.layers] == [False, False, True, True]
     np.testing.assert_array_equal(backbone.layers[0].get_weights()[0], frozen_first)
@@ -100,7 +104,7 @@ def test_fine_tuning_unfreezes_top_of_backbone(small_data: fk.Datasets) -> None:
 
 def test_fine_tuning_needs_a_backbone(small_data: fk.Datasets) -> None:
     with pytest.raises(ConfigError, match="backbone"):
-        _fresh(small_data).fit(small_data, epochs=1, fine_tune_epochs=1, verbose=0)
+        _fresh(small_data).fine_tune(small_data, epochs=1, verbose=0)
 
 
 def test_calibrate_option_needs_validation(colour_folder: Path) -> None:
@@ -157,7 +161,7 @@ def test_resume_after_a_killed_process(colour_folder: Path, tmp_path: Path) -> N
     data = fk.load_datasets(colour_folder, image_size=16, batch_size=16, seed=4)
     clf = fk.Classifier.from_preset("tutorial", class_names=data.class_names, image_size=16, seed=3)
     recorder = Epochs()
-    history = clf.fit(data, epochs=4, checkpoint_dir=ckpt, callbacks=[recorder], verbose=0)
+    history = clf.fit(data, epochs=4, checkpoint_dir=ckpt, callbacks=[recorder], verbose=0).history
     assert recorder.seen == [2, 3]  # only the epochs the killed run did not finish
     assert len(history["loss"]) == 4
     assert history["loss"][:2] == saved["history"]["loss"]
@@ -192,3 +196,36 @@ def test_ctrl_c_during_a_checkpoint_write_waits_until_it_is_complete() -> None:
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, outer)
+
+
+def test_fit_without_epochs_runs_the_recipe_phases(small_data: fk.Datasets) -> None:
+    import keras
+
+    from flowerkit.models import registry
+
+    def tiny_transfer(num_classes: int, *, image_size: Any, **_: Any) -> Any:
+        backbone = keras.Sequential(
+            [keras.Input((*image_size, 3)), keras.layers.Conv2D(4, 3), keras.layers.Conv2D(4, 3)],
+            name="backbone",
+        )
+        backbone.trainable = False
+        inputs = keras.Input((*image_size, 3))
+        x = keras.layers.GlobalAveragePooling2D()(backbone(keras.layers.Rescaling(1 / 255)(inputs)))
+        return keras.Model(inputs, keras.layers.Dense(num_classes)(x))
+
+    recipe = fk.TrainingRecipe(epochs=2, fine_tune_epochs=1, fine_tune_layers=1)
+    fk.register_preset("tiny_transfer", description="test", image_size=16, recipe=recipe)(
+        tiny_transfer  # type: ignore[arg-type]
+    )
+    try:
+        clf = fk.Classifier.from_preset("tiny_transfer", class_names=small_data.class_names)
+        history = clf.fit(small_data, verbose=0)
+        assert len(history.history["loss"]) == 3  # 2 frozen + 1 fine-tuning
+        layers = clf.model.get_layer("backbone").layers
+        assert [layer.trainable for layer in layers] == [False, True]
+        again = clf.fine_tune(small_data, verbose=0)  # the recipe's 1 epoch, top layer
+        assert len(again.history["loss"]) == 1 and len(clf.history_["loss"]) == 4
+        with pytest.raises(ConfigError, match="epochs"):
+            _fresh(small_data).fit(small_data, epochs=0, verbose=0)
+    finally:
+        registry._REGISTRY.pop("tiny_transfer", None)

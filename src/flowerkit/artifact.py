@@ -9,29 +9,171 @@ extra entry is ignored there. Saving is atomic: the file appears complete or not
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import os
+import platform
 import tempfile
+import warnings
 import zipfile
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flowerkit.exceptions import ModelFileError
+from flowerkit._version import __version__
+from flowerkit.exceptions import ModelFileError, VersionMismatchWarning
 
 if TYPE_CHECKING:
     import keras
 
-__all__: list[str] = []
+__all__ = [
+    "PREPROCESSING",
+    "ModelMetadata",
+    "find",
+    "model_path",
+    "read",
+    "read_metadata",
+    "read_model",
+    "write",
+]
 
 METADATA_NAME = "flowerkit.json"
 FORMAT_NAME = "flowerkit.model"
 FORMAT_VERSION = 1
 
 
+#: How images reach a saved model: what ``Classifier.predict`` does before the model runs.
+PREPROCESSING: dict[str, str] = {
+    "input": "RGB uint8 pixels 0..255 (the model rescales inside)",
+    "decode": "flowerkit.images.load_image",
+    "resize": "squash to image_size, Pillow bilinear (anti-aliased)",
+    "alpha": "composited on white",
+    "exif_orientation": "applied",
+}
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    """The ``flowerkit.json`` document saved inside a model file, typed.
+
+    Attributes:
+        class_names: one name per model output, in output order.
+        image_size: ``(height, width)`` the model takes.
+        preset: the preset the model was built from, if any.
+        outputs: ``"logits"`` or ``"probabilities"``.
+        temperature: the calibration temperature (1.0 when not calibrated).
+        calibration: ``{"temperature", "ece_before", "ece_after"}`` when calibrated.
+        history: per-epoch training metrics.
+        metrics: the last epoch's metrics.
+        build_config: how the model was built, for the record.
+        scheduled_learning_rate: the base rate of the recipe's schedule (``None``: the
+            user's own optimizer), so that ``fit`` on a loaded model runs the schedule again
+            instead of continuing at the decayed rate the saved optimizer ended with.
+        preprocessing: how images are decoded and resized before the model (see
+            :data:`PREPROCESSING`).
+        versions: flowerkit, TensorFlow, Keras and Python versions that saved it.
+        saved_at: when, as an ISO 8601 UTC timestamp.
+    """
+
+    class_names: tuple[str, ...]
+    image_size: tuple[int, int]
+    preset: str | None = None
+    outputs: str = "logits"
+    temperature: float = 1.0
+    calibration: dict[str, float] = field(default_factory=dict)
+    history: dict[str, list[float]] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    build_config: dict[str, Any] = field(default_factory=dict)
+    scheduled_learning_rate: float | None = None
+    preprocessing: dict[str, str] = field(default_factory=lambda: dict(PREPROCESSING))
+    versions: dict[str, str] = field(default_factory=dict)
+    saved_at: str = ""
+
+    @classmethod
+    def now(cls, **fields: Any) -> ModelMetadata:
+        """Metadata for a model being saved now, with this process's versions."""
+        import keras
+        import tensorflow as tf
+
+        versions = {
+            "flowerkit": __version__,
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "python": platform.python_version(),
+        }
+        stamp = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+        return cls(versions=versions, saved_at=stamp, **fields)
+
+    def to_document(self) -> dict[str, Any]:
+        """The JSON document (format name and version included)."""
+        document = asdict(self)
+        document["class_names"] = list(self.class_names)
+        document["image_size"] = list(self.image_size)
+        return {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, **document}
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any]) -> ModelMetadata:
+        """Read a document written by any flowerkit version of this format; missing
+        optional fields take their defaults and unknown ones are ignored."""
+        rate = document.get("scheduled_learning_rate")
+        return cls(
+            class_names=tuple(str(n) for n in document["class_names"]),
+            image_size=(int(document["image_size"][0]), int(document["image_size"][1])),
+            preset=document.get("preset"),
+            outputs=str(document.get("outputs") or "logits"),
+            temperature=float(document.get("temperature", 1.0)),
+            calibration=_floats(document.get("calibration")),
+            history={
+                str(k): [float(x) for x in v] for k, v in (document.get("history") or {}).items()
+            },
+            metrics=_floats(document.get("metrics")),
+            build_config=dict(document.get("build_config") or {}),
+            scheduled_learning_rate=float(rate) if isinstance(rate, int | float) else None,
+            preprocessing=dict(document.get("preprocessing") or PREPROCESSING),
+            versions={str(k): str(v) for k, v in (document.get("versions") or {}).items()},
+            saved_at=str(document.get("saved_at", "")),
+        )
+
+    def check_version(self, path: str | os.PathLike[str], stacklevel: int = 3) -> None:
+        """Warn with :class:`~flowerkit.exceptions.VersionMismatchWarning` when another
+        flowerkit version saved this model."""
+        saved = self.versions.get("flowerkit")
+        if saved != __version__:
+            warnings.warn(
+                f"{str(path)!r} was saved by flowerkit {saved}; this is {__version__}.",
+                VersionMismatchWarning,
+                stacklevel=stacklevel,
+            )
+
+
+def _floats(value: object) -> dict[str, float]:
+    return {str(k): float(x) for k, x in (value or {}).items()} if isinstance(value, dict) else {}
+
+
 def model_path(path: str | os.PathLike[str]) -> Path:
-    """``path`` with a ``.keras`` suffix (added when missing)."""
+    """The file :func:`write` writes for ``path``: ``path`` with ``.keras`` appended when it
+    has another suffix or none."""
     p = Path(path).expanduser()
     return p if p.suffix == ".keras" else p.with_name(p.name + ".keras")
+
+
+def find(path: str | os.PathLike[str]) -> Path:
+    """The saved model that ``path`` names: the file :func:`write` writes for ``path``
+    (``model`` finds ``model.keras``), else ``path`` itself when it is a file.
+
+    Raises:
+        ModelFileError: neither exists; the message names every path tried.
+    """
+    p = Path(path).expanduser()
+    tried = [model_path(p)] if p.suffix == ".keras" else [model_path(p), p]
+    for candidate in tried:
+        if candidate.is_file():
+            return candidate
+    if p.is_dir():
+        raise ModelFileError(
+            f"{str(p)!r} is a folder; pass the .keras file written by Classifier.save."
+        )
+    raise ModelFileError("No saved model at " + " or ".join(repr(str(c)) for c in tried) + ".")
 
 
 def _umask() -> int:
@@ -40,11 +182,12 @@ def _umask() -> int:
     return mask
 
 
-def write(model: keras.Model, metadata: dict[str, Any], path: str | os.PathLike[str]) -> Path:
-    """Write ``model`` plus ``metadata`` to ``path`` atomically; return the final path."""
+def write(model: keras.Model, metadata: ModelMetadata, path: str | os.PathLike[str]) -> Path:
+    """Write ``model`` plus ``metadata`` to ``path`` atomically; return the final path
+    (:func:`model_path`)."""
     target = model_path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    document = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, **metadata}
+    document = metadata.to_document()
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".keras", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
@@ -62,14 +205,9 @@ def write(model: keras.Model, metadata: dict[str, Any], path: str | os.PathLike[
 
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read and check ``flowerkit.json`` from a saved model."""
-    p = Path(path).expanduser()
-    if not p.exists():
-        raise ModelFileError(f"No saved model at {str(p)!r}.")
-    if p.is_dir():
-        raise ModelFileError(
-            f"{str(p)!r} is a folder; pass the .keras file written by Classifier.save."
-        )
+    """Read and check the ``flowerkit.json`` document of the saved model ``path`` names
+    (see :func:`find`), without TensorFlow."""
+    p = find(path)
     if not zipfile.is_zipfile(p):
         raise ModelFileError(
             f"{str(p)!r} is not a .keras model file (not a zip archive); it may be damaged "
@@ -102,10 +240,22 @@ def read_model(path: str | os.PathLike[str]) -> keras.Model:
 
     import flowerkit.models.layers  # noqa: F401  (registers flowerkit's custom layers)
 
-    p = Path(path).expanduser()
+    p = find(path)
     if p.suffix != ".keras":
         raise ModelFileError(f"Saved models end in .keras. Received: {str(p)!r}")
     try:
         return keras.saving.load_model(p, compile=False, safe_mode=True)
     except Exception as exc:
         raise ModelFileError(f"{str(p)!r} could not be loaded by Keras: {exc}") from exc
+
+
+def read(path: str | os.PathLike[str]) -> tuple[keras.Model, ModelMetadata]:
+    """The model and its :class:`ModelMetadata` from the saved model ``path`` names; warns
+    when another flowerkit version saved it."""
+    document = read_metadata(path)
+    try:
+        metadata = ModelMetadata.from_document(document)
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise ModelFileError(f"{str(path)!r} has damaged flowerkit metadata: {exc!r}") from exc
+    metadata.check_version(path, stacklevel=4)
+    return read_model(path), metadata

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from flowerkit._version import __version__
+from flowerkit.core.runtime import tune_for_training
 from flowerkit.exceptions import ConfigError, FlowerkitError
 
 __all__ = ["main"]
@@ -107,7 +108,7 @@ def _image_size(text: str) -> tuple[int, int]:
 
 # ---------------------------------------------------------------------------- commands
 def _cmd_check(args: argparse.Namespace) -> int:
-    from flowerkit.data.checking import check_images
+    from flowerkit.data import check_images
 
     report = check_images(args.directory, progress=_progress_line(args, "checking"))
     if args.json:
@@ -123,7 +124,7 @@ def _train_and_report(
     out: Path,
     *,
     preset: str,
-    epochs: int,
+    epochs: int | None,
     image_size: tuple[int, int] | None,
     augment: bool | None,
     seed: int,
@@ -131,8 +132,9 @@ def _train_and_report(
     time_budget: float | None = None,
 ) -> dict[str, Any]:
     """Load, train, save, and write curves + report next to the model. Returns a summary."""
+    from flowerkit.artifact import model_path
     from flowerkit.classifier import Classifier
-    from flowerkit.data.loading import load_datasets
+    from flowerkit.data import load_datasets
     from flowerkit.models import get_preset
 
     spec = get_preset(preset)
@@ -141,7 +143,9 @@ def _train_and_report(
     clf = Classifier.from_preset(
         preset, class_names=data.class_names, image_size=size, augmentation=augment, seed=seed
     )
-    checkpoint = out.with_name(out.name + ".checkpoint")
+    # Beside the file save() writes; removed by fit when training completes.
+    target = model_path(out)
+    checkpoint = target.with_name(target.name + ".checkpoint")
     started = time.monotonic()
     try:
         clf.fit(
@@ -308,7 +312,7 @@ def _cmd_presets(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from flowerkit.classifier import Classifier
-    from flowerkit.data.downloads import demo_sample
+    from flowerkit.data import demo_sample
 
     folder, heldout = demo_sample()
     out = Path(args.out) if args.out else Path.cwd() / "flowerkit-demo"
@@ -344,6 +348,40 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------- parser
+def _add_train_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("directory", help="folder with one sub-folder per class")
+    p.add_argument("--out", required=True, help="where to save the model (.keras)")
+    p.add_argument("--preset", default="tutorial", help="model preset (see 'flowerkit presets')")
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="epochs to train (default: the preset's recipe, with its fine-tuning phase)",
+    )
+    p.add_argument(
+        "--image-size",
+        type=_image_size,
+        default=None,
+        metavar="N|HxW",
+        help="input size (default: the preset's)",
+    )
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument(
+        "--time-budget",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop after this much wall time (a cosine schedule then decays by the end of it)",
+    )
+    p.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="random flips/rotations/zooms in training (default: the preset's)",
+    )
+    p.add_argument("--seed", type=int, default=123)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="flowerkit",
@@ -375,33 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("check", "check every image in a folder of class sub-folders", _cmd_check)
     p.add_argument("directory", help="folder with one sub-folder per class")
 
-    p = add("train", "train a classifier on a folder and save it", _cmd_train)
-    p.add_argument("directory", help="folder with one sub-folder per class")
-    p.add_argument("--out", required=True, help="where to save the model (.keras)")
-    p.add_argument("--preset", default="tutorial", help="model preset (see 'flowerkit presets')")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument(
-        "--image-size",
-        type=_image_size,
-        default=None,
-        metavar="N|HxW",
-        help="input size (default: the preset's)",
-    )
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument(
-        "--time-budget",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="stop after this much wall time (a cosine schedule then decays by the end of it)",
-    )
-    p.add_argument(
-        "--augment",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="random flips/rotations/zooms in training (default: the preset's)",
-    )
-    p.add_argument("--seed", type=int, default=123)
+    _add_train_arguments(add("train", "train a classifier on a folder and save it", _cmd_train))
 
     p = add("evaluate", "evaluate a saved model on a folder of class sub-folders", _cmd_evaluate)
     p.add_argument("model", help="a model saved by 'flowerkit train' or Classifier.save")
@@ -409,7 +421,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", help="also write a self-contained HTML report here")
 
     p = add("predict", "classify image files, folders or glob patterns", _cmd_predict)
-    p.add_argument("model", help="a saved model (.keras)")
+    p.add_argument("model", help="a model saved by 'flowerkit train' or Classifier.save")
     p.add_argument("inputs", nargs="+", metavar="FILE|DIR|GLOB")
     p.add_argument("--top-k", type=int, default=3)
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
@@ -443,6 +455,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     _quiet_tensorflow(args.verbose)
+    # The CLI trains, predicts in batches and exits: the process-wide speed settings pay
+    # off in every command that runs a model (see flowerkit.core.runtime).
+    tune_for_training()
     try:
         return int(args.func(args))
     except SystemExit as exc:

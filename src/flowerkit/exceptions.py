@@ -17,7 +17,8 @@
     └── VersionMismatchWarning                a model saved by another flowerkit version
 
 Each error also subclasses the matching builtin so an ordinary ``except ValueError``
-or ``except OSError`` keeps working.
+or ``except OSError`` keeps working. All of them are importable from ``flowerkit``
+(``flowerkit.ConfigError``), which is also their ``__module__``.
 """
 
 from __future__ import annotations
@@ -95,3 +96,10 @@ class BadFilesWarning(FlowerkitWarning):
 
 class VersionMismatchWarning(FlowerkitWarning):
     """A model was saved by a different flowerkit version than the one loading it."""
+
+
+# One public namespace: tracebacks and docs show ``flowerkit.ConfigError``, not the module
+# that happens to define it (as httpx does).
+for _name in __all__:
+    globals()[_name].__module__ = "flowerkit"
+del _name

@@ -1,13 +1,16 @@
-"""Typed prediction results."""
+"""Typed prediction results, and how a row of probabilities becomes one."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-__all__ = ["FailedInput", "Prediction", "Predictions"]
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["FailedInput", "Prediction", "Predictions", "from_probabilities"]
 
 
 @dataclass(frozen=True)
@@ -78,9 +81,32 @@ class Predictions(list[Prediction]):
         return json.dumps(self.to_dict(), indent=indent)
 
 
-def _source_name(item: object, position: int) -> str:
-    if isinstance(item, str | Path):
-        return str(item)
-    kinds = {"bytes": "bytes", "bytearray": "bytes", "memoryview": "bytes", "ndarray": "array"}
-    fallback = "PIL" if hasattr(item, "getpixel") else "input"
-    return f"<{kinds.get(type(item).__name__, fallback)} {position}>"
+def from_probabilities(
+    names: Sequence[str],
+    probabilities: NDArray[np.float64],
+    class_names: Sequence[str],
+    *,
+    top_k: int,
+    failures: Sequence[FailedInput] = (),
+) -> Predictions:
+    """One :class:`Prediction` per row of ``probabilities`` (named by ``names``), best
+    class first in ``top_k`` (at most ``top_k`` entries, ties in class order)."""
+    k = min(top_k, len(class_names))
+    results: list[Prediction] = []
+    for name, row in zip(names, probabilities, strict=True):
+        order = np.argsort(-row, kind="stable")
+        best = int(order[0])
+        results.append(
+            Prediction(
+                source=name,
+                label=class_names[best],
+                index=best,
+                confidence=float(row[best]),
+                probabilities={c: float(p) for c, p in zip(class_names, row, strict=True)},
+                top_k=tuple((class_names[int(i)], float(row[int(i)])) for i in order[:k]),
+            )
+        )
+    return Predictions(results, tuple(failures))
+
+
+FailedInput.__module__ = "flowerkit"

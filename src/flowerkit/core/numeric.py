@@ -7,7 +7,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from flowerkit.exceptions import ConfigError
 
-__all__ = ["check_labels", "softmax"]
+__all__ = ["balanced_class_weights", "check_labels", "softmax"]
 
 
 def softmax(scores: ArrayLike, axis: int = -1) -> NDArray[np.float64]:
@@ -64,3 +64,11 @@ def check_labels(
             f"Received {int(labels[i])} at position {i}."
         )
     return labels
+
+
+def balanced_class_weights(labels: ArrayLike, num_classes: int) -> dict[int, float]:
+    """``{class: n_samples / (num_classes * count)}`` (scikit-learn's ``"balanced"``);
+    0.0 for a class with no sample."""
+    counts = np.bincount(np.asarray(labels, dtype=np.int64).reshape(-1), minlength=num_classes)
+    n = counts.sum()
+    return {i: float(n / (num_classes * c)) if c else 0.0 for i, c in enumerate(counts)}

@@ -32,7 +32,14 @@ from flowerkit.data.downloads import (
     demo_sample,
     flower_photos,
 )
-from flowerkit.data.loading import Datasets, image_dataset, load_datasets, split_files
+from flowerkit.data.loading import (
+    Datasets,
+    LabelledData,
+    image_dataset,
+    labelled_batches,
+    load_datasets,
+    split_files,
+)
 
 __all__ = [
     "FLOWER_PHOTOS_SHA256",
@@ -47,12 +54,14 @@ __all__ = [
     "DuplicateGroup",
     "IgnoredFile",
     "ImageFile",
+    "LabelledData",
     "check_images",
     "default_cache_dir",
     "demo_sample",
     "flower_photos",
     "format_report",
     "image_dataset",
+    "labelled_batches",
     "list_class_folders",
     "load_datasets",
     "split_files",

@@ -31,18 +31,27 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from flowerkit.core import validation as v
+from flowerkit.core.numeric import balanced_class_weights
+from flowerkit.core.runtime import tune_for_training
 from flowerkit.data.checking import DatasetReport, ImageFile, check_images
 from flowerkit.exceptions import BadFilesWarning, ConfigError, DatasetError, UnreadableImageError
 
 if TYPE_CHECKING:
     import tensorflow as tf
 
-__all__ = ["Datasets", "image_dataset", "load_datasets", "split_files"]
+__all__ = [
+    "Datasets",
+    "LabelledData",
+    "image_dataset",
+    "labelled_batches",
+    "load_datasets",
+    "split_files",
+]
 
 SplitName = Literal["stratified", "keras"]
 CacheOption = bool | str | os.PathLike[str]
@@ -88,6 +97,11 @@ class Datasets:
     def counts(self) -> dict[str, dict[str, int]]:
         """``{"train": {class: n}, "validation": {class: n}}``."""
         return {"train": self.class_counts("train"), "validation": self.class_counts("validation")}
+
+    def class_weights(self) -> dict[int, float]:
+        """Per-class loss weights that balance the training split:
+        ``n_samples / (n_classes * count)`` (what ``fit(class_weight="balanced")`` uses)."""
+        return balanced_class_weights(self.train_labels, self.num_classes)
 
 
 def _unit_hash(seed: int, key: str) -> float:
@@ -179,10 +193,7 @@ def image_dataset(
     if batch_size is not None:
         v.check_positive_int(batch_size, "batch_size")
     seed = v.check_seed(seed)
-    if not isinstance(cache, bool | str | os.PathLike):
-        raise ConfigError(
-            f"`cache` must be True, False or a folder path. Received: cache={cache!r}"
-        )
+    _check_cache_option(cache)
     str_paths = [os.fspath(p) for p in paths]
     if not str_paths:
         raise ConfigError("`paths` is empty: a pipeline needs at least one image file.")
@@ -256,16 +267,14 @@ def load_datasets(
     checker's per-file result cache (``True``: flowerkit's cache folder; a folder path;
     ``False``: decode every file again). Pass an existing ``report`` to skip re-checking.
     """
+    tune_for_training()
     size = v.check_image_size(image_size)
     batch_size = v.check_positive_int(batch_size, "batch_size")
     validation_split = v.check_fraction(validation_split, "validation_split", allow_zero=True)
     seed = v.check_seed(seed)
     v.check_choice(split, "split", ("stratified", "keras"))
     v.check_choice(on_bad_file, "on_bad_file", ("skip", "raise"))
-    if not isinstance(cache, bool | str | os.PathLike):
-        raise ConfigError(
-            f"`cache` must be True, False or a folder path. Received: cache={cache!r}"
-        )
+    _check_cache_option(cache)
     if class_names is not None:
         class_names = v.check_class_names(class_names)
     if validation_split > 0 and seed is None:
@@ -280,35 +289,10 @@ def load_datasets(
         )
     report.raise_if_unusable()
     _handle_bad_files(report, on_bad_file)
+    train, val = _assign(report, validation_split, split, seed)
 
-    if validation_split == 0:
-        train, val = sorted(report.files, key=lambda f: f.key), list[ImageFile]()
-    elif split == "keras":
-        assert seed is not None
-        train, val, not_indexed = _keras_split(report, validation_split, seed)
-        if not_indexed:
-            warnings.warn(
-                f"split='keras' leaves out {len(not_indexed)} images with extensions Keras "
-                f"does not index ({', '.join(str(p) for p in not_indexed[:3])}...); use "
-                "split='stratified' to train on them.",
-                BadFilesWarning,
-                stacklevel=2,
-            )
-    else:
-        assert seed is not None
-        train, val = split_files(report.files, validation_split, seed)
-    if not train:
-        raise DatasetError(f"{str(root)!r}: the training split is empty; add more images.")
-    if validation_split > 0 and not val:
-        raise DatasetError(
-            f"{str(root)!r}: validation_split={validation_split} leaves no validation images "
-            f"for {len(report.files)} files; add images or use a larger validation_split."
-        )
-
-    def _ds(files: list[ImageFile], shuffle: bool, name: str) -> tf.data.Dataset:
-        folder: CacheOption = cache
-        if not isinstance(cache, bool):
-            folder = Path(os.fspath(cache)) / name
+    def pipeline(files: list[ImageFile], shuffle: bool, name: str) -> tf.data.Dataset:
+        folder = cache if isinstance(cache, bool) else Path(os.fspath(cache)) / name
         return image_dataset(
             [f.path for f in files],
             [f.label for f in files],
@@ -320,8 +304,8 @@ def load_datasets(
         )
 
     return Datasets(
-        train=_ds(train, True, "train"),
-        validation=_ds(val, False, "validation") if val else None,
+        train=pipeline(train, True, "train"),
+        validation=pipeline(val, False, "validation") if val else None,
         class_names=report.class_names,
         train_files=tuple(f.path for f in train),
         train_labels=tuple(f.label for f in train),
@@ -332,4 +316,91 @@ def load_datasets(
         seed=seed,
         split=split,
         report=report,
+    )
+
+
+def _check_cache_option(cache: object) -> None:
+    if not isinstance(cache, bool | str | os.PathLike):
+        raise ConfigError(
+            f"`cache` must be True, False or a folder path. Received: cache={cache!r}"
+        )
+
+
+def _assign(
+    report: DatasetReport, validation_split: float, split: str, seed: int | None
+) -> tuple[list[ImageFile], list[ImageFile]]:
+    """The report's usable files assigned to ``(train, validation)`` by the ``split`` rule."""
+    root = report.directory
+    if validation_split == 0:
+        train, val = sorted(report.files, key=lambda f: f.key), list[ImageFile]()
+    elif split == "keras":
+        assert seed is not None
+        train, val, not_indexed = _keras_split(report, validation_split, seed)
+        if not_indexed:
+            warnings.warn(
+                f"split='keras' leaves out {len(not_indexed)} images with extensions Keras "
+                f"does not index ({', '.join(str(p) for p in not_indexed[:3])}...); use "
+                "split='stratified' to train on them.",
+                BadFilesWarning,
+                stacklevel=3,
+            )
+    else:
+        assert seed is not None
+        train, val = split_files(report.files, validation_split, seed)
+    if not train:
+        raise DatasetError(f"{str(root)!r}: the training split is empty; add more images.")
+    if validation_split > 0 and not val:
+        raise DatasetError(
+            f"{str(root)!r}: validation_split={validation_split} leaves no validation images "
+            f"for {len(report.files)} files; add images or use a larger validation_split."
+        )
+    return train, val
+
+
+#: What evaluation and calibration accept as labelled data.
+LabelledData = Datasets | str | os.PathLike[str] | Any
+
+
+def labelled_batches(
+    data: LabelledData, *, class_names: Sequence[str], image_size: tuple[int, int]
+) -> tuple[tf.data.Dataset, list[str] | None]:
+    """``(images, labels)`` batches in a fixed order, and their file paths when known.
+
+    ``data`` is :class:`Datasets` (its validation split), a ``tf.data.Dataset`` of
+    ``(images, labels)`` batches, or a folder of class sub-folders named like
+    ``class_names`` (every image in it, checked, at ``image_size``).
+
+    Raises:
+        ConfigError: ``Datasets`` without a validation split, or another kind of object.
+    """
+    import tensorflow as tf
+
+    if isinstance(data, str | os.PathLike):
+        folder = load_datasets(
+            data,
+            image_size=image_size,
+            validation_split=0.0,
+            class_names=list(class_names),
+            cache=False,
+        )
+        ordered = image_dataset(
+            list(folder.train_files),
+            list(folder.train_labels),
+            image_size=folder.image_size,
+            batch_size=folder.batch_size,
+            cache=False,
+        )
+        return ordered, [str(p) for p in folder.train_files]
+    if isinstance(data, Datasets):
+        if data.validation is None:
+            raise ConfigError(
+                "These Datasets have no validation split (validation_split=0); pass a "
+                "folder or a tf.data.Dataset to evaluate on."
+            )
+        return data.validation, [str(p) for p in data.validation_files]
+    if isinstance(data, tf.data.Dataset):
+        return data, None
+    raise ConfigError(
+        "`data` must be Datasets, a tf.data.Dataset of (images, labels) or a folder. "
+        f"Received an object of type {type(data).__name__}."
     )

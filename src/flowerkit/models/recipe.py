@@ -13,14 +13,30 @@ __all__ = ["TrainingRecipe"]
 
 @dataclass(frozen=True)
 class TrainingRecipe:
-    """How ``Classifier.fit`` compiles a preset's model when the user passes no optimizer.
+    """How ``Classifier.fit`` trains a preset's model when the user does not say otherwise.
 
-    ``schedule="cosine"`` decays the learning rate to zero over each ``fit`` call's
-    epochs, or by the end of its ``time_budget`` when that comes first (after
-    ``warmup_epochs`` of linear warm-up); ``"constant"`` keeps it.
-    ``recalibrate_batchnorm=True`` makes ``fit`` re-estimate the batch-norm statistics on
-    the un-augmented training images when training ends (one forward pass over them, kept
-    inside any ``time_budget``), whichever optimizer is used.
+    Attributes:
+        optimizer: ``"adam"`` (AdamW when ``weight_decay`` > 0) or ``"sgd"`` (Nesterov
+            momentum 0.9); used unless the user passes an optimizer.
+        learning_rate: the base learning rate.
+        weight_decay: decoupled weight decay (AdamW).
+        label_smoothing: label smoothing of the cross-entropy loss.
+        schedule: ``"cosine"`` decays the learning rate to zero over each phase's epochs,
+            or by the end of a ``time_budget`` when that comes first (after
+            ``warmup_epochs`` of linear warm-up); ``"constant"`` keeps it.
+        warmup_epochs: epochs of linear warm-up at the start of each phase.
+        recalibrate_batchnorm: re-estimate the batch-norm statistics on the un-augmented
+            training images when training ends (one forward pass over them, kept inside
+            any ``time_budget``), whichever optimizer is used.
+        epochs: how many epochs ``fit`` trains when the user gives no ``epochs`` (with the
+            backbone frozen, for a transfer preset).
+        fine_tune_epochs: epochs of the fine-tuning phase that ``fit`` runs after
+            ``epochs`` when the user gives no ``epochs`` (0: none). The phase unfreezes
+            the top ``fine_tune_layers`` layers of the sub-model named ``"backbone"``.
+        fine_tune_layers: how many of the backbone's top layers fine-tuning unfreezes
+            (``None``: all; batch-norm layers always stay frozen).
+        fine_tune_learning_rate: the base rate of fine-tuning (``None``: a tenth of
+            ``learning_rate``).
     """
 
     optimizer: str = "adam"
@@ -30,3 +46,17 @@ class TrainingRecipe:
     schedule: str = "constant"
     warmup_epochs: int = 0
     recalibrate_batchnorm: bool = False
+    epochs: int = 10
+    fine_tune_epochs: int = 0
+    fine_tune_layers: int | None = None
+    fine_tune_learning_rate: float | None = None
+
+    @property
+    def fine_tune_rate(self) -> float:
+        """The base learning rate of fine-tuning."""
+        if self.fine_tune_learning_rate is not None:
+            return self.fine_tune_learning_rate
+        return self.learning_rate / 10
+
+
+TrainingRecipe.__module__ = "flowerkit"

@@ -21,7 +21,7 @@ from flowerkit.models.augment import AUGMENTATION_LAYER
 if TYPE_CHECKING:
     import tensorflow as tf
 
-__all__: list[str] = []
+__all__ = ["RECALIBRATION_EPOCHS", "recalibrate_batchnorm", "trainable_batchnorm"]
 
 #: What a recalibration pass costs, as a share of an epoch of training (forward passes
 #: only, so about a third; rounded up), for time budgets to keep in reserve.

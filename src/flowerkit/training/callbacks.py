@@ -16,7 +16,15 @@ from typing import Any
 
 import keras
 
-__all__: list[str] = []
+__all__ = [
+    "EpochCheckpoint",
+    "HistoryLog",
+    "RecalibrateBatchNorm",
+    "TimeBudget",
+    "WarmupCosine",
+    "clear_checkpoints",
+    "read_history_log",
+]
 
 
 class TimeBudget(keras.callbacks.Callback):  # type: ignore[misc]
@@ -305,9 +313,12 @@ def read_history_log(path: Path) -> tuple[int, dict[str, list[float]]]:
 
 
 def clear_checkpoints(folder: Path) -> None:
-    """Remove what ``Classifier.fit`` wrote to a checkpoint folder (after a finished run)."""
+    """Remove what ``Classifier.fit`` wrote to a checkpoint folder (after a finished run),
+    and the folder itself when nothing else is left in it."""
     import shutil
 
     for child in folder.glob("backup-*"):
         shutil.rmtree(child, ignore_errors=True)
     (folder / "history.json").unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # not empty: the user keeps other files there
+        folder.rmdir()

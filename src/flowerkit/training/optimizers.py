@@ -1,4 +1,5 @@
-"""Optimizer, schedule and loss built from a preset's :class:`TrainingRecipe`."""
+"""Optimizer, schedule, loss and compilation built from a preset's
+:class:`~flowerkit.TrainingRecipe`."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ if TYPE_CHECKING:
     from flowerkit.models import TrainingRecipe
     from flowerkit.training.callbacks import TimeBudget, WarmupCosine
 
-__all__: list[str] = []
+__all__ = ["compile_model", "make_loss", "make_optimizer", "make_schedule"]
 
 
 def make_optimizer(recipe: TrainingRecipe, learning_rate: float) -> keras.optimizers.Optimizer:
@@ -67,3 +68,37 @@ def make_loss(recipe: TrainingRecipe, *, from_logits: bool, num_classes: int) ->
             num_classes, label_smoothing=recipe.label_smoothing, from_logits=from_logits
         )
     return keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
+
+
+def compile_model(
+    model: keras.Model,
+    recipe: TrainingRecipe,
+    *,
+    optimizer: keras.optimizers.Optimizer | str | None,
+    learning_rate: float | None,
+    from_logits: bool,
+    num_classes: int,
+) -> float | None:
+    """Compile ``model`` with the recipe's loss and an accuracy metric.
+
+    The optimizer is ``optimizer`` when given, else the recipe's at ``learning_rate``
+    (default: the recipe's rate). Returns the base rate the recipe's schedule then drives,
+    or ``None`` for a user's optimizer (left alone).
+
+    Raises:
+        ConfigError: both ``optimizer`` and ``learning_rate`` were given.
+    """
+    import keras
+
+    rate: float | None = None
+    if optimizer is None:
+        rate = recipe.learning_rate if learning_rate is None else float(learning_rate)
+        optimizer = make_optimizer(recipe, rate)
+    elif learning_rate is not None:
+        raise ConfigError("Pass either `optimizer` or `learning_rate`, not both.")
+    model.compile(
+        optimizer=optimizer,
+        loss=make_loss(recipe, from_logits=from_logits, num_classes=num_classes),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
+    return rate

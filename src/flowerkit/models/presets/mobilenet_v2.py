@@ -70,7 +70,9 @@ _MOBILENET_SIZES = (96, 128, 160, 192, 224)
         "by default): in-model preprocessing to [-1, 1], the backbone as a frozen sub-model "
         "named 'backbone' whose pretrained batch norms always run in inference mode, then global "
         "average pooling, dropout and a Dense layer. 160x160 input. Option `weights`: "
-        "'imagenet' (downloaded by Keras), a local weights file, or None."
+        "'imagenet' (downloaded by Keras), a local weights file, or None. Its recipe trains "
+        "5 epochs with the backbone frozen, then fine-tunes the backbone's top 54 layers "
+        "for 5 epochs at a tenth of the learning rate."
     ),
     image_size=(160, 160),
     augment_by_default=True,
@@ -82,6 +84,9 @@ _MOBILENET_SIZES = (96, 128, 160, 192, 224)
         label_smoothing=0.1,
         schedule="cosine",
         warmup_epochs=0,
+        epochs=5,
+        fine_tune_epochs=5,
+        fine_tune_layers=54,
     ),
     options=("weights",),
 )

@@ -1,0 +1,118 @@
+"""Turn what a user hands to ``predict`` into named images.
+
+``predict`` takes a file path, a folder, a ``PIL.Image.Image``, encoded bytes, an array
+``(H, W, 3)`` or ``(N, H, W, 3)``, a tensor, or a list of any of these. :func:`expand`
+flattens that into one ``(source name, image)`` pair per image; :func:`decode_all` decodes
+them with :func:`~flowerkit.images.load_image`, keeping the ones that fail apart.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+from numpy.typing import NDArray
+
+from flowerkit.exceptions import ConfigError, UnreadableImageError
+from flowerkit.images.decode import load_image
+from flowerkit.images.files import image_files
+
+__all__ = ["Decoded", "Failure", "decode_all", "expand", "source_name"]
+
+
+def source_name(item: object, position: int) -> str:
+    """How a prediction names its input: the path, or ``"<array 3>"``, ``"<bytes 3>"``,
+    ``"<PIL 3>"`` for in-memory inputs, numbered by position."""
+    if isinstance(item, str | Path):
+        return str(item)
+    kinds = {"bytes": "bytes", "bytearray": "bytes", "memoryview": "bytes", "ndarray": "array"}
+    fallback = "PIL" if hasattr(item, "getpixel") else "input"
+    return f"<{kinds.get(type(item).__name__, fallback)} {position}>"
+
+
+def _folder(path: Path) -> list[Path]:
+    try:
+        files = image_files(path)
+    except OSError as exc:
+        raise ConfigError(f"The folder {str(path)!r} could not be searched: {exc}") from exc
+    if not files:
+        raise ConfigError(f"The folder {str(path)!r} holds no image files to predict.")
+    return files
+
+
+def expand(inputs: object) -> list[tuple[str, object]]:
+    """Flatten ``predict``'s input into ``(source name, single image)`` pairs, in order.
+
+    A folder contributes its image files (recursively, sorted, by the checker's rules:
+    :func:`flowerkit.images.files.walk`).
+
+    Raises:
+        ConfigError: no images at all, or a folder with none.
+    """
+    items: list[tuple[str, object]] = []
+
+    def add(item: object) -> None:
+        if isinstance(item, str | os.PathLike):
+            path = Path(item)
+            if path.is_dir():
+                items.extend((str(f), f) for f in _folder(path))
+            else:
+                items.append((str(path), path))
+        elif isinstance(item, np.ndarray) and item.ndim == 4:
+            for arr in item:
+                items.append((source_name(arr, len(items)), arr))
+        elif isinstance(item, list | tuple):
+            for sub in item:
+                add(sub)
+        elif hasattr(item, "numpy") and not isinstance(item, bytes | bytearray):
+            add(np.asarray(item))  # a tf.Tensor or similar
+        else:
+            items.append((source_name(item, len(items)), item))
+
+    add(inputs)
+    if not items:
+        raise ConfigError("predict() received no images (an empty list).")
+    return items
+
+
+class Failure(NamedTuple):
+    """An input that could not be decoded: its name, reason code and message."""
+
+    source: str
+    reason: str
+    message: str
+
+
+class Decoded(NamedTuple):
+    """The images that decoded (``(N, H, W, 3)`` uint8), their names, and the failures."""
+
+    images: NDArray[np.uint8]
+    names: list[str]
+    failures: list[Failure]
+
+
+def decode_all(
+    items: Sequence[tuple[str, object]], image_size: tuple[int, int], *, raise_errors: bool
+) -> Decoded:
+    """Decode every item at ``image_size``.
+
+    Raises:
+        UnreadableImageError: an item is not a usable image and ``raise_errors`` is true;
+            otherwise it is listed in ``failures`` and left out.
+    """
+    images: list[NDArray[np.uint8]] = []
+    names: list[str] = []
+    failures: list[Failure] = []
+    for name, item in items:
+        try:
+            images.append(load_image(item, image_size))  # type: ignore[arg-type]
+            names.append(name)
+        except UnreadableImageError as exc:
+            if raise_errors:
+                raise
+            failures.append(Failure(name, exc.reason, str(exc)))
+    stacked = np.stack(images) if images else np.zeros((0, *image_size, 3), dtype=np.uint8)
+    return Decoded(stacked, names, failures)

@@ -1,0 +1,45 @@
+"""Unfreezing a pretrained backbone for fine-tuning."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from flowerkit.core import validation as v
+from flowerkit.exceptions import ConfigError
+
+if TYPE_CHECKING:
+    import keras
+
+__all__ = ["backbone", "unfreeze"]
+
+
+def backbone(model: keras.Model) -> keras.Model:
+    """The sub-model named ``"backbone"`` (the transfer presets have one).
+
+    Raises:
+        ConfigError: ``model`` has none.
+    """
+    try:
+        return model.get_layer("backbone")
+    except ValueError:
+        raise ConfigError(
+            "Fine-tuning needs a sub-model named 'backbone' (the transfer presets such as "
+            "'mobilenet_v2' have one); this model has none."
+        ) from None
+
+
+def unfreeze(model: keras.Model, layers: int | None) -> None:
+    """Make the top ``layers`` layers of ``model``'s backbone trainable (``None``: all of
+    them); batch-norm layers always stay frozen so their pretrained statistics survive."""
+    import keras
+
+    sub = backbone(model)
+    sub.trainable = True
+    members = sub.layers
+    if layers is not None:
+        layers = v.check_positive_int(layers, "layers")
+        for layer in members[: max(0, len(members) - layers)]:
+            layer.trainable = False
+    for layer in members:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False

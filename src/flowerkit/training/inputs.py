@@ -1,0 +1,86 @@
+"""What ``fit`` and ``fine_tune`` accept as data and class weights, checked and resolved."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+from flowerkit.core.numeric import balanced_class_weights
+from flowerkit.data import Datasets
+from flowerkit.exceptions import ConfigError
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+__all__ = ["ClassWeight", "resolve_class_weight", "resolve_data"]
+
+ClassWeight = Mapping[int, float] | Literal["balanced"] | None
+
+
+def resolve_data(
+    data: Datasets | tf.data.Dataset,
+    validation_data: tf.data.Dataset | None,
+    *,
+    class_names: Sequence[str],
+    image_size: tuple[int, int],
+) -> tuple[tf.data.Dataset, tf.data.Dataset | None]:
+    """``(train, validation)`` pipelines from :class:`~flowerkit.data.Datasets` (its
+    validation split unless ``validation_data`` is given) or a user's ``tf.data.Dataset``.
+
+    Raises:
+        ConfigError: the data's classes or image size differ from the model's, or ``data``
+            is neither.
+    """
+    import tensorflow as tf
+
+    if isinstance(data, Datasets):
+        if tuple(data.class_names) != tuple(class_names):
+            raise ConfigError(
+                f"The data's classes {list(data.class_names)} differ from this "
+                f"classifier's {list(class_names)}."
+            )
+        if tuple(data.image_size) != tuple(image_size):
+            raise ConfigError(
+                f"The data's image_size {data.image_size} differs from the model's input "
+                f"{image_size}; load the data with image_size={image_size}."
+            )
+        return data.train, validation_data if validation_data is not None else data.validation
+    if isinstance(data, tf.data.Dataset):
+        return data, validation_data
+    raise ConfigError(
+        "`data` must be a flowerkit Datasets (from load_datasets) or a tf.data.Dataset "
+        f"of (images, labels) batches. Received an object of type {type(data).__name__}."
+    )
+
+
+def resolve_class_weight(
+    class_weight: object, data: Datasets | tf.data.Dataset, num_classes: int
+) -> dict[int, float] | None:
+    """The ``{class index: weight}`` that Keras takes, from ``None``, ``"balanced"`` (from
+    :meth:`Datasets.class_weights <flowerkit.data.Datasets.class_weights>`, or by counting
+    the labels of a ``tf.data`` pipeline once) or a mapping of class indices.
+
+    Raises:
+        ConfigError: anything else, or a key that is not a class index.
+    """
+    if class_weight is None:
+        return None
+    if class_weight == "balanced":
+        if isinstance(data, Datasets):
+            return data.class_weights()
+        labels = [np.asarray(ys).reshape(-1) for _, ys in data]
+        return balanced_class_weights(np.concatenate(labels), num_classes)
+    if isinstance(class_weight, Mapping):
+        bad = [key for key in class_weight if not (isinstance(key, int) and 0 <= key < num_classes)]
+        if bad:
+            raise ConfigError(
+                f"`class_weight` keys must be class indices 0..{num_classes - 1}. "
+                f"Received: class_weight={dict(class_weight)!r}"
+            )
+        return {int(i): float(w) for i, w in class_weight.items()}
+    raise ConfigError(
+        "`class_weight` must be None, 'balanced' or a {class index: weight} mapping. "
+        f"Received: class_weight={class_weight!r}"
+    )

@@ -1,0 +1,249 @@
+"""The phase loop that ``Classifier.fit`` and ``Classifier.fine_tune`` run.
+
+A training run is one or more :class:`Phase` objects, each one call of Keras'
+``Model.fit``: for a transfer preset, the frozen phase and then the fine-tuning phase its
+recipe declares. Around Keras' own loop this module adds what a run needs across phases:
+one history, one time budget for the whole call, checkpoints that let a killed run resume
+where it stopped, the recipe's learning-rate schedule per phase, early stopping and the
+batch-norm re-estimation that closes a run.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from flowerkit.core import validation as v
+from flowerkit.training import callbacks as cb
+from flowerkit.training.batchnorm import RECALIBRATION_EPOCHS
+from flowerkit.training.finetune import unfreeze
+from flowerkit.training.optimizers import make_schedule
+
+if TYPE_CHECKING:
+    import keras
+    import tensorflow as tf
+
+    from flowerkit.models import TrainingRecipe
+
+__all__ = ["Phase", "RunOptions", "check_options", "recipe_phases", "run"]
+
+Verbose = Literal["auto", 0, 1, 2]
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One call of ``Model.fit`` within a run.
+
+    Attributes:
+        name: ``"train"``, ``"frozen"`` or ``"fine_tune"``; names its checkpoint folder.
+        epochs: how many epochs it trains.
+        fine_tune: unfreeze the backbone's top ``layers`` layers and recompile at
+            ``learning_rate`` before the phase starts.
+        layers: with ``fine_tune``, how many top layers (``None``: all).
+        learning_rate: with ``fine_tune``, the base rate of the recipe's optimizer.
+    """
+
+    name: str
+    epochs: int
+    fine_tune: bool = False
+    layers: int | None = None
+    learning_rate: float | None = None
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What the user chose for a run, checked (see ``Classifier.fit``)."""
+
+    callbacks: tuple[keras.callbacks.Callback, ...] = ()
+    class_weight: dict[int, float] | None = None
+    early_stopping: int | None = None
+    time_budget: float | None = None
+    checkpoint_dir: Path | None = None
+    verbose: Verbose = "auto"
+    #: ``time.monotonic()`` when the user's call began: the budget counts from there.
+    started: float = field(default_factory=time.monotonic)
+
+
+def recipe_phases(recipe: TrainingRecipe) -> list[Phase]:
+    """The phases a recipe declares: its epochs, then its fine-tuning epochs (if any)."""
+    if not recipe.fine_tune_epochs:
+        return [Phase("train", recipe.epochs)]
+    return [
+        Phase("frozen", recipe.epochs),
+        Phase(
+            "fine_tune",
+            recipe.fine_tune_epochs,
+            fine_tune=True,
+            layers=recipe.fine_tune_layers,
+            learning_rate=recipe.fine_tune_learning_rate,
+        ),
+    ]
+
+
+def check_options(
+    *,
+    started: float,
+    class_weight: dict[int, float] | None = None,
+    callbacks: Iterable[keras.callbacks.Callback] = (),
+    early_stopping: int | None = None,
+    time_budget: float | None = None,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
+    verbose: Verbose = "auto",
+) -> RunOptions:
+    """The user's run options, checked.
+
+    Raises:
+        ConfigError: a value out of range.
+    """
+    if early_stopping is not None:
+        early_stopping = v.check_positive_int(early_stopping, "early_stopping")
+    if time_budget is not None:
+        time_budget = v.check_non_negative_float(time_budget, "time_budget")
+    v.check_choice(verbose, "verbose", ("auto", 0, 1, 2))
+    return RunOptions(
+        callbacks=tuple(callbacks),
+        class_weight=class_weight,
+        early_stopping=early_stopping,
+        time_budget=time_budget,
+        checkpoint_dir=None if checkpoint_dir is None else Path(checkpoint_dir).expanduser(),
+        verbose=verbose,
+        started=started,
+    )
+
+
+#: Recompiles the model with the recipe's optimizer at a rate; returns the scheduled rate.
+Recompile = Callable[[float], "float | None"]
+
+
+@dataclass
+class _Run:
+    model: keras.Model
+    recipe: TrainingRecipe
+    train: tf.data.Dataset
+    validation: tf.data.Dataset | None
+    options: RunOptions
+    log: cb.HistoryLog
+    budget: cb.TimeBudget | None
+    scheduled_rate: float | None
+
+
+def run(
+    model: keras.Model,
+    phases: Sequence[Phase],
+    *,
+    recipe: TrainingRecipe,
+    train: tf.data.Dataset,
+    validation: tf.data.Dataset | None,
+    options: RunOptions,
+    scheduled_rate: float | None,
+    recompile: Recompile,
+) -> keras.callbacks.History:
+    """Train ``model`` through ``phases`` and return the run's ``keras.callbacks.History``
+    (every epoch of this run, resumed ones included).
+
+    ``scheduled_rate`` is the base rate the recipe's schedule drives (``None``: the user's
+    own optimizer, left alone); ``recompile(rate)`` recompiles for a fine-tuning phase.
+    A phase after the first is skipped when the time budget ran out.
+    """
+    import keras
+
+    folder = options.checkpoint_dir
+    previous: dict[str, list[float]] = {}
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        _, previous = cb.read_history_log(folder / "history.json")
+    state = _Run(
+        model=model,
+        recipe=recipe,
+        train=train,
+        validation=validation,
+        options=options,
+        log=cb.HistoryLog(None if folder is None else folder / "history.json", previous),
+        budget=_budget(options, recipe),
+        scheduled_rate=scheduled_rate,
+    )
+    for i, phase in enumerate(phases):
+        if i and state.budget is not None and state.budget.stopped:
+            break
+        first = 0 if i == 0 else len(next(iter(state.log.history.values()), []))
+        if phase.fine_tune:
+            unfreeze(model, phase.layers)
+            state.scheduled_rate = recompile(
+                recipe.fine_tune_rate if phase.learning_rate is None else phase.learning_rate
+            )
+        _fit_phase(state, phase.name, first, first + phase.epochs, final=i == len(phases) - 1)
+    if folder is not None:
+        cb.clear_checkpoints(folder)
+    history = keras.callbacks.History()
+    history.set_model(model)
+    history.history = state.log.history
+    history.epoch = list(range(len(next(iter(state.log.history.values()), []))))
+    return history
+
+
+def _budget(options: RunOptions, recipe: TrainingRecipe) -> cb.TimeBudget | None:
+    if options.time_budget is None:
+        return None
+    closing = RECALIBRATION_EPOCHS if recipe.recalibrate_batchnorm else 0.0
+    return cb.TimeBudget(options.time_budget, start=options.started, closing_epochs=closing)
+
+
+def _callbacks(
+    state: _Run, name: str, first: int, last: int, final: bool
+) -> list[keras.callbacks.Callback]:
+    import keras
+
+    options = state.options
+    folder = options.checkpoint_dir
+    # Checkpointing runs first, so an epoch is on disk before any user callback sees its
+    # end (and whatever happens there cannot lose it).
+    checkpoint = (
+        state.log if folder is None else cb.EpochCheckpoint(folder / f"backup-{name}", state.log)
+    )
+    out: list[keras.callbacks.Callback] = [checkpoint, *options.callbacks]
+    if options.early_stopping is not None:
+        monitor = "val_loss" if state.validation is not None else "loss"
+        out.append(
+            keras.callbacks.EarlyStopping(
+                monitor=monitor, patience=options.early_stopping, restore_best_weights=True
+            )
+        )
+    if state.budget is not None:
+        out.append(state.budget)
+    if state.recipe.recalibrate_batchnorm:
+        out.append(
+            cb.RecalibrateBatchNorm(
+                state.train,
+                final_phase=final,
+                budget=state.budget,
+                before_validation=options.early_stopping is None,
+            )
+        )
+    if state.scheduled_rate is not None:
+        schedule = make_schedule(
+            state.recipe,
+            state.scheduled_rate,
+            first_epoch=first,
+            last_epoch=last,
+            budget=state.budget,
+        )
+        if schedule is not None:
+            out.insert(0, schedule)
+    return out
+
+
+def _fit_phase(state: _Run, name: str, first: int, last: int, *, final: bool) -> None:
+    state.model.fit(
+        state.train,
+        validation_data=state.validation,
+        initial_epoch=first,
+        epochs=last,
+        callbacks=_callbacks(state, name, first, last, final),
+        class_weight=state.options.class_weight,
+        shuffle=False,  # tf.data pipelines shuffle themselves
+        verbose=state.options.verbose,
+    )
