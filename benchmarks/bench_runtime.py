@@ -4,8 +4,8 @@
 (``TF_CPU_ALLOCATOR_USE_BFC=true``); glibc's malloc thresholds are raised when training
 work starts (``load_datasets``, ``fit``, the CLI; see ``flowerkit.core.runtime``). Both are
 process-wide, so they cannot be switched inside one process: this script starts one child
-process per leg, in turn, ``--repeats`` times each, and prints the median step time of
-each leg and the ratios:
+process per leg, ``--repeats`` times each (each repeat starting with the next leg), and
+prints the median step time of each leg and the ratios:
 
 * ``default``: both opted out (``TF_CPU_ALLOCATOR_USE_BFC=false``, ``FLOWERKIT_TUNE_MALLOC=0``);
 * ``at-import``: malloc tuned right after ``import flowerkit``, as flowerkit did before
@@ -49,7 +49,8 @@ if network == "tutorial":
         "tutorial", class_names=data.class_names, augmentation=fk.augmentation_block(seed=1),
         dropout=0.2, seed=1)
 else:
-    data = fk.load_datasets(data_dir, split="keras", seed=123, image_size=112)
+    size = fk.get_preset(network).image_size
+    data = fk.load_datasets(data_dir, split="keras", seed=123, image_size=size)
     clf = fk.Classifier.from_preset(network, class_names=data.class_names, seed=1)
 for _ in data.train:  # decode every photo once, outside the timing
     pass
@@ -109,8 +110,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{'network':<10}{'settings':<10}{'wall ms':>9}{'user ms':>9}{'sys ms':>8}{'faults':>9}")
     for network in [n.strip() for n in args.networks.split(",") if n.strip()]:
         legs: dict[str, list[dict[str, float]]] = {mode: [] for mode in LEGS}
-        for _ in range(args.repeats):
-            for mode in LEGS:
+        for repeat in range(args.repeats):
+            # Each repeat starts with another leg, so a drift of the host over a repeat
+            # does not always land on the same leg.
+            order = LEGS[repeat % len(LEGS) :] + LEGS[: repeat % len(LEGS)]
+            for mode in order:
                 legs[mode].append(run_leg(network, mode, args.data, args.steps))
         medians = {}
         for mode, runs in legs.items():

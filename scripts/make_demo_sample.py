@@ -1,4 +1,4 @@
-"""Rebuild the demo sample that ships inside the package (src/flowerkit/_sample).
+"""Rebuild the demo sample that ships inside the package (src/flowerkit/data/_sample).
 
 Takes every N-th photo (sorted by name) of each class of the tutorial's flower_photos,
 downscales it to at most 160 px on the long side and writes JPEG quality 85, plus one
@@ -17,7 +17,7 @@ from PIL import Image
 
 PER_CLASS = 24
 LONG_SIDE = 160
-OUT = Path(__file__).resolve().parents[1] / "src" / "flowerkit" / "_sample"
+OUT = Path(__file__).resolve().parents[1] / "src" / "flowerkit" / "data" / "_sample"
 
 
 def main(source: Path) -> None:

@@ -113,8 +113,10 @@ class ModelMetadata:
 
     @classmethod
     def from_document(cls, document: dict[str, Any]) -> ModelMetadata:
-        """Read a document written by any flowerkit version of this format; missing
-        optional fields take their defaults and unknown ones are ignored."""
+        """Read a document written by any flowerkit version of this format.
+
+        Missing optional fields take their defaults and unknown ones are ignored.
+        """
         rate = document.get("scheduled_learning_rate")
         return cls(
             class_names=tuple(str(n) for n in document["class_names"]),
@@ -135,8 +137,14 @@ class ModelMetadata:
         )
 
     def check_version(self, path: str | os.PathLike[str], stacklevel: int = 3) -> None:
-        """Warn with :class:`~flowerkit.exceptions.VersionMismatchWarning` when another
-        flowerkit version saved this model."""
+        """Warn when another flowerkit version saved this model.
+
+        The warning is a :class:`~flowerkit.VersionMismatchWarning`.
+
+        Args:
+            path: the model file, named in the warning.
+            stacklevel: the warning's ``stacklevel``.
+        """
         saved = self.versions.get("flowerkit")
         if saved != __version__:
             warnings.warn(
@@ -151,18 +159,24 @@ def _floats(value: object) -> dict[str, float]:
 
 
 def model_path(path: str | os.PathLike[str]) -> Path:
-    """The file :func:`write` writes for ``path``: ``path`` with ``.keras`` appended when it
-    has another suffix or none."""
+    """The file :func:`write` writes for ``path``.
+
+    That is ``path`` itself when it ends in ``.keras``, else ``path`` with ``.keras``
+    appended (when it has another suffix or none).
+    """
     p = Path(path).expanduser()
     return p if p.suffix == ".keras" else p.with_name(p.name + ".keras")
 
 
 def find(path: str | os.PathLike[str]) -> Path:
-    """The saved model that ``path`` names: the file :func:`write` writes for ``path``
-    (``model`` finds ``model.keras``), else ``path`` itself when it is a file.
+    """The saved model that ``path`` names.
+
+    That is the file :func:`write` writes for ``path`` (``model`` finds ``model.keras``),
+    else ``path`` itself when it is a file.
 
     Raises:
-        ModelFileError: neither exists; the message names every path tried.
+        ~flowerkit.ModelFileError: neither exists; the message names every path
+            tried.
     """
     p = Path(path).expanduser()
     tried = [model_path(p)] if p.suffix == ".keras" else [model_path(p), p]
@@ -183,8 +197,11 @@ def _umask() -> int:
 
 
 def write(model: keras.Model, metadata: ModelMetadata, path: str | os.PathLike[str]) -> Path:
-    """Write ``model`` plus ``metadata`` to ``path`` atomically; return the final path
-    (:func:`model_path`)."""
+    """Write ``model`` plus ``metadata`` to ``path`` atomically.
+
+    Returns:
+        The final path (:func:`model_path`).
+    """
     target = model_path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     document = metadata.to_document()
@@ -205,8 +222,14 @@ def write(model: keras.Model, metadata: ModelMetadata, path: str | os.PathLike[s
 
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read and check the ``flowerkit.json`` document of the saved model ``path`` names
-    (see :func:`find`), without TensorFlow."""
+    """Read and check the ``flowerkit.json`` document of the saved model ``path`` names.
+
+    The model is found as by :func:`find`; TensorFlow is not needed.
+
+    Raises:
+        ~flowerkit.ModelFileError: no such model, or a file that is not a
+            readable flowerkit model of a format this version understands.
+    """
     p = find(path)
     if not zipfile.is_zipfile(p):
         raise ModelFileError(
@@ -235,7 +258,12 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def read_model(path: str | os.PathLike[str]) -> keras.Model:
-    """Load the Keras model in safe mode (no arbitrary code), without its optimizer."""
+    """Load the Keras model in safe mode (no arbitrary code), without its optimizer.
+
+    Raises:
+        ~flowerkit.ModelFileError: no such model, a file not ending in
+            ``.keras``, or one Keras cannot load.
+    """
     import keras
 
     import flowerkit.models.layers  # noqa: F401  (registers flowerkit's custom layers)
@@ -250,8 +278,15 @@ def read_model(path: str | os.PathLike[str]) -> keras.Model:
 
 
 def read(path: str | os.PathLike[str]) -> tuple[keras.Model, ModelMetadata]:
-    """The model and its :class:`ModelMetadata` from the saved model ``path`` names; warns
-    when another flowerkit version saved it."""
+    """The model and its :class:`ModelMetadata` from the saved model ``path`` names.
+
+    Warns with :class:`~flowerkit.VersionMismatchWarning` when another flowerkit
+    version saved it.
+
+    Raises:
+        ~flowerkit.ModelFileError: no such model, or a file that is not a
+            readable flowerkit model.
+    """
     document = read_metadata(path)
     try:
         metadata = ModelMetadata.from_document(document)

@@ -431,7 +431,7 @@ class Classifier:
         batch_size: int = 32,
         errors: Literal["raise", "skip"] = "raise",
     ) -> Predictions:
-        """Classify images; return one :class:`~flowerkit.Prediction` per image.
+        """Classify images; return one :class:`~flowerkit.prediction.Prediction` per image.
 
         Every image is decoded and resized by :func:`~flowerkit.images.load_image`,
         exactly as in training.

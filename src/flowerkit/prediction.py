@@ -17,10 +17,14 @@ __all__ = ["FailedInput", "Prediction", "Predictions", "from_probabilities"]
 class Prediction:
     """The classifier's answer for one image.
 
-    ``source`` names the input (a file path, or ``"<array 0>"``, ``"<bytes 0>"``,
-    ``"<PIL 0>"`` for in-memory inputs, numbered by position). ``probabilities`` maps every
-    class name to its probability; ``top_k`` lists the ``k`` most likely ``(label,
-    probability)`` pairs, best first.
+    Attributes:
+        source: names the input (a file path, or ``"<array 0>"``, ``"<bytes 0>"``,
+            ``"<PIL 0>"`` for in-memory inputs, numbered by position).
+        label: the name of the most likely class.
+        index: the index of the most likely class.
+        confidence: the probability of the most likely class.
+        probabilities: maps every class name to its probability.
+        top_k: the ``k`` most likely ``(label, probability)`` pairs, best first.
     """
 
     source: str
@@ -31,6 +35,7 @@ class Prediction:
     top_k: tuple[tuple[str, float], ...]
 
     def to_dict(self) -> dict[str, Any]:
+        """The prediction as JSON-ready data."""
         return {
             "source": self.source,
             "label": self.label,
@@ -46,20 +51,34 @@ class Prediction:
 
 @dataclass(frozen=True)
 class FailedInput:
-    """An input that could not be predicted (with ``errors="skip"``), and why."""
+    """An input that could not be predicted (with ``errors="skip"``), and why.
+
+    Attributes:
+        source: names the input, as
+            :attr:`Prediction.source <flowerkit.prediction.Prediction.source>` does.
+        reason: a reason code from :data:`flowerkit.images.REASONS`.
+        message: says what is wrong with the input.
+    """
 
     source: str
     reason: str
     message: str
 
     def to_dict(self) -> dict[str, Any]:
+        """The failure as JSON-ready data."""
         return {"source": self.source, "reason": self.reason, "message": self.message}
 
 
 class Predictions(list[Prediction]):
     """A list of :class:`Prediction`, in input order, plus the inputs that failed.
 
-    ``failures`` is empty unless ``predict(..., errors="skip")`` left bad inputs out.
+    Args:
+        items: the predictions, in input order.
+        failures: the inputs that could not be predicted.
+
+    Attributes:
+        failures: the :class:`~flowerkit.FailedInput` entries; empty unless
+            ``predict(..., errors="skip")`` left bad inputs out.
     """
 
     def __init__(self, items: list[Prediction], failures: tuple[FailedInput, ...] = ()):
@@ -68,9 +87,11 @@ class Predictions(list[Prediction]):
 
     @property
     def labels(self) -> list[str]:
+        """The predicted class name of every prediction, in order."""
         return [p.label for p in self]
 
     def to_dict(self) -> dict[str, Any]:
+        """The predictions and failures as JSON-ready data, with a ``"schema_version"``."""
         return {
             "schema_version": 1,
             "predictions": [p.to_dict() for p in self],
@@ -78,6 +99,7 @@ class Predictions(list[Prediction]):
         }
 
     def to_json(self, indent: int | None = 2) -> str:
+        """:meth:`to_dict` as a JSON string."""
         return json.dumps(self.to_dict(), indent=indent)
 
 
@@ -89,8 +111,19 @@ def from_probabilities(
     top_k: int,
     failures: Sequence[FailedInput] = (),
 ) -> Predictions:
-    """One :class:`Prediction` per row of ``probabilities`` (named by ``names``), best
-    class first in ``top_k`` (at most ``top_k`` entries, ties in class order)."""
+    """One :class:`Prediction` per row of ``probabilities``.
+
+    Args:
+        names: the source name of each row.
+        probabilities: one row of class probabilities per input.
+        class_names: the classes, in column order.
+        top_k: how many entries each prediction's ``top_k`` holds at most; they come best
+            class first, ties in class order.
+        failures: the inputs that could not be predicted.
+
+    Returns:
+        The predictions, in row order, with ``failures``.
+    """
     k = min(top_k, len(class_names))
     results: list[Prediction] = []
     for name, row in zip(names, probabilities, strict=True):

@@ -23,10 +23,22 @@ def check_labels(
 ) -> NDArray[np.int64]:
     """``value`` as ``num_samples`` int64 class indices in ``[0, num_classes)``.
 
-    Accepts any 1-D sequence of integers (or whole floats) and an ``(N, 1)`` column; rejects
-    one-hot rows, other shapes, non-integers and out-of-range indices with a
-    :class:`~flowerkit.exceptions.ConfigError` that names ``name``, the first bad entry and
-    its position. ``rows`` names the array the labels must match row for row.
+    Accepts any 1-D sequence of integers (or whole floats) and an ``(N, 1)`` column.
+
+    Args:
+        value: the labels to check.
+        name: the argument's name, for error messages.
+        num_samples: how many labels there must be.
+        num_classes: how many classes there are.
+        rows: names the array the labels must match row for row.
+
+    Returns:
+        The labels as a 1-D int64 array.
+
+    Raises:
+        ~flowerkit.ConfigError: one-hot rows, another shape, non-integers or
+            out-of-range indices; the message names ``name``, the first bad entry and its
+            position.
     """
     arr = np.asarray(value)
     if arr.ndim == 2 and arr.shape[1] == 1 and num_classes != 1:
@@ -67,8 +79,10 @@ def check_labels(
 
 
 def balanced_class_weights(labels: ArrayLike, num_classes: int) -> dict[int, float]:
-    """``{class: n_samples / (num_classes * count)}`` (scikit-learn's ``"balanced"``);
-    0.0 for a class with no sample."""
+    """Per-class weights ``{class: n_samples / (num_classes * count)}``.
+
+    These are scikit-learn's ``"balanced"`` weights; a class with no sample gets 0.0.
+    """
     counts = np.bincount(np.asarray(labels, dtype=np.int64).reshape(-1), minlength=num_classes)
     n = counts.sum()
     return {i: float(n / (num_classes * c)) if c else 0.0 for i, c in enumerate(counts)}

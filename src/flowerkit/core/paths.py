@@ -11,8 +11,10 @@ CACHE_ENV = "FLOWERKIT_CACHE_DIR"
 
 
 def default_cache_dir() -> Path:
-    """flowerkit's cache folder: ``$FLOWERKIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/flowerkit``,
-    else ``%LOCALAPPDATA%/flowerkit`` on Windows, else ``~/.cache/flowerkit``.
+    """flowerkit's cache folder.
+
+    It is ``$FLOWERKIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/flowerkit``, else
+    ``%LOCALAPPDATA%/flowerkit`` on Windows, else ``~/.cache/flowerkit``.
 
     Caches never go next to the user's data, which may be read-only.
     """

@@ -34,7 +34,11 @@ def _received(name: str, value: object) -> str:
 
 
 def check_image_size(value: object, name: str = "image_size") -> tuple[int, int]:
-    """Return ``(height, width)`` from an int or a pair of positive ints."""
+    """Return ``(height, width)`` from an int or a pair of ints, each between 8 and 4096.
+
+    Raises:
+        ~flowerkit.ConfigError: ``value`` is neither.
+    """
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         value = (int(value), int(value))
     if (
@@ -105,7 +109,12 @@ def check_choice(value: _T, name: str, choices: Iterable[_T]) -> _T:
 
 
 def check_directory(value: object, name: str = "directory") -> Path:
-    """Return an existing directory as a ``Path`` or raise ``DatasetError``."""
+    """Return an existing directory as a ``Path``.
+
+    Raises:
+        ~flowerkit.ConfigError: ``value`` is not a path.
+        ~flowerkit.DatasetError: ``value`` does not exist or is a file.
+    """
     if not isinstance(value, str | os.PathLike):
         raise ConfigError(f"`{name}` must be a path to a folder. {_received(name, value)}")
     path = Path(value).expanduser()

@@ -131,6 +131,7 @@ def build(
     seed: int | None,
     cache: bool | Path,
 ) -> tf.data.Dataset:
+    """The pipeline behind :func:`~flowerkit.data.image_dataset`, from checked arguments."""
     import tensorflow as tf
 
     store = _ExampleStore(

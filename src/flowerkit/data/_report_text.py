@@ -93,7 +93,7 @@ def _cut(lines: list[str], verbose: bool) -> list[str]:
     return [*lines[:_SHORT_LIST], f"  ... and {len(lines) - _SHORT_LIST} more (use --verbose)"]
 
 
-def format_report(report: DatasetReport, verbose: bool = False) -> str:
+def render(report: DatasetReport, verbose: bool = False) -> str:
     problems = report.problems()
     lines = [f"Checked {report.directory}", f"  {summary(report)}", ""]
     counts = report.counts

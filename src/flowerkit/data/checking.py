@@ -248,7 +248,7 @@ class DatasetReport:
         """Raise an error when the data cannot be trained on.
 
         Raises:
-            ~flowerkit.exceptions.DatasetError: listing :meth:`problems`, when there are
+            ~flowerkit.DatasetError: listing :meth:`problems`, when there are
                 any.
         """
         problems = self.problems()
@@ -265,7 +265,7 @@ class DatasetReport:
         Args:
             verbose: list every entry; otherwise lists are cut to their first entries.
         """
-        return _report_text.format_report(self, verbose=verbose)
+        return _report_text.render(self, verbose=verbose)
 
     def to_dict(self) -> dict[str, Any]:
         """The report as JSON-ready data; the layout is versioned by ``"schema_version"``."""
@@ -392,9 +392,9 @@ def check_images(
         What was found (the files to use, the ones left out and why, duplicates).
 
     Raises:
-        ~flowerkit.exceptions.ConfigError: ``directory``, ``workers`` or ``cache`` is not
+        ~flowerkit.ConfigError: ``directory``, ``workers`` or ``cache`` is not
             a valid value.
-        ~flowerkit.exceptions.DatasetError: ``directory`` is not an existing folder or
+        ~flowerkit.DatasetError: ``directory`` is not an existing folder or
             cannot be listed, or ``class_names`` names a folder that is not in it.
     """
     n_workers = _check_options(workers, cache)
@@ -426,7 +426,7 @@ def check_images(
 
 
 def _check_selected(root: Path, class_names: Sequence[str] | None) -> None:
-    """Raise :class:`~flowerkit.exceptions.DatasetError` for a class folder not in ``root``."""
+    """Raise :class:`~flowerkit.DatasetError` for a class folder not in ``root``."""
     if class_names is not None:
         found = class_folders(root)
         missing = [c for c in class_names if c not in found]

@@ -133,7 +133,7 @@ def flower_photos(
         The extracted ``flower_photos`` folder.
 
     Raises:
-        ~flowerkit.exceptions.DownloadError: on any failure.
+        ~flowerkit.DownloadError: on any failure.
     """
     base = default_cache_dir() / "datasets" if cache_dir is None else Path(cache_dir).expanduser()
     target = base / "flower_photos"

@@ -62,11 +62,23 @@ _KERAS_FORMATS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 
 @dataclass(frozen=True)
 class Datasets:
-    """The result of :func:`load_datasets`.
+    """The result of :func:`load_datasets`: the pipelines, their files and labels.
 
-    ``train`` is shuffled every epoch; ``validation`` keeps the order of
-    ``validation_files`` so predictions line up with paths. ``validation`` is ``None`` when
-    ``validation_split=0``.
+    Attributes:
+        train: the training pipeline, shuffled every epoch.
+        validation: the validation pipeline; it keeps the order of ``validation_files`` so
+            predictions line up with paths. ``None`` when ``validation_split=0``.
+        class_names: the classes, in label order.
+        train_files: the training images, one per entry of ``train_labels``.
+        train_labels: the class index of each training image.
+        validation_files: the validation images, in the order ``validation`` yields them.
+        validation_labels: the class index of each validation image.
+        image_size: ``(height, width)`` the images are resized to.
+        batch_size: images per batch.
+        seed: the seed of the split and the per-epoch shuffle.
+        split: the split rule, ``"stratified"`` or ``"keras"``.
+        report: the :class:`~flowerkit.data.DatasetReport` of the check the files come
+            from (``report.bad_files`` lists the unusable files left out).
     """
 
     train: tf.data.Dataset
@@ -84,6 +96,7 @@ class Datasets:
 
     @property
     def num_classes(self) -> int:
+        """The number of classes."""
         return len(self.class_names)
 
     def class_counts(self, subset: Literal["train", "validation"] = "train") -> dict[str, int]:
@@ -99,8 +112,11 @@ class Datasets:
         return {"train": self.class_counts("train"), "validation": self.class_counts("validation")}
 
     def class_weights(self) -> dict[int, float]:
-        """Per-class loss weights that balance the training split:
-        ``n_samples / (n_classes * count)`` (what ``fit(class_weight="balanced")`` uses)."""
+        """Per-class loss weights that balance the training split.
+
+        Each class's weight is ``n_samples / (n_classes * count)`` (what
+        ``fit(class_weight="balanced")`` uses).
+        """
         return balanced_class_weights(self.train_labels, self.num_classes)
 
 
@@ -112,11 +128,21 @@ def _unit_hash(seed: int, key: str) -> float:
 def split_files(
     files: Sequence[ImageFile], validation_split: float, seed: int
 ) -> tuple[list[ImageFile], list[ImageFile]]:
-    """The ``"stratified"`` split: return ``(train, validation)`` lists, each sorted by key.
+    """The ``"stratified"`` split of ``files`` into training and validation files.
 
     A file is in validation when ``sha256(seed, key)`` mapped to [0, 1) is below
     ``validation_split``; per class, a class of two or more files keeps at least one file on
     each side.
+
+    Args:
+        files: the files to split (the usable files of a
+            :class:`~flowerkit.data.DatasetReport`); each one's ``key`` and class decide
+            its side.
+        validation_split: the fraction held out for validation (0 for none).
+        seed: the seed of the hash.
+
+    Returns:
+        ``(train, validation)`` lists, each sorted by key.
     """
     by_class: dict[str, list[tuple[float, ImageFile]]] = {}
     for f in files:
@@ -175,17 +201,32 @@ def image_dataset(
 ) -> tf.data.Dataset:
     """A ``tf.data`` pipeline over image files, decoded by :func:`~flowerkit.images.load_image`.
 
-    Yields ``uint8`` image batches ``(batch, h, w, 3)`` (and ``int32`` labels when
-    ``labels`` is given); ``batch_size=None`` yields single examples. With ``shuffle``,
-    examples are put in a new order every epoch, drawn from ``seed`` and the epoch number
-    only, so a fresh pipeline with the same seed repeats the same sequence of orders.
+    A file that cannot be read when the pipeline runs (it changed after the check) becomes
+    a blank image with a :class:`~flowerkit.BadFilesWarning` naming it, instead
+    of stopping the epoch; the number of examples never changes.
 
-    ``cache=True`` keeps the decoded examples in memory after their first read,
-    ``cache=False`` decodes every epoch, and a folder path keeps them in a memory-mapped
-    file there (one per list of files and image size, so a changed folder never reads a
-    stale cache). A file that cannot be read when the pipeline runs (it changed after the
-    check) becomes a blank image with a :class:`~flowerkit.exceptions.BadFilesWarning`
-    naming it, instead of stopping the epoch; the number of examples never changes.
+    Args:
+        paths: the image files, in the order the pipeline yields them (unless shuffled).
+        labels: one class index per path, or ``None`` for a pipeline of images only.
+        image_size: ``(height, width)`` the images are resized to, or one integer for
+            both.
+        batch_size: images per batch; ``None`` yields single examples.
+        shuffle: put the examples in a new order every epoch, drawn from ``seed`` and the
+            epoch number only, so a fresh pipeline with the same seed repeats the same
+            sequence of orders.
+        seed: the seed of the per-epoch orders.
+        cache: ``True`` keeps the decoded examples in memory after their first read,
+            ``False`` decodes every epoch, and a folder path keeps them in a memory-mapped
+            file there (one per list of files and image size, so a changed folder never
+            reads a stale cache).
+
+    Returns:
+        A pipeline of ``uint8`` image batches ``(batch, h, w, 3)``, with ``int32`` labels
+        when ``labels`` is given.
+
+    Raises:
+        ~flowerkit.ConfigError: ``paths`` is empty, ``labels`` does not have
+            one entry per path, or another argument is not a valid value.
     """
     from flowerkit.data import _pipeline
 
@@ -254,18 +295,43 @@ def load_datasets(
 ) -> Datasets:
     """Check ``directory`` and return its train/validation pipelines as :class:`Datasets`.
 
-    ``directory`` holds one sub-folder per class (nested folders inside a class are
-    included). Every file is checked first (see :func:`~flowerkit.checking.check_images`);
-    unusable files are left out with one :class:`~flowerkit.exceptions.BadFilesWarning`
-    (``on_bad_file="skip"``) or raise :class:`~flowerkit.exceptions.UnreadableImageError`
-    (``on_bad_file="raise"``). A folder with no images, a single class or an empty class
-    raises :class:`~flowerkit.exceptions.DatasetError`.
+    Every file is checked first (see :func:`~flowerkit.data.check_images`); unusable files
+    are left out with one :class:`~flowerkit.BadFilesWarning`
+    (``on_bad_file="skip"``) or raise :class:`~flowerkit.UnreadableImageError`
+    (``on_bad_file="raise"``).
 
-    ``validation_split`` is the fraction held out (0 for none); ``split`` picks the
-    assignment rule (module docs); ``seed`` makes the split and the per-epoch shuffle
-    reproducible. ``cache`` is as in :func:`image_dataset`. ``check_cache`` is the
-    checker's per-file result cache (``True``: flowerkit's cache folder; a folder path;
-    ``False``: decode every file again). Pass an existing ``report`` to skip re-checking.
+    Args:
+        directory: holds one sub-folder per class (nested folders inside a class are
+            included).
+        image_size: ``(height, width)`` the images are resized to, or one integer for
+            both.
+        batch_size: images per batch.
+        validation_split: the fraction held out (0 for none).
+        seed: makes the split and the per-epoch shuffle reproducible; it must be an
+            integer when ``validation_split`` > 0.
+        split: the assignment rule, ``"stratified"`` or ``"keras"`` (see the module docs).
+        class_names: picks and orders a subset of the class folders (default: all,
+            sorted).
+        cache: as in :func:`image_dataset`; a folder gets a ``train`` and a
+            ``validation`` sub-folder.
+        on_bad_file: what unusable files do, ``"skip"`` or ``"raise"`` (see above).
+        follow_links: whether links to folders inside a class are followed (see
+            :func:`~flowerkit.data.check_images`).
+        check_cache: the checker's per-file result cache (``True`` for flowerkit's cache
+            folder, a folder path, or ``False`` to decode every file again).
+        report: an existing check of ``directory``, to skip re-checking.
+
+    Returns:
+        The train and validation pipelines with their files, labels and the check's report.
+
+    Raises:
+        ~flowerkit.DatasetError: ``directory`` is not an existing folder; it has
+            no images, a single class or an empty class; ``class_names`` names a folder
+            that is not in it; or a split is left empty.
+        ~flowerkit.UnreadableImageError: with ``on_bad_file="raise"``, the
+            folder holds a file that cannot be used.
+        ~flowerkit.ConfigError: an argument is not a valid value, or
+            ``seed=None`` with ``validation_split`` > 0.
     """
     tune_for_training()
     size = v.check_image_size(image_size)
@@ -366,12 +432,22 @@ def labelled_batches(
 ) -> tuple[tf.data.Dataset, list[str] | None]:
     """``(images, labels)`` batches in a fixed order, and their file paths when known.
 
-    ``data`` is :class:`Datasets` (its validation split), a ``tf.data.Dataset`` of
-    ``(images, labels)`` batches, or a folder of class sub-folders named like
-    ``class_names`` (every image in it, checked, at ``image_size``).
+    Args:
+        data: :class:`Datasets` (its validation split), a ``tf.data.Dataset`` of
+            ``(images, labels)`` batches, or a folder of class sub-folders named like
+            ``class_names`` (every image in it, checked, at ``image_size``).
+        class_names: the classes, in label order; a folder's class sub-folders are read
+            in this order.
+        image_size: ``(height, width)`` a folder's images are loaded at.
+
+    Returns:
+        The batches, and one path per image in batch order (``None`` for a
+        ``tf.data.Dataset``).
 
     Raises:
-        ConfigError: ``Datasets`` without a validation split, or another kind of object.
+        ~flowerkit.ConfigError: ``Datasets`` without a validation split, or
+            another kind of object.
+        ~flowerkit.DatasetError: a folder that :func:`load_datasets` cannot use.
     """
     import tensorflow as tf
 

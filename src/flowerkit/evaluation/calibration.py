@@ -95,7 +95,7 @@ def temperature_nll(logits: ArrayLike, labels: ArrayLike, temperature: float = 1
         The mean NLL in nats.
 
     Raises:
-        ~flowerkit.exceptions.ConfigError: on malformed input.
+        ~flowerkit.ConfigError: on malformed input.
     """
     z = _check_logits(logits)
     y = check_labels(labels, "labels", z.shape[0], z.shape[1], rows="logits")
@@ -113,7 +113,7 @@ def apply_temperature(logits: ArrayLike, temperature: float) -> NDArray[np.float
         An ``(N, num_classes)`` float64 array whose rows sum to 1.
 
     Raises:
-        ~flowerkit.exceptions.ConfigError: on malformed input.
+        ~flowerkit.ConfigError: on malformed input.
     """
     return softmax(_check_logits(logits) / _check_temperature(temperature))
 
@@ -143,7 +143,7 @@ def fit_temperature(
         The fitted temperature as a Python float.
 
     Raises:
-        ~flowerkit.exceptions.ConfigError: when ``logits`` is not a finite 2-D array
+        ~flowerkit.ConfigError: when ``logits`` is not a finite 2-D array
             with at least two columns, ``labels`` do not match it, or ``bounds`` is
             invalid.
 

@@ -25,7 +25,7 @@ def as_history(history: object) -> dict[str, list[float]]:
         A new dict of lists of floats, one list per metric.
 
     Raises:
-        ~flowerkit.exceptions.ConfigError: ``history`` is none of these, or a metric's
+        ~flowerkit.ConfigError: ``history`` is none of these, or a metric's
             values are not a list of numbers.
     """
     raw: object = history

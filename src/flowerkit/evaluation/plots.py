@@ -134,6 +134,13 @@ def _pick(history: Mapping[str, list[float]], names: Sequence[str]) -> str | Non
 # --------------------------------------------------------------------------- plots
 
 
+def _check_report(report: object) -> None:
+    if not isinstance(report, EvaluationReport):
+        raise ConfigError(
+            f"`report` must be an EvaluationReport. Received {type(report).__name__}."
+        )
+
+
 def plot_history(
     history: object,
     *,
@@ -157,7 +164,7 @@ def plot_history(
         The figure.
 
     Raises:
-        ~flowerkit.exceptions.ConfigError: ``history`` is not a history or has no accuracy
+        ~flowerkit.ConfigError: ``history`` is not a history or has no accuracy
             or loss values, or ``save_path`` is not a path with a supported suffix.
     """
     data = as_history(history)
@@ -220,10 +227,7 @@ def plot_confusion_matrix(
     Returns:
         The figure.
     """
-    if not isinstance(report, EvaluationReport):
-        raise ConfigError(
-            f"`report` must be an EvaluationReport. Received {type(report).__name__}."
-        )
+    _check_report(report)
     path = _check_save_path(save_path)
     counts = report.confusion_matrix.astype(np.float64)
     if normalize:
@@ -274,7 +278,7 @@ def plot_samples(
     n: int = 9,
     *,
     subset: str = "train",
-    seed: int | None = 0,
+    seed: int | None = 123,
     save_path: str | os.PathLike[str] | None = None,
 ) -> Figure:
     """A labelled grid of ``n`` sample images, as in the tutorial.
@@ -366,10 +370,7 @@ def plot_mistakes(
     Returns:
         The figure.
     """
-    if not isinstance(report, EvaluationReport):
-        raise ConfigError(
-            f"`report` must be an EvaluationReport. Received {type(report).__name__}."
-        )
+    _check_report(report)
     n = v.check_positive_int(n, "n")
     path = _check_save_path(save_path)
     mistakes = report.top_losses(n)
@@ -410,10 +411,7 @@ def plot_calibration(
     Returns:
         The figure.
     """
-    if not isinstance(report, EvaluationReport):
-        raise ConfigError(
-            f"`report` must be an EvaluationReport. Received {type(report).__name__}."
-        )
+    _check_report(report)
     path = _check_save_path(save_path)
     if ax is None:
         fig = _figure((4.8, 4.4))

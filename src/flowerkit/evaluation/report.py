@@ -22,7 +22,7 @@ Conventions:
 * The *mistakes* are the wrong predictions with the highest per-sample loss (the "top
   losses"), worst first, ties broken by position.
 
-Every input problem raises :class:`~flowerkit.exceptions.ConfigError` naming the argument
+Every input problem raises :class:`~flowerkit.ConfigError` naming the argument
 and showing the bad value or shape.
 """
 
@@ -271,7 +271,7 @@ def expected_calibration_error(
         calibrated) and 1.
 
     Raises:
-        ~flowerkit.exceptions.ConfigError: an input is malformed.
+        ~flowerkit.ConfigError: an input is malformed.
     """
     n_bins = v.check_positive_int(n_bins, "n_bins")
     probs = _check_probabilities(probabilities, "probabilities")
@@ -423,7 +423,7 @@ class EvaluationReport:
                 record the loss and ECE before calibration (e.g. temperature scaling).
 
         Raises:
-            ~flowerkit.exceptions.ConfigError: an input is malformed; the message names the
+            ~flowerkit.ConfigError: an input is malformed; the message names the
                 argument and shows the bad value or shape.
         """
         names = v.check_class_names(class_names)
@@ -564,7 +564,7 @@ class EvaluationReport:
         """Rebuild a report from :meth:`to_dict` output (or parsed :meth:`to_json`).
 
         Raises:
-            ~flowerkit.exceptions.ConfigError: ``data`` is not a complete, valid report of
+            ~flowerkit.ConfigError: ``data`` is not a complete, valid report of
                 this schema version.
         """
         if not isinstance(data, Mapping):

@@ -27,7 +27,7 @@ Rules, in order:
 7. Resizing squashes to ``image_size`` = ``(height, width)`` (no crop), with Pillow's
    anti-aliased bilinear filter.
 
-A file that cannot be used raises :class:`~flowerkit.exceptions.UnreadableImageError`
+A file that cannot be used raises :class:`~flowerkit.UnreadableImageError`
 whose ``reason`` is one of these stable codes (see :data:`REASONS`):
 
 ====================== ==============================================================
@@ -504,7 +504,7 @@ def to_rgb_array(array: NDArray[Any], *, name: str = "image") -> NDArray[np.uint
         A C-contiguous ``(H, W, 3)`` uint8 array.
 
     Raises:
-        ~flowerkit.exceptions.ConfigError: the array has the wrong shape, is not numeric,
+        ~flowerkit.ConfigError: the array has the wrong shape, is not numeric,
             or holds values outside 0..255 (or NaN).
     """
     arr = np.asarray(array)
@@ -559,10 +559,10 @@ def load_image(source: ImageInput, image_size: tuple[int, int] | None = None) ->
         An ``(height, width, 3)`` uint8 RGB array.
 
     Raises:
-        ~flowerkit.exceptions.UnreadableImageError: for a file that is not a usable
+        ~flowerkit.UnreadableImageError: for a file that is not a usable
             image: its ``path`` is the file (``None`` for bytes) and its ``reason`` one of
             the codes in :data:`REASONS`; the message names the file and says what to do.
-        ~flowerkit.exceptions.ConfigError: for an array of the wrong shape or range, or
+        ~flowerkit.ConfigError: for an array of the wrong shape or range, or
             an object of another type.
     """
     if isinstance(source, Image.Image):

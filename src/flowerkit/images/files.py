@@ -38,9 +38,9 @@ class Entry(NamedTuple):
     Attributes:
         path: the file or folder.
         is_dir: whether it is a folder.
-        reason: ``None`` for an image file to use (or a folder that was searched); else a
-            code saying why it was left out (see ``IGNORE_REASONS`` in
-            :mod:`flowerkit.data.checking`).
+        reason: ``None`` for an image file to use; else a code saying why it was left out
+            (see :data:`~flowerkit.data.IGNORE_REASONS`), or ``"unreadable"`` for a folder
+            that could not be listed.
         error: for a folder that could not be listed, the operating system's message.
     """
 
@@ -104,11 +104,20 @@ def _folder_reason(
 
 
 def walk(folder: Path, *, follow_links: bool = False) -> Iterator[Entry]:
-    """Every file and folder under ``folder`` (not ``folder`` itself), depth first, each
-    folder's entries sorted by name, with the reason it is left out, if any.
+    """Every file under ``folder``, and every folder left out, with the reason, if any.
 
-    Folders that are searched yield an :class:`Entry` with ``reason=None`` before their
-    contents; a folder that cannot be listed yields one with ``error`` set.
+    The walk is depth first: a folder's files and left-out folders come sorted by name,
+    then the contents of its searched sub-folders, in name order. Searched folders
+    (``folder`` included) are not yielded themselves; a folder that cannot be listed
+    yields an :class:`Entry` with ``error`` set.
+
+    Args:
+        folder: the folder to search.
+        follow_links: whether symbolic links to folders are followed (links to files
+            always are).
+
+    Yields:
+        One :class:`Entry` per file or left-out folder.
     """
     seen: set[tuple[int, int]] = set()
     start = _dir_id(folder)
@@ -138,6 +147,10 @@ def walk(folder: Path, *, follow_links: bool = False) -> Iterator[Entry]:
 
 def image_files(folder: Path, *, follow_links: bool = False) -> list[Path]:
     """The image files under ``folder`` that :func:`walk` keeps, in walk order.
+
+    Args:
+        folder: the folder to search.
+        follow_links: whether symbolic links to folders are followed.
 
     Raises:
         OSError: a folder inside could not be listed (nothing is skipped silently).

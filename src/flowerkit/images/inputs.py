@@ -24,8 +24,11 @@ __all__ = ["Decoded", "Failure", "decode_all", "expand", "source_name"]
 
 
 def source_name(item: object, position: int) -> str:
-    """How a prediction names its input: the path, or ``"<array 3>"``, ``"<bytes 3>"``,
-    ``"<PIL 3>"`` for in-memory inputs, numbered by position."""
+    """How a prediction names its input.
+
+    That is the path, or ``"<array 3>"``, ``"<bytes 3>"``, ``"<PIL 3>"`` for in-memory
+    inputs, numbered by ``position``.
+    """
     if isinstance(item, str | Path):
         return str(item)
     kinds = {"bytes": "bytes", "bytearray": "bytes", "memoryview": "bytes", "ndarray": "array"}
@@ -50,7 +53,8 @@ def expand(inputs: object) -> list[tuple[str, object]]:
     :func:`flowerkit.images.files.walk`).
 
     Raises:
-        ConfigError: no images at all, or a folder with none.
+        ~flowerkit.ConfigError: no images at all, or a folder with none (or
+            one that cannot be searched).
     """
     items: list[tuple[str, object]] = []
 
@@ -79,7 +83,13 @@ def expand(inputs: object) -> list[tuple[str, object]]:
 
 
 class Failure(NamedTuple):
-    """An input that could not be decoded: its name, reason code and message."""
+    """An input that could not be decoded.
+
+    Attributes:
+        source: its name (see :func:`source_name`).
+        reason: a reason code from :data:`flowerkit.images.REASONS`.
+        message: what is wrong with it.
+    """
 
     source: str
     reason: str
@@ -87,7 +97,13 @@ class Failure(NamedTuple):
 
 
 class Decoded(NamedTuple):
-    """The images that decoded (``(N, H, W, 3)`` uint8), their names, and the failures."""
+    """The images that decoded, their names, and the failures (from :func:`decode_all`).
+
+    Attributes:
+        images: the images that decoded, ``(N, H, W, 3)`` uint8.
+        names: their source names, in order.
+        failures: the inputs that could not be decoded.
+    """
 
     images: NDArray[np.uint8]
     names: list[str]
@@ -99,9 +115,18 @@ def decode_all(
 ) -> Decoded:
     """Decode every item at ``image_size``.
 
+    Args:
+        items: ``(source name, image)`` pairs, as :func:`expand` returns.
+        image_size: ``(height, width)`` every image is resized to.
+        raise_errors: raise on the first item that is not a usable image, instead of
+            listing it in ``failures``.
+
+    Returns:
+        The images that decoded, their names and the failures, in input order.
+
     Raises:
-        UnreadableImageError: an item is not a usable image and ``raise_errors`` is true;
-            otherwise it is listed in ``failures`` and left out.
+        ~flowerkit.UnreadableImageError: an item is not a usable image and
+            ``raise_errors`` is true; otherwise it is listed in ``failures`` and left out.
     """
     images: list[NDArray[np.uint8]] = []
     names: list[str] = []

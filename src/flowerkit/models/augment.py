@@ -75,7 +75,7 @@ def augmentation_block(
         A ``keras.Sequential`` of the transforms.
 
     Raises:
-        ~flowerkit.exceptions.ConfigError: an argument is invalid: a factor is negative
+        ~flowerkit.ConfigError: an argument is invalid: a factor is negative
             or (``rotation`` aside) not below 1, ``crop_size`` is given without ``crop``,
             or every transform is turned off.
     """

@@ -31,16 +31,30 @@ def build_model(
 ) -> keras.Model:
     """Build an uncompiled model from a preset.
 
-    ``image_size`` defaults to the preset's. ``augmentation`` is a layer (e.g.
-    :func:`~flowerkit.augment.augmentation_block`), ``True`` for the preset's own block,
-    ``False`` for none, or ``None`` for the preset's default. ``dropout`` defaults to the
-    preset's rate. ``seed`` seeds Keras' global random state before building, so the
-    initial weights and augmentation draws are reproducible. Extra ``options`` go to the
-    builder (see :attr:`PresetSpec.options`).
-
     ``build_model(5, preset="tutorial")`` is the TensorFlow tutorial's CNN (3,989,285
     parameters at 180x180); ``augmentation=augmentation_block(), dropout=0.2`` is its
     regularised version.
+
+    Args:
+        num_classes: how many classes the model tells apart (at least 2).
+        image_size: ``(height, width)`` the model takes, or one integer for both (default:
+            the preset's).
+        preset: the name of a registered preset (see :func:`list_presets`).
+        augmentation: a layer (e.g. :func:`~flowerkit.models.augmentation_block`),
+            ``True`` for the preset's own block, ``False`` for none, or ``None`` for the
+            preset's default.
+        dropout: the dropout rate (default: the preset's rate).
+        seed: seeds Keras' global random state before building, so the initial weights
+            and augmentation draws are reproducible.
+        **options: go to the builder (see :attr:`PresetSpec.options`).
+
+    Returns:
+        The model, taking raw 0..255 images and returning one logit per class.
+
+    Raises:
+        ~flowerkit.UnknownPresetError: no preset is registered as ``preset``.
+        ~flowerkit.ConfigError: an argument is not a valid value, or an option
+            the preset does not take.
     """
     spec = get_preset(preset)
     num_classes = v.check_positive_int(num_classes, "num_classes", minimum=2)

@@ -120,7 +120,7 @@ class RandomResizedCrop(keras.layers.Layer):  # type: ignore[misc]
         **kwargs: passed on to ``keras.layers.Layer``.
 
     Raises:
-        ~flowerkit.exceptions.ConfigError: ``scale`` or ``ratio`` is out of range.
+        ~flowerkit.ConfigError: ``scale`` or ``ratio`` is out of range.
     """
 
     def __init__(

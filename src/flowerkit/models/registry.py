@@ -50,26 +50,42 @@ class ModelBuilder(Protocol):
 
 
 class AugmentationFactory(Protocol):
-    """What a preset's augmentation factory looks like: it returns the augmentation layer
-    for a model built with ``seed`` at ``image_size`` (the size images are fed at)."""
+    """What a preset's augmentation factory looks like.
+
+    It is called as ``factory(seed, image_size)`` and returns the augmentation layer for a
+    model built with ``seed`` at ``image_size`` (the size images are fed at).
+    """
 
     def __call__(self, seed: int | None, image_size: tuple[int, int]) -> keras.layers.Layer: ...
 
 
 @dataclass(frozen=True)
 class PresetSpec:
-    """A registered model preset."""
+    """A registered model preset (see :func:`register_preset`).
+
+    Attributes:
+        name: the preset's name, an identifier.
+        builder: the :class:`ModelBuilder` that builds its model.
+        description: what the model is, for people.
+        image_size: ``(height, width)`` its models take by default.
+        augment_by_default: whether ``augmentation=None`` means "use :attr:`augmentation`
+            (a factory)".
+        augmentation: its :class:`AugmentationFactory`, or ``None`` for flowerkit's default
+            block (:func:`~flowerkit.models.augmentation_block`).
+        dropout: its default dropout rate.
+        recipe: how its models are trained when the user does not say otherwise.
+        options: keyword options the builder accepts beyond the standard ones (for docs
+            and checks).
+    """
 
     name: str
     builder: ModelBuilder
     description: str
     image_size: tuple[int, int]
-    #: Whether ``augmentation=None`` means "use :attr:`augmentation` (a factory)".
     augment_by_default: bool = False
     augmentation: AugmentationFactory | None = None
     dropout: float = 0.0
     recipe: TrainingRecipe = field(default_factory=TrainingRecipe)
-    #: Keyword options the builder accepts beyond the standard ones (for docs and checks).
     options: tuple[str, ...] = ()
 
 
@@ -92,10 +108,30 @@ def register_preset(
 
     The builder is called as ``builder(num_classes, image_size=..., augmentation=...,
     dropout=..., **options)`` and must return a ``keras.Model`` that maps raw 0..255 images
-    to ``num_classes`` logits. ``augmentation`` is a factory ``(seed, image_size) -> layer``
-    (an :class:`AugmentationFactory`) used when the user asks for augmentation without
-    passing a layer. Registering an existing name raises
-    :class:`~flowerkit.exceptions.ConfigError` unless ``overwrite=True``.
+    to ``num_classes`` logits.
+
+    Args:
+        name: the preset's name, an identifier like ``"my_cnn"``.
+        description: what the model is, for people.
+        image_size: the ``(height, width)`` its models take unless the user gives one.
+        augment_by_default: whether the preset augments when the user does not say.
+        augmentation: a factory ``(seed, image_size) -> layer`` (an
+            :class:`AugmentationFactory`) used when the user asks for augmentation without
+            passing a layer.
+        dropout: the default dropout rate.
+        recipe: how its models are trained when the user does not say otherwise (default:
+            a plain :class:`~flowerkit.TrainingRecipe`).
+        options: keyword options the builder accepts beyond the standard ones
+            (:func:`~flowerkit.models.build_model` rejects any other).
+        overwrite: replace a preset already registered as ``name``.
+
+    Returns:
+        The decorator; it registers the builder and returns it unchanged.
+
+    Raises:
+        ~flowerkit.ConfigError: ``name`` is not an identifier or ``image_size``
+            is not a valid size; or, when the decorator is applied, ``name`` is already
+            registered and ``overwrite`` is false.
     """
     if not isinstance(name, str) or not name.isidentifier():
         raise ConfigError(
@@ -125,12 +161,22 @@ def register_preset(
 
 
 def list_presets(pattern: str = "*") -> list[str]:
-    """Names of the registered presets matching a shell-style ``pattern``, sorted."""
+    """Names of the registered presets matching a shell-style ``pattern``, sorted.
+
+    Args:
+        pattern: a case-sensitive shell-style pattern (``"mobile*"``); the default matches
+            every preset.
+    """
     return sorted(n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern))
 
 
 def get_preset(name: str) -> PresetSpec:
-    """The :class:`PresetSpec` registered as ``name``; suggests close names when unknown."""
+    """The :class:`PresetSpec` registered as ``name``.
+
+    Raises:
+        ~flowerkit.UnknownPresetError: no preset is registered as ``name``; the
+            message suggests close names and lists the available ones.
+    """
     try:
         return _REGISTRY[name]
     except (KeyError, TypeError):

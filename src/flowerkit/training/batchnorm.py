@@ -35,8 +35,10 @@ def _layers(layer: Any) -> Iterator[Any]:
 
 
 def trainable_batchnorm(model: keras.Model) -> list[keras.layers.BatchNormalization]:
-    """The batch-norm layers, nested ones included, that update their statistics in
-    training (frozen ones do not: Keras runs them in inference mode)."""
+    """The batch-norm layers, nested ones included, that update their statistics in training.
+
+    Frozen ones do not: Keras runs them in inference mode.
+    """
     return [
         layer
         for layer in _layers(model)
@@ -45,9 +47,12 @@ def trainable_batchnorm(model: keras.Model) -> list[keras.layers.BatchNormalizat
 
 
 def _unaugmented_training_call(model: keras.Model) -> Callable[[Any], Any]:
-    """A training-mode call of ``model`` whose ``augmentation`` layer runs in inference
-    mode (no random transforms, but still any resizing it does); a plain training-mode
-    call when the model has no such layer (or it is not a single functional node)."""
+    """A training-mode call of ``model`` whose ``augmentation`` layer runs in inference mode.
+
+    The layer then makes no random transforms, but still does any resizing it does. When
+    the model has no such layer (or it is not a single functional node), a plain
+    training-mode call.
+    """
     try:
         augmentation = model.get_layer(AUGMENTATION_LAYER)
         rest = keras.Model(augmentation.output, model.output)
@@ -57,11 +62,22 @@ def _unaugmented_training_call(model: keras.Model) -> Callable[[Any], Any]:
 
 
 def recalibrate_batchnorm(model: keras.Model, dataset: tf.data.Dataset) -> int:
-    """Replace the moving mean and variance of ``model``'s trainable batch-norm layers by
-    their average over the batches of ``dataset`` (``images`` or ``(images, labels, ...)``
-    batches of raw pixels), each batch weighted by its size. The model's ``augmentation``
-    layer, when it has one, runs in inference mode (no random transforms). Weights are not
-    changed. Returns the number of layers recalibrated.
+    """Re-estimate the moving statistics of ``model``'s trainable batch-norm layers.
+
+    Their moving mean and variance are replaced by their average over the batches of
+    ``dataset``, each batch weighted by its size. The model's ``augmentation`` layer, when
+    it has one, runs in inference mode (no random transforms). Weights are not changed.
+
+    Args:
+        model: the model to recalibrate.
+        dataset: ``images`` or ``(images, labels, ...)`` batches of raw pixels.
+
+    Returns:
+        The number of layers recalibrated.
+
+    Raises:
+        ~flowerkit.DatasetError: ``model`` has layers to recalibrate and
+            ``dataset`` is empty (the model is left as it was).
     """
     import tensorflow as tf
 

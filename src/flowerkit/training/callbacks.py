@@ -1,5 +1,8 @@
-"""Keras callbacks used by ``Classifier.fit``: time budget, learning-rate schedule and
-resumable history."""
+"""Keras callbacks used by ``Classifier.fit``.
+
+The time budget, the learning-rate schedule, the resumable history and its checkpoints,
+and the batch-norm re-estimation that closes a run.
+"""
 
 from __future__ import annotations
 
@@ -30,19 +33,25 @@ __all__ = [
 class TimeBudget(keras.callbacks.Callback):  # type: ignore[misc]
     """Stop training once ``seconds`` of wall time have passed (checked after every batch).
 
-    The clock starts at ``start`` (a ``time.monotonic()`` value; ``Classifier.fit`` passes
-    the moment it was called) or else when training begins, and keeps running across the
-    phases of one ``fit`` call. The epoch in progress ends early and Keras still runs its
-    validation pass, so the history stays consistent. To finish within the budget, the
-    longest end of an epoch seen so far (from its last batch to the end of its callbacks,
-    validation included; a phase's first epoch, which also compiles the validation step,
-    counts only until a later one is measured) is kept in reserve, and training stops
-    when the next batch would not finish before it. ``closing_epochs`` reserves time for
-    work done once when training ends (batch-norm recalibration), as a share of the last
-    completed epoch's training time (a whole epoch's, so one slow batch does not inflate
-    it), plus how much longer a phase's first epoch took than the last one (tracing and
-    filling caches; the closing work traces a step of its own). ``stopped`` tells whether
-    the budget ran out.
+    The clock keeps running across the phases of one ``fit`` call. The epoch in progress
+    ends early and Keras still runs its validation pass, so the history stays consistent.
+    To finish within the budget, the longest end of an epoch seen so far (from its last
+    batch to the end of its callbacks, validation included; a phase's first epoch, which
+    also compiles the validation step, counts only until a later one is measured) is kept
+    in reserve, and training stops when the next batch would not finish before it.
+
+    Args:
+        seconds: the budget, in seconds of wall time.
+        start: when the clock starts, a ``time.monotonic()`` value (``Classifier.fit``
+            passes the moment it was called); ``None`` starts it when training begins.
+        closing_epochs: reserves time for work done once when training ends (batch-norm
+            recalibration), as a share of the last completed epoch's training time (a
+            whole epoch's, so one slow batch does not inflate it), plus how much longer a
+            phase's first epoch took than the last one (tracing and filling caches; the
+            closing work traces a step of its own).
+
+    Attributes:
+        stopped: whether the budget ran out.
     """
 
     def __init__(self, seconds: float, start: float | None = None, closing_epochs: float = 0.0):
@@ -67,9 +76,11 @@ class TimeBudget(keras.callbacks.Callback):  # type: ignore[misc]
 
     @property
     def _reserve(self) -> float:
-        """Seconds kept back for an epoch's end (the longest measured after a phase's
-        first epoch, or that first epoch's until a later one has been measured) and for
-        the closing work."""
+        """Seconds kept back for an epoch's end and for the closing work.
+
+        An epoch's end is the longest measured after a phase's first epoch, or that first
+        epoch's until a later one has been measured.
+        """
         tail = self._steady_reserve or self._first_tail
         if not self.closing_epochs:
             return tail
@@ -77,8 +88,11 @@ class TimeBudget(keras.callbacks.Callback):  # type: ignore[misc]
         return tail + self.closing_epochs * self._epoch_seconds + tracing
 
     def fraction(self) -> float:
-        """The share of the usable budget used so far: the budget less the reserve for
-        an epoch's end and the duration of the last batch (the next one's estimate)."""
+        """The share of the usable budget used so far.
+
+        The usable budget is the budget less the reserve for an epoch's end and the
+        duration of the last batch (the next one's estimate).
+        """
         if self._start is None:
             return 0.0
         usable = self.seconds - self._reserve - self._batch_seconds
@@ -111,15 +125,26 @@ class TimeBudget(keras.callbacks.Callback):  # type: ignore[misc]
 
 
 class RecalibrateBatchNorm(keras.callbacks.Callback):  # type: ignore[misc]
-    """Re-estimate the model's batch-norm statistics on ``dataset`` (see
-    :func:`flowerkit._batchnorm.recalibrate_batchnorm`) once, when training ends: just
-    before the last epoch's validation pass, so that epoch's validation figures are the
-    returned model's, or at the end of training when there is no such pass or
-    ``before_validation`` is False (with early stopping, whose restored weights are the
-    ones to recalibrate: put this callback after it).
+    """Re-estimate the model's batch-norm statistics on ``dataset`` once, when training ends.
 
-    ``final_phase`` is False for a phase that another (fine-tuning) follows unless
-    ``budget`` runs out in it.
+    The statistics are re-estimated by
+    :func:`flowerkit.training.batchnorm.recalibrate_batchnorm` just before the last
+    epoch's validation pass, so that epoch's validation figures are the returned model's,
+    or at the end of training when there is no such pass or ``before_validation`` is False
+    (with early stopping, whose restored weights are the ones to recalibrate: put this
+    callback after it).
+
+    Args:
+        dataset: the training batches, of raw pixels (at most an epoch's worth is used,
+            should the pipeline repeat).
+        final_phase: False for a phase that another (fine-tuning) follows; such a phase
+            recalibrates only if ``budget`` runs out in it.
+        budget: the run's time budget, if any.
+        before_validation: recalibrate just before the last epoch's validation pass
+            rather than at the end of training.
+
+    Attributes:
+        done: whether the statistics have been re-estimated.
     """
 
     def __init__(
@@ -165,13 +190,23 @@ class RecalibrateBatchNorm(keras.callbacks.Callback):  # type: ignore[misc]
 
 
 class WarmupCosine(keras.callbacks.Callback):  # type: ignore[misc]
-    """Set the optimizer's learning rate before every batch: a linear warm-up over
-    ``warmup_epochs``, then (``cosine=True``) a cosine decay to zero at the end of the
-    phase ``[first_epoch, last_epoch)``, or at the end of the time budget if that comes
-    first, so a run cut short by its budget still ends with a fully decayed rate.
+    """Set the optimizer's learning rate before every batch: warm-up, then cosine decay.
+
+    A linear warm-up over ``warmup_epochs``, then (``cosine=True``) a cosine decay to zero
+    at the end of the phase ``[first_epoch, last_epoch)``, or at the end of the time budget
+    if that comes first, so a run cut short by its budget still ends with a fully decayed
+    rate.
 
     The rate depends only on the epoch number, the batch number and the clock, so a run
     resumed from a checkpoint picks up the schedule where it left off.
+
+    Args:
+        base_rate: the rate reached at the end of the warm-up.
+        first_epoch: the phase's first epoch.
+        last_epoch: the epoch the phase stops before.
+        warmup_epochs: epochs of linear warm-up (at most half the phase).
+        cosine: decay the rate after the warm-up; otherwise it stays at ``base_rate``.
+        budget: the run's time budget, if any.
     """
 
     def __init__(
@@ -215,8 +250,16 @@ class WarmupCosine(keras.callbacks.Callback):  # type: ignore[misc]
 
 
 class HistoryLog(keras.callbacks.Callback):  # type: ignore[misc]
-    """Collect every finished epoch's logs across fit calls, and (when ``path`` is given)
-    write them to a JSON file atomically, for resuming."""
+    """Collect every finished epoch's logs across fit calls, for resuming.
+
+    Args:
+        path: a JSON file the logs are written to atomically after every epoch, or
+            ``None`` to keep them in memory only.
+        previous: the history of the epochs already done (see :func:`read_history_log`).
+
+    Attributes:
+        history: every finished epoch's logs, by metric name (the learning rate left out).
+    """
 
     def __init__(self, path: Path | None, previous: dict[str, list[float]]):
         super().__init__()
@@ -239,11 +282,13 @@ class HistoryLog(keras.callbacks.Callback):  # type: ignore[misc]
 
 @contextlib.contextmanager
 def _defer_sigint() -> Iterator[None]:
-    """Hold back Ctrl-C (SIGINT) until the block is done, then deliver it to the handler
-    that was in place (Python's default raises ``KeyboardInterrupt``).
+    """Hold back Ctrl-C (SIGINT) until the block is done, then deliver it.
 
-    Only possible in the main thread; elsewhere the block runs unprotected. A process
-    that ignores SIGINT (e.g. started in the background by a shell) keeps ignoring it.
+    It goes to the handler that was in place (Python's default raises
+    ``KeyboardInterrupt``).
+
+    Only possible in the main thread; elsewhere the block runs unprotected. A process that
+    ignores SIGINT (e.g. started in the background by a shell) keeps ignoring it.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -266,11 +311,15 @@ def _defer_sigint() -> Iterator[None]:
 
 
 class EpochCheckpoint(keras.callbacks.Callback):  # type: ignore[misc]
-    """Keras' ``BackupAndRestore`` plus the :class:`HistoryLog`, written together at the end
-    of every epoch with Ctrl-C held back until both files are complete.
+    """Keras' ``BackupAndRestore`` plus the :class:`HistoryLog`, written together.
 
-    ``BackupAndRestore`` overwrites its weights file in place, so an interrupt in the middle
-    of that write used to leave a checkpoint that could not be resumed.
+    Both are written at the end of every epoch with Ctrl-C held back until both files are
+    complete. ``BackupAndRestore`` overwrites its weights file in place, so an interrupt in
+    the middle of that write used to leave a checkpoint that could not be resumed.
+
+    Args:
+        folder: the folder of ``BackupAndRestore``'s checkpoint.
+        log: the history log written with it.
     """
 
     def __init__(self, folder: Path, log: HistoryLog):
@@ -313,8 +362,10 @@ def read_history_log(path: Path) -> tuple[int, dict[str, list[float]]]:
 
 
 def clear_checkpoints(folder: Path) -> None:
-    """Remove what ``Classifier.fit`` wrote to a checkpoint folder (after a finished run),
-    and the folder itself when nothing else is left in it."""
+    """Remove what ``Classifier.fit`` wrote to a checkpoint folder (after a finished run).
+
+    The folder itself goes too when nothing else is left in it.
+    """
     import shutil
 
     for child in folder.glob("backup-*"):

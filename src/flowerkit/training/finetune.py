@@ -17,7 +17,7 @@ def backbone(model: keras.Model) -> keras.Model:
     """The sub-model named ``"backbone"`` (the transfer presets have one).
 
     Raises:
-        ConfigError: ``model`` has none.
+        ~flowerkit.ConfigError: ``model`` has none.
     """
     try:
         return model.get_layer("backbone")
@@ -29,8 +29,18 @@ def backbone(model: keras.Model) -> keras.Model:
 
 
 def unfreeze(model: keras.Model, layers: int | None) -> None:
-    """Make the top ``layers`` layers of ``model``'s backbone trainable (``None``: all of
-    them); batch-norm layers always stay frozen so their pretrained statistics survive."""
+    """Make the top ``layers`` layers of ``model``'s backbone trainable.
+
+    Batch-norm layers always stay frozen so their pretrained statistics survive.
+
+    Args:
+        model: a model with a sub-model named ``"backbone"``.
+        layers: how many of the backbone's top layers to unfreeze (``None``: all of them).
+
+    Raises:
+        ~flowerkit.ConfigError: ``model`` has no backbone, or ``layers`` is not
+            a positive integer.
+    """
     import keras
 
     sub = backbone(model)

@@ -26,12 +26,21 @@ def resolve_data(
     class_names: Sequence[str],
     image_size: tuple[int, int],
 ) -> tuple[tf.data.Dataset, tf.data.Dataset | None]:
-    """``(train, validation)`` pipelines from :class:`~flowerkit.data.Datasets` (its
-    validation split unless ``validation_data`` is given) or a user's ``tf.data.Dataset``.
+    """``(train, validation)`` pipelines from the data ``fit`` was given.
+
+    Args:
+        data: :class:`~flowerkit.data.Datasets` (its validation split unless
+            ``validation_data`` is given) or a user's ``tf.data.Dataset``.
+        validation_data: a validation pipeline, or ``None``.
+        class_names: the model's classes, which ``Datasets`` must have, in order.
+        image_size: the model's input size, which ``Datasets`` must have.
+
+    Returns:
+        The training pipeline and the validation one (``None`` when there is none).
 
     Raises:
-        ConfigError: the data's classes or image size differ from the model's, or ``data``
-            is neither.
+        ~flowerkit.ConfigError: the data's classes or image size differ from
+            the model's, or ``data`` is neither.
     """
     import tensorflow as tf
 
@@ -58,12 +67,21 @@ def resolve_data(
 def resolve_class_weight(
     class_weight: object, data: Datasets | tf.data.Dataset, num_classes: int
 ) -> dict[int, float] | None:
-    """The ``{class index: weight}`` that Keras takes, from ``None``, ``"balanced"`` (from
-    :meth:`Datasets.class_weights <flowerkit.data.Datasets.class_weights>`, or by counting
-    the labels of a ``tf.data`` pipeline once) or a mapping of class indices.
+    """The ``{class index: weight}`` that Keras takes, from the user's ``class_weight``.
+
+    Args:
+        class_weight: ``None``, ``"balanced"`` (from :meth:`Datasets.class_weights
+            <flowerkit.data.Datasets.class_weights>`, or by counting the labels of a
+            ``tf.data`` pipeline once) or a mapping of class indices.
+        data: the training data, for ``"balanced"``.
+        num_classes: how many classes the model has.
+
+    Returns:
+        The weights, or ``None`` for ``class_weight=None``.
 
     Raises:
-        ConfigError: anything else, or a key that is not a class index.
+        ~flowerkit.ConfigError: anything else, or a key that is not a class
+            index.
     """
     if class_weight is None:
         return None

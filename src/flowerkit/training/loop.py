@@ -56,7 +56,19 @@ class Phase:
 
 @dataclass(frozen=True)
 class RunOptions:
-    """What the user chose for a run, checked (see ``Classifier.fit``)."""
+    """What the user chose for a run, checked (see ``Classifier.fit``).
+
+    Attributes:
+        callbacks: the user's own Keras callbacks.
+        class_weight: the ``{class index: weight}`` Keras takes, or ``None``.
+        early_stopping: the patience, in epochs, of early stopping (``None``: none).
+        time_budget: the run's time budget, in seconds (``None``: none).
+        checkpoint_dir: the folder of the checkpoints a killed run resumes from
+            (``None``: none).
+        verbose: Keras' ``verbose``.
+        started: ``time.monotonic()`` when the user's call began; the budget counts from
+            there.
+    """
 
     callbacks: tuple[keras.callbacks.Callback, ...] = ()
     class_weight: dict[int, float] | None = None
@@ -64,7 +76,6 @@ class RunOptions:
     time_budget: float | None = None
     checkpoint_dir: Path | None = None
     verbose: Verbose = "auto"
-    #: ``time.monotonic()`` when the user's call began: the budget counts from there.
     started: float = field(default_factory=time.monotonic)
 
 
@@ -97,7 +108,7 @@ def check_options(
     """The user's run options, checked.
 
     Raises:
-        ConfigError: a value out of range.
+        ~flowerkit.ConfigError: a value out of range.
     """
     if early_stopping is not None:
         early_stopping = v.check_positive_int(early_stopping, "early_stopping")
@@ -142,12 +153,25 @@ def run(
     scheduled_rate: float | None,
     recompile: Recompile,
 ) -> keras.callbacks.History:
-    """Train ``model`` through ``phases`` and return the run's ``keras.callbacks.History``
-    (every epoch of this run, resumed ones included).
+    """Train ``model`` through ``phases``.
 
-    ``scheduled_rate`` is the base rate the recipe's schedule drives (``None``: the user's
-    own optimizer, left alone); ``recompile(rate)`` recompiles for a fine-tuning phase.
     A phase after the first is skipped when the time budget ran out.
+
+    Args:
+        model: the compiled model.
+        phases: the phases to run, in order.
+        recipe: the recipe the run follows (its schedule, batch-norm re-estimation and
+            fine-tuning rate).
+        train: the training pipeline.
+        validation: the validation pipeline, or ``None``.
+        options: the user's run options (see ``check_options``).
+        scheduled_rate: the base rate the recipe's schedule drives (``None``: the user's
+            own optimizer, left alone).
+        recompile: ``recompile(rate)`` recompiles for a fine-tuning phase.
+
+    Returns:
+        The run's ``keras.callbacks.History`` (every epoch of this run, resumed ones
+        included).
     """
     import keras
 

@@ -17,8 +17,14 @@ __all__ = ["compile_model", "make_loss", "make_optimizer", "make_schedule"]
 
 
 def make_optimizer(recipe: TrainingRecipe, learning_rate: float) -> keras.optimizers.Optimizer:
-    """The recipe's optimizer at a constant ``learning_rate``; the recipe's schedule is
-    applied by :func:`make_schedule`'s callback."""
+    """The recipe's optimizer at a constant ``learning_rate``.
+
+    The recipe's schedule is applied by :func:`make_schedule`'s callback.
+
+    Raises:
+        ~flowerkit.ConfigError: the recipe names an unknown optimizer or
+            schedule.
+    """
     import keras
 
     if recipe.schedule not in ("constant", "cosine"):
@@ -42,8 +48,16 @@ def make_schedule(
     last_epoch: int,
     budget: TimeBudget | None,
 ) -> WarmupCosine | None:
-    """The callback that applies the recipe's warm-up and schedule over the epochs
-    ``[first_epoch, last_epoch)`` (and the time budget), or None for a constant rate."""
+    """The callback that applies the recipe's warm-up and schedule, or None for a constant rate.
+
+    Args:
+        recipe: the recipe whose warm-up and schedule apply.
+        learning_rate: the base rate the schedule drives.
+        first_epoch: the phase's first epoch.
+        last_epoch: the epoch the phase stops before; the schedule runs over
+            ``[first_epoch, last_epoch)``.
+        budget: the run's time budget, which a cosine decay also ends with, if any.
+    """
     from flowerkit.training.callbacks import WarmupCosine
 
     if recipe.schedule == "constant" and not recipe.warmup_epochs:
@@ -59,6 +73,7 @@ def make_schedule(
 
 
 def make_loss(recipe: TrainingRecipe, *, from_logits: bool, num_classes: int) -> keras.losses.Loss:
+    """The sparse categorical cross-entropy, with the recipe's label smoothing if any."""
     import keras
 
     if recipe.label_smoothing:
@@ -81,12 +96,22 @@ def compile_model(
 ) -> float | None:
     """Compile ``model`` with the recipe's loss and an accuracy metric.
 
-    The optimizer is ``optimizer`` when given, else the recipe's at ``learning_rate``
-    (default: the recipe's rate). Returns the base rate the recipe's schedule then drives,
-    or ``None`` for a user's optimizer (left alone).
+    Args:
+        model: the model to compile.
+        recipe: the recipe whose loss (and, without ``optimizer``, optimizer) is used.
+        optimizer: the user's optimizer; ``None`` uses the recipe's at ``learning_rate``.
+        learning_rate: the base rate of the recipe's optimizer (default: the recipe's
+            rate).
+        from_logits: whether the model outputs logits rather than probabilities.
+        num_classes: how many classes the model outputs.
+
+    Returns:
+        The base rate the recipe's schedule then drives, or ``None`` for a user's
+        optimizer (left alone).
 
     Raises:
-        ConfigError: both ``optimizer`` and ``learning_rate`` were given.
+        ~flowerkit.ConfigError: both ``optimizer`` and ``learning_rate`` were
+            given.
     """
     import keras
 

@@ -28,10 +28,12 @@ def _compact_resolution(image_size: tuple[int, int]) -> tuple[int, int]:
 
 
 def _compact_augmentation(seed: int | None, image_size: tuple[int, int]) -> keras.layers.Layer:
-    """The ``compact`` preset's augmentation: random-resized crops (30% to 100% of the
-    area) resized to the network's resolution, horizontal flips and brightness/contrast
-    jitter, all on 0..255 pixels. One resampling per image, so it costs a fraction of
-    rotation + zoom + translation."""
+    """The ``compact`` preset's augmentation, all on 0..255 pixels.
+
+    Random-resized crops (30% to 100% of the area) resized to the network's resolution,
+    horizontal flips and brightness/contrast jitter. One resampling per image, so it costs
+    a fraction of rotation + zoom + translation.
+    """
     return augmentation_block(
         flip="horizontal",
         crop=0.3,
@@ -72,9 +74,12 @@ def _conv_bn(
 
 
 def _residual_block(x: Any, filters: int, strides: int, name: str) -> Any:
-    """A ResNet basic block (two 3x3 convolutions). The last batch norm starts at zero, so
-    every block starts as the identity; the shortcut downsamples with average pooling and
-    a 1x1 convolution (ResNet-D) when the shape changes."""
+    """A ResNet basic block (two 3x3 convolutions).
+
+    The last batch norm starts at zero, so every block starts as the identity; the shortcut
+    downsamples with average pooling and a 1x1 convolution (ResNet-D) when the shape
+    changes.
+    """
     from keras import layers
 
     y = _conv_bn(x, filters, 3, strides, f"{name}_a")

@@ -37,9 +37,12 @@ def _check_weights(weights: object) -> str | None:
 
 
 def _with_inference_batch_norm(model: keras.Model) -> keras.Model:
-    """A copy of the functional ``model`` (same name, layer names and weights) in which
-    every ``BatchNormalization`` is an
-    :class:`~flowerkit.layers.InferenceBatchNormalization`."""
+    """A copy of ``model`` whose batch norms always run in inference mode.
+
+    The copy of the functional ``model`` has the same name, layer names and weights, and
+    every ``BatchNormalization`` in it is an
+    :class:`~flowerkit.models.layers.InferenceBatchNormalization`.
+    """
     import keras
 
     from flowerkit.models.layers import InferenceBatchNormalization
