@@ -95,7 +95,10 @@ def _extract(archive: Path, target_parent: Path, top: str) -> None:
             members = tar.getmembers()
             for m in members:
                 _check_member(m, top)
-            tar.extractall(staging, members=members, filter="data")
+            if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4
+                tar.extractall(staging, members=members, filter="data")
+            else:  # every member was checked above: plain files and folders inside `top`
+                tar.extractall(staging, members=members)
         if not (staging / top).is_dir():
             raise DownloadError(f"The archive has no {top!r}/ folder.")
         os.replace(staging / top, target_parent / top)
