@@ -227,5 +227,9 @@ def test_fit_without_epochs_runs_the_recipe_phases(small_data: fk.Datasets) -> N
         assert len(again.history["loss"]) == 1 and len(clf.history_["loss"]) == 4
         with pytest.raises(ConfigError, match="epochs"):
             _fresh(small_data).fit(small_data, epochs=0, verbose=0)
+        with pytest.raises(ConfigError, match=r"`epochs` must be an integer >= 1"):
+            clf.fine_tune(small_data, epochs=0, verbose=0)
+        with pytest.raises(TypeError, match="early_stoping"):
+            clf.fine_tune(small_data, early_stoping=1)
     finally:
         registry._REGISTRY.pop("tiny_transfer", None)

@@ -46,6 +46,11 @@ __all__ = ["Classifier"]
 
 Outputs = Literal["logits", "probabilities"]
 Verbose = Literal["auto", 0, 1, 2]
+#: The options of ``fit`` that ``fine_tune`` passes on.
+_FIT_OPTIONS = frozenset(
+    {"callbacks", "class_weight", "early_stopping", "time_budget", "checkpoint_dir"}
+    | {"calibrate", "seed", "verbose"}
+)
 
 
 def _detect_outputs(model: keras.Model) -> Outputs:
@@ -314,13 +319,20 @@ class Classifier:
             ConfigError: the model has no backbone, or the recipe declares no
                 fine-tuning epochs and ``epochs`` is not given.
         """
+        unknown = sorted(set(options) - _FIT_OPTIONS)
+        if unknown:
+            raise TypeError(
+                f"fine_tune() got unexpected keyword arguments {unknown}; it also takes "
+                f"{', '.join(sorted(_FIT_OPTIONS))}."
+            )
         recipe = self.recipe
         backbone(self.model)
-        epochs = recipe.fine_tune_epochs if epochs is None else epochs
-        if not epochs:
-            raise ConfigError(
-                f"The {self.preset!r} recipe declares no fine-tuning epochs; pass epochs=N."
-            )
+        if epochs is None:
+            if not recipe.fine_tune_epochs:
+                raise ConfigError(
+                    f"The {self.preset!r} recipe declares no fine-tuning epochs; pass epochs=N."
+                )
+            epochs = recipe.fine_tune_epochs
         count = recipe.fine_tune_layers if layers is None else None if layers == "all" else layers
         phase = loop.Phase(
             "fine_tune",
