@@ -41,14 +41,14 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
-import subprocess
 import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from machine import describe
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "flower_photos"
@@ -89,32 +89,6 @@ class Result:
     ece_after: float
     ratio_to_tutorial: float | None = None
     history: dict[str, list[float]] = field(default_factory=dict)
-
-
-def machine() -> dict[str, Any]:
-    """CPU model, core count and library versions."""
-    import keras
-    import tensorflow as tf
-
-    model = platform.processor() or "unknown"
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                model = line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    from flowerkit.core import runtime as _tfenv
-
-    return {
-        "cpu": model,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "TF_CPU_ALLOCATOR_USE_BFC": os.environ.get("TF_CPU_ALLOCATOR_USE_BFC"),
-        "malloc_tuned": _tfenv.tune_malloc(),
-    }
 
 
 def subset(data_dir: Path, per_class: int, into: Path) -> Path:
@@ -298,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    info = machine()
+    info = describe()
     print(f"machine: {info}", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -27,9 +27,9 @@ from flowerkit.core.runtime import tune_for_training
 from flowerkit.data import Datasets, LabelledData, labelled_batches
 from flowerkit.evaluation import EvaluationReport, expected_calibration_error, fit_temperature
 from flowerkit.exceptions import ConfigError, NotFittedError
-from flowerkit.images.inputs import decode_all, expand
+from flowerkit.images.inputs import decode_batches, expand
 from flowerkit.models import TrainingRecipe, build_model, get_preset
-from flowerkit.prediction import FailedInput, Predictions, from_probabilities
+from flowerkit.prediction import FailedInput, Predictions, Scorer, from_probabilities
 from flowerkit.training import loop
 from flowerkit.training.finetune import backbone
 from flowerkit.training.inputs import ClassWeight, resolve_class_weight, resolve_data
@@ -134,6 +134,7 @@ class Classifier:
         # The base learning rate the recipe's schedule drives, when flowerkit compiled the
         # model with the recipe's optimizer (None: the user's optimizer, left alone).
         self._scheduled_rate: float | None = None
+        self._scorer: Scorer | None = None
 
     @classmethod
     def from_preset(
@@ -412,11 +413,11 @@ class Classifier:
 
     # ------------------------------------------------------------------ inference
     def _scores(self, batch: NDArray[Any]) -> NDArray[np.float64]:
-        """Logits for a batch (log-probabilities for a model that outputs probabilities)."""
-        out = np.asarray(self.model(batch, training=False), dtype=np.float64)
-        if self.outputs == "probabilities":
-            return np.log(np.clip(out, 1e-12, None))
-        return out
+        """Logits for a batch (log-probabilities for a model that outputs probabilities),
+        through one compiled function kept for the life of the classifier."""
+        if self._scorer is None:
+            self._scorer = Scorer(self.model, self.image_size, self.outputs)
+        return self._scorer(batch)
 
     def predict_proba(self, images: NDArray[Any], *, batch_size: int = 32) -> NDArray[np.float64]:
         """Class probabilities ``(N, classes)`` for a batch of images already at
@@ -446,7 +447,10 @@ class Classifier:
         """Classify images; return one :class:`~flowerkit.prediction.Prediction` per image.
 
         Every image is decoded and resized by :func:`~flowerkit.images.load_image`,
-        exactly as in training.
+        exactly as in training, on one thread per core, and streamed through the model in
+        batches of ``batch_size``: a folder of any size needs the memory of two batches of
+        images (plus one small result per image). The model runs as one compiled function,
+        traced on the first call and reused afterwards.
 
         Args:
             inputs: a file path, a folder (every image in it, recursively, sorted, by the
@@ -463,11 +467,19 @@ class Classifier:
         top_k = v.check_positive_int(top_k, "top_k")
         batch_size = v.check_positive_int(batch_size, "batch_size")
         v.check_choice(errors, "errors", ("raise", "skip"))
-        decoded = decode_all(expand(inputs), self.image_size, raise_errors=errors == "raise")
-        probabilities = self.predict_proba(decoded.images, batch_size=batch_size)
-        failures = [FailedInput(*failure) for failure in decoded.failures]
+        names: list[str] = []
+        rows: list[NDArray[np.float64]] = [np.zeros((0, len(self.class_names)))]
+        failures: list[FailedInput] = []
+        batches = decode_batches(
+            expand(inputs), self.image_size, batch_size=batch_size, raise_errors=errors == "raise"
+        )
+        for batch in batches:  # decoded in parallel, one batch ahead: memory stays flat
+            failures.extend(FailedInput(*failure) for failure in batch.failures)
+            if batch.names:
+                rows.append(softmax(self._scores(batch.images) / self.temperature_))
+                names.extend(batch.names)
         return from_probabilities(
-            decoded.names, probabilities, self.class_names, top_k=top_k, failures=failures
+            names, np.concatenate(rows), self.class_names, top_k=top_k, failures=failures
         )
 
     def _collect(

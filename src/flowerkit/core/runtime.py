@@ -35,9 +35,17 @@ import ctypes
 import os
 import sys
 
-__all__ = ["apply_defaults", "tune_for_training", "tune_malloc"]
+__all__ = ["apply_defaults", "available_cores", "tune_for_training", "tune_malloc"]
 
 DEFAULTS: dict[str, str] = {"TF_CPU_ALLOCATOR_USE_BFC": "true"}
+
+
+def available_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def apply_defaults() -> None:

@@ -22,6 +22,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 import flowerkit.data._report_text as _report_text
+from flowerkit.core.runtime import available_cores
 from flowerkit.core.validation import check_directory
 from flowerkit.data._checkcache import CheckCache, stamp
 from flowerkit.data._index import class_folders, index_folder
@@ -290,13 +291,6 @@ def list_class_folders(directory: str | os.PathLike[str]) -> list[str]:
     return class_folders(check_directory(directory))
 
 
-def _default_workers() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def _probe_all(
     paths: Sequence[Path],
     workers: int,
@@ -352,7 +346,7 @@ def _check_options(workers: int | None, cache: object) -> int:
             f"`cache` must be True, False or a folder path. Received: cache={cache!r}"
         )
     if workers is None:
-        return _default_workers()
+        return available_cores()
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ConfigError(
             f"`workers` must be None or an integer >= 1. Received: workers={workers!r}"

@@ -9,18 +9,20 @@ them with :func:`~flowerkit.images.load_image`, keeping the ones that fail apart
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 
+from flowerkit.core.runtime import available_cores
 from flowerkit.exceptions import ConfigError, UnreadableImageError
 from flowerkit.images.decode import load_image
 from flowerkit.images.files import image_files
 
-__all__ = ["Decoded", "Failure", "decode_all", "expand", "source_name"]
+__all__ = ["Decoded", "Failure", "decode_all", "decode_batches", "expand", "source_name"]
 
 
 def source_name(item: object, position: int) -> str:
@@ -110,10 +112,40 @@ class Decoded(NamedTuple):
     failures: list[Failure]
 
 
+def _decode(
+    item: tuple[str, object], image_size: tuple[int, int]
+) -> NDArray[np.uint8] | UnreadableImageError:
+    try:
+        return load_image(item[1], image_size)  # type: ignore[arg-type]
+    except UnreadableImageError as exc:
+        return exc
+
+
+def _collect(
+    items: Sequence[tuple[str, object]],
+    results: Iterable[NDArray[np.uint8] | UnreadableImageError],
+    image_size: tuple[int, int],
+    raise_errors: bool,
+) -> Decoded:
+    images: list[NDArray[np.uint8]] = []
+    names: list[str] = []
+    failures: list[Failure] = []
+    for (name, _), result in zip(items, results, strict=True):
+        if isinstance(result, UnreadableImageError):
+            if raise_errors:
+                raise result
+            failures.append(Failure(name, result.reason, str(result)))
+        else:
+            images.append(result)
+            names.append(name)
+    stacked = np.stack(images) if images else np.zeros((0, *image_size, 3), dtype=np.uint8)
+    return Decoded(stacked, names, failures)
+
+
 def decode_all(
     items: Sequence[tuple[str, object]], image_size: tuple[int, int], *, raise_errors: bool
 ) -> Decoded:
-    """Decode every item at ``image_size``.
+    """Decode every item at ``image_size``, one after another.
 
     Args:
         items: ``(source name, image)`` pairs, as :func:`expand` returns.
@@ -128,16 +160,56 @@ def decode_all(
         ~flowerkit.UnreadableImageError: an item is not a usable image and
             ``raise_errors`` is true; otherwise it is listed in ``failures`` and left out.
     """
-    images: list[NDArray[np.uint8]] = []
-    names: list[str] = []
-    failures: list[Failure] = []
-    for name, item in items:
-        try:
-            images.append(load_image(item, image_size))  # type: ignore[arg-type]
-            names.append(name)
-        except UnreadableImageError as exc:
-            if raise_errors:
+    return _collect(items, [_decode(item, image_size) for item in items], image_size, raise_errors)
+
+
+def decode_batches(
+    items: Sequence[tuple[str, object]],
+    image_size: tuple[int, int],
+    *,
+    batch_size: int,
+    raise_errors: bool,
+    workers: int | None = None,
+) -> Iterator[Decoded]:
+    """Decode ``items`` in consecutive batches of ``batch_size``, on ``workers`` threads.
+
+    Pillow decodes without holding the GIL, so the threads decode in parallel; the next
+    batch is decoded while the caller works on the current one. At most two batches of
+    images are in memory at a time, whatever the number of items, and every batch keeps
+    the input order.
+
+    Args:
+        items: ``(source name, image)`` pairs, as :func:`expand` returns.
+        image_size: ``(height, width)`` every image is resized to.
+        batch_size: items per batch.
+        raise_errors: as for :func:`decode_all`; the error raised is the first bad item's
+            in input order.
+        workers: decoding threads (default: one per available core).
+
+    Yields:
+        One :class:`Decoded` per batch of items.
+    """
+    threads = available_cores() if workers is None else max(1, workers)
+    chunks = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
+    if threads == 1 or len(items) <= 1:
+        for chunk in chunks:
+            yield decode_all(chunk, image_size, raise_errors=raise_errors)
+        return
+    with ThreadPoolExecutor(threads, thread_name_prefix="flowerkit-decode") as pool:
+
+        def submit(
+            chunk: Sequence[tuple[str, object]],
+        ) -> list[Future[NDArray[np.uint8] | UnreadableImageError]]:
+            return [pool.submit(_decode, item, image_size) for item in chunk]
+
+        pending = submit(chunks[0]) if chunks else []
+        for index, chunk in enumerate(chunks):
+            current = pending
+            if index + 1 < len(chunks):
+                pending = submit(chunks[index + 1])
+            try:
+                yield _collect(chunk, (f.result() for f in current), image_size, raise_errors)
+            except BaseException:
+                for future in pending:
+                    future.cancel()
                 raise
-            failures.append(Failure(name, exc.reason, str(exc)))
-    stacked = np.stack(images) if images else np.zeros((0, *image_size, 3), dtype=np.uint8)
-    return Decoded(stacked, names, failures)

@@ -1,0 +1,103 @@
+"""Prediction speed: flowerkit against the tutorial's way, side by side in one process.
+
+Both sides run the same Keras model (the tutorial preset's network at 180x180; its
+weights do not change the speed) on photos of flower_photos, read once beforehand so
+both start from the OS page cache:
+
+* **one photo**, path in, answer out, ``--calls`` times (200): ``Classifier.predict(path)``
+  against the tutorial's ``load_img`` -> ``img_to_array`` -> ``expand_dims`` ->
+  ``model.predict`` -> softmax; p50 and p99 latency;
+* **a folder** of ``--folder`` photos (500): ``Classifier.predict(paths)`` against the best a
+  tutorial user would write, a ``tf.data`` map that decodes and resizes the files in
+  parallel into one batched ``model.predict``; images per second.
+
+    python benchmarks/bench_predict.py
+    python benchmarks/bench_predict.py --calls 50 --folder 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from machine import describe
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "flower_photos"
+
+
+def _latencies(call: Callable[[], object], calls: int) -> tuple[float, float]:
+    call()  # the first call traces / builds; time the steady state
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        call()
+        times.append(1000 * (time.perf_counter() - start))
+    times.sort()
+    return statistics.median(times), times[min(len(times) - 1, int(0.99 * len(times)))]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument("--folder", type=int, default=500)
+    args = parser.parse_args(argv)
+
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    import flowerkit as fk
+
+    photos = sorted(args.data.rglob("*.jpg"))
+    folder = photos[:: max(1, len(photos) // args.folder)][: args.folder]
+    for path in folder:  # both sides start from the page cache
+        path.read_bytes()
+    names = sorted(p.name for p in args.data.iterdir() if p.is_dir())
+    model = fk.build_model(len(names), preset="tutorial", seed=1)
+    clf = fk.Classifier(model, names, trained=True)
+    size = clf.image_size
+
+    def tutorial_one() -> object:
+        img = keras.utils.load_img(folder[0], target_size=size)
+        batch = np.expand_dims(keras.utils.img_to_array(img), 0)
+        return tf.nn.softmax(model.predict(batch, verbose=0)[0])
+
+    def tutorial_folder() -> object:
+        def load(path: tf.Tensor) -> tf.Tensor:
+            image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+            return tf.image.resize(image, size)
+
+        ds = tf.data.Dataset.from_tensor_slices([str(p) for p in folder])
+        ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE).batch(32).prefetch(tf.data.AUTOTUNE)
+        return tf.nn.softmax(model.predict(ds, verbose=0))
+
+    results: dict[str, object] = {"machine": describe(), "photos": len(folder)}
+    fk_p50, fk_p99 = _latencies(lambda: clf.predict(folder[0]), args.calls)
+    tu_p50, tu_p99 = _latencies(tutorial_one, args.calls)
+    results["one_photo_ms"] = {
+        "flowerkit": {"p50": round(fk_p50, 2), "p99": round(fk_p99, 2)},
+        "tutorial": {"p50": round(tu_p50, 2), "p99": round(tu_p99, 2)},
+        "speedup_p50": round(tu_p50 / fk_p50, 2),
+    }
+    rates = {}
+    for side, run in (("flowerkit", lambda: clf.predict(folder)), ("tutorial", tutorial_folder)):
+        run()  # warm up: traces, thread pools
+        start = time.perf_counter()
+        run()
+        rates[side] = round(len(folder) / (time.perf_counter() - start), 1)
+    results["folder_images_per_s"] = {
+        **rates,
+        "ratio": round(rates["flowerkit"] / rates["tutorial"], 2),
+    }
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,39 @@
+"""What a benchmark ran on: CPU model, cores, vector flags and library versions."""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+#: CPU flags that decide which kernels TensorFlow can use.
+FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16")
+
+
+def describe() -> dict[str, Any]:
+    """CPU model, core count, flags, Python/TensorFlow/Keras versions and flowerkit's
+    runtime settings, for the record of a benchmark run."""
+    import keras
+    import tensorflow as tf
+
+    from flowerkit.core import runtime
+
+    model, flags = platform.processor() or "unknown", set[str]()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name") and model in ("", "unknown", platform.processor()):
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+    return {
+        "cpu": model,
+        "cores": runtime.available_cores(),
+        "flags": [f for f in FLAGS if f in flags],
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "TF_CPU_ALLOCATOR_USE_BFC": os.environ.get("TF_CPU_ALLOCATOR_USE_BFC"),
+        "malloc_tuned": runtime.tune_for_training(),
+    }
