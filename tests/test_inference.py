@@ -75,3 +75,16 @@ def test_streaming_predictions_match_one_batch(trained: tuple[Any, Any]) -> None
         np.testing.assert_allclose(
             list(a.probabilities.values()), list(b.probabilities.values()), atol=1e-6
         )
+
+
+def test_predict_reports_progress_after_every_batch(
+    trained: tuple[Any, Any], tmp_path: Path
+) -> None:
+    clf, data = trained
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"not an image")
+    files = [*data.validation_files[:4], bad, *data.validation_files[4:6]]
+    seen: list[tuple[int, int]] = []
+    got = clf.predict(files, batch_size=3, errors="skip", progress=lambda *a: seen.append(a))
+    assert seen == [(3, 7), (6, 7), (7, 7)]
+    assert len(got) == 6 and len(got.failures) == 1

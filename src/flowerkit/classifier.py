@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -443,6 +443,7 @@ class Classifier:
         top_k: int = 3,
         batch_size: int = 32,
         errors: Literal["raise", "skip"] = "raise",
+        progress: Callable[[int, int], None] | None = None,
     ) -> Predictions:
         """Classify images; return one :class:`~flowerkit.prediction.Prediction` per image.
 
@@ -462,6 +463,8 @@ class Classifier:
             errors: ``"raise"``: a file that is not a usable image raises
                 :class:`~flowerkit.UnreadableImageError` naming it; ``"skip"``: it is left
                 out and listed in ``Predictions.failures``.
+            progress: called as ``progress(done, total)`` after every batch (as in
+                :func:`~flowerkit.data.check_images`).
         """
         self._check_is_fitted("predict")
         top_k = v.check_positive_int(top_k, "top_k")
@@ -470,14 +473,17 @@ class Classifier:
         names: list[str] = []
         rows: list[NDArray[np.float64]] = [np.zeros((0, len(self.class_names)))]
         failures: list[FailedInput] = []
+        items = expand(inputs)
         batches = decode_batches(
-            expand(inputs), self.image_size, batch_size=batch_size, raise_errors=errors == "raise"
+            items, self.image_size, batch_size=batch_size, raise_errors=errors == "raise"
         )
         for batch in batches:  # decoded in parallel, one batch ahead: memory stays flat
             failures.extend(FailedInput(*failure) for failure in batch.failures)
             if batch.names:
                 rows.append(softmax(self._scores(batch.images) / self.temperature_))
                 names.extend(batch.names)
+            if progress is not None:
+                progress(len(names) + len(failures), len(items))
         return from_probabilities(
             names, np.concatenate(rows), self.class_names, top_k=top_k, failures=failures
         )

@@ -261,7 +261,12 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from flowerkit.classifier import Classifier
 
     clf = Classifier.load(args.model)
-    preds = clf.predict(_expand(args.inputs), top_k=args.top_k, errors="skip")
+    preds = clf.predict(
+        _expand(args.inputs),
+        top_k=args.top_k,
+        errors="skip",
+        progress=_progress_line(args, "predicting"),
+    )
     fmt = "json" if args.json else args.format
     if fmt == "json":
         print(preds.to_json())
