@@ -299,3 +299,11 @@ def test_mobilenet_v2_with_pretrained_weights_learns_flowers(tmp_path: Path) -> 
         np.testing.assert_array_equal(a, b)
     clf.fit(data, epochs=4, verbose=0)
     assert clf.evaluate(data).accuracy >= 0.7
+
+
+def test_build_config_records_every_plain_option_none_included() -> None:
+    clf = fk.Classifier.from_preset(
+        "mobilenet_v2", class_names=["a", "b"], image_size=32, weights=None, augmentation=False
+    )
+    assert clf.build_config["options"] == {"weights": None}
+    assert clf.build_config["image_size"] == [32, 32]

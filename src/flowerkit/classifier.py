@@ -63,7 +63,7 @@ def _detect_outputs(model: keras.Model) -> Outputs:
     return "logits"
 
 
-def _check_model(model: object, num_classes: int) -> tuple[int, int]:
+def _check_model(model: object, class_names: Sequence[str]) -> tuple[int, int]:
     """The ``(height, width)`` that ``model`` takes, after checking it fits flowerkit."""
     import keras
 
@@ -78,9 +78,10 @@ def _check_model(model: object, num_classes: int) -> tuple[int, int]:
             f"Its input shape is {shape}."
         )
     outputs = tuple(model.output_shape)[-1]
-    if outputs != num_classes:
+    if outputs != len(class_names):
         raise ConfigError(
-            f"`model` has {outputs} outputs but {num_classes} class names were given."
+            f"`model` has {outputs} outputs but {len(class_names)} class names were given: "
+            f"{list(class_names)}."
         )
     return int(shape[1]), int(shape[2])
 
@@ -119,7 +120,7 @@ class Classifier:
         build_config: Mapping[str, Any] | None = None,
     ) -> None:
         self.class_names: tuple[str, ...] = v.check_class_names(class_names)
-        self.image_size: tuple[int, int] = _check_model(model, len(self.class_names))
+        self.image_size: tuple[int, int] = _check_model(model, self.class_names)
         self.model = model
         self.preset = preset
         self.outputs: Outputs = outputs or _detect_outputs(model)
@@ -166,7 +167,9 @@ class Classifier:
             "dropout": dropout,
             "seed": seed,
             "options": {
-                k: val for k, val in options.items() if isinstance(val, str | int | float | bool)
+                k: val
+                for k, val in options.items()
+                if isinstance(val, str | int | float | bool | None)
             },
         }
         return cls(model, names, preset=preset, build_config=config)

@@ -355,7 +355,7 @@ def load_datasets(
         )
     report.raise_if_unusable()
     _handle_bad_files(report, on_bad_file)
-    train, val = _assign(report, validation_split, split, seed)
+    train, val = _assign(report, root, validation_split, split, seed)
 
     def pipeline(files: list[ImageFile], shuffle: bool, name: str) -> tf.data.Dataset:
         folder = cache if isinstance(cache, bool) else Path(os.fspath(cache)) / name
@@ -393,10 +393,10 @@ def _check_cache_option(cache: object) -> None:
 
 
 def _assign(
-    report: DatasetReport, validation_split: float, split: str, seed: int | None
+    report: DatasetReport, root: Path, validation_split: float, split: str, seed: int | None
 ) -> tuple[list[ImageFile], list[ImageFile]]:
-    """The report's usable files assigned to ``(train, validation)`` by the ``split`` rule."""
-    root = report.directory
+    """The report's usable files assigned to ``(train, validation)`` by the ``split`` rule;
+    errors name ``root`` as the user gave it."""
     if validation_split == 0:
         train, val = sorted(report.files, key=lambda f: f.key), list[ImageFile]()
     elif split == "keras":
