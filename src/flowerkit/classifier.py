@@ -267,11 +267,13 @@ class Classifier:
             metric to one value per epoch (resumed epochs included). ``history_``
             accumulates every call.
         """
+        recipe = self.recipe
         if epochs is None:
-            phases = loop.recipe_phases(self.recipe)
+            phases = loop.recipe_phases(recipe)
         else:
             phases = [loop.Phase("train", v.check_positive_int(epochs, "epochs"))]
         return self._train(
+            recipe,
             phases,
             data,
             validation_data,
@@ -347,10 +349,11 @@ class Classifier:
             if learning_rate is None
             else v.check_non_negative_float(learning_rate, "learning_rate"),
         )
-        return self._train([phase], data, validation_data, **options)
+        return self._train(recipe, [phase], data, validation_data, **options)
 
     def _train(
         self,
+        recipe: TrainingRecipe,
         phases: Sequence[loop.Phase],
         data: Datasets | tf.data.Dataset,
         validation_data: tf.data.Dataset | None,
@@ -382,16 +385,16 @@ class Classifier:
         if seed is not None:
             keras.utils.set_random_seed(seed)
         if optimizer is not None or learning_rate is not None or not self.model.compiled:
-            self._scheduled_rate = self._compile(optimizer, learning_rate)
+            self._scheduled_rate = self._compile(recipe, optimizer, learning_rate)
         history = loop.run(
             self.model,
             phases,
-            recipe=self.recipe,
+            recipe=recipe,
             train=train,
             validation=val,
             options=run_options,
             scheduled_rate=self._scheduled_rate,
-            recompile=lambda rate: self._compile(None, rate),
+            recompile=lambda rate: self._compile(recipe, None, rate),
         )
         for key, values in history.history.items():
             self.history_.setdefault(key, []).extend(values)
@@ -403,11 +406,14 @@ class Classifier:
         return history
 
     def _compile(
-        self, optimizer: keras.optimizers.Optimizer | str | None, learning_rate: float | None
+        self,
+        recipe: TrainingRecipe,
+        optimizer: keras.optimizers.Optimizer | str | None,
+        learning_rate: float | None,
     ) -> float | None:
         return compile_model(
             self.model,
-            self.recipe,
+            recipe,
             optimizer=optimizer,
             learning_rate=learning_rate,
             from_logits=self.outputs == "logits",

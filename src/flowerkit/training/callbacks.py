@@ -266,6 +266,11 @@ class HistoryLog(keras.callbacks.Callback):  # type: ignore[misc]
         self.path = path
         self.history = {k: list(v) for k, v in previous.items()}
 
+    @property
+    def epochs_done(self) -> int:
+        """How many epochs the log holds (resumed ones included)."""
+        return len(next(iter(self.history.values()), []))
+
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         for key, value in (logs or {}).items():
             if key == "learning_rate":

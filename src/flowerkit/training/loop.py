@@ -193,7 +193,7 @@ def run(
     for i, phase in enumerate(phases):
         if i and state.budget is not None and state.budget.stopped:
             break
-        first = 0 if i == 0 else len(next(iter(state.log.history.values()), []))
+        first = 0 if i == 0 else state.log.epochs_done
         if phase.fine_tune:
             unfreeze(model, phase.layers)
             state.scheduled_rate = recompile(
@@ -205,7 +205,7 @@ def run(
     history = keras.callbacks.History()
     history.set_model(model)
     history.history = state.log.history
-    history.epoch = list(range(len(next(iter(state.log.history.values()), []))))
+    history.epoch = list(range(state.log.epochs_done))
     return history
 
 
