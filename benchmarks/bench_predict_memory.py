@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from child import run_child
 from machine import describe
 
 _CHILD = r"""
@@ -53,17 +51,7 @@ def _write_photos(folder: Path, count: int) -> None:
 
 
 def _run(folder: Path, count: int) -> dict[str, float]:
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    out = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(folder), str(count)],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=env,
-    )
-    line = next(x for x in out.stdout.splitlines() if x.startswith("RESULT "))
-    result: dict[str, float] = json.loads(line[len("RESULT ") :])
-    return result
+    return run_child(_CHILD, str(folder), str(count))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -23,13 +23,12 @@ warm-up steps), and reports wall, user and system CPU time and minor page faults
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
-import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+from child import run_child
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "flower_photos"
@@ -88,16 +87,7 @@ def run_leg(network: str, mode: str, data: Path, steps: int) -> dict[str, float]
     else:
         env.pop("TF_CPU_ALLOCATOR_USE_BFC", None)
         env.pop("FLOWERKIT_TUNE_MALLOC", None)
-    out = subprocess.run(
-        [sys.executable, "-c", _CHILD, network, str(data), str(steps), mode],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    line = next(x for x in out.stdout.splitlines() if x.startswith("RESULT "))
-    result: dict[str, float] = json.loads(line[len("RESULT ") :])
-    return result
+    return run_child(_CHILD, network, str(data), str(steps), mode, env=env)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
