@@ -18,9 +18,9 @@ import os
 import platform
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import flowerkit.data.checking as checking
 from flowerkit.data._probe import Probe
@@ -54,8 +54,13 @@ def _check(
     """One timed ``check_images`` run, decoding on a thread or a process pool."""
     original = checking._probe_all
 
-    def probe_all(paths: Sequence[Path], n: int) -> list[Probe]:
-        return original(paths, n, pool)
+    def probe_all(
+        paths: Sequence[Path],
+        n: int,
+        progress: Callable[[int, int], None] | None = None,
+        size: tuple[int, int] | None = None,
+    ) -> list[tuple[Probe, Any]]:
+        return original(paths, n, pool, progress, size)
 
     checking._probe_all = probe_all  # type: ignore[assignment]
     try:

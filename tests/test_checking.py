@@ -58,23 +58,23 @@ Counter = Callable[[], int]
 
 @pytest.fixture
 def decoded(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The sources ``load_image`` was called with by the checker (from any thread)."""
+    """The sources decoded (``decode_image``, behind ``load_image`` too), from any thread."""
     calls: list[str] = []
     lock = threading.Lock()
-    original = flowerkit.images.decode.load_image
+    original = flowerkit.images.decode.decode_image
 
     def counting(source: Any, image_size: Any = None) -> Any:
         with lock:
             calls.append(str(source))
         return original(source, image_size)
 
-    monkeypatch.setattr(flowerkit.images.decode, "load_image", counting)
+    monkeypatch.setattr(flowerkit.images.decode, "decode_image", counting)
     return calls
 
 
 @pytest.fixture
 def count_decodes(decoded: list[str]) -> Counter:
-    """How many times the checker called ``load_image`` so far."""
+    """How many files were decoded so far."""
     return lambda: len(decoded)
 
 

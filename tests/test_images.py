@@ -44,7 +44,15 @@ from corpus import (
 )
 from flowerkit.exceptions import ConfigError, DatasetError, UnreadableImageError
 from flowerkit.images import decode as images
-from flowerkit.images.decode import MAX_PIXELS, REASONS, load_image, resize_image
+from flowerkit.images.decode import (
+    MAX_PIXELS,
+    REASONS,
+    dct_scaled,
+    decode_image,
+    load_image,
+    resize_decoded,
+    resize_image,
+)
 
 Check = Callable[[np.ndarray], None]
 
@@ -459,3 +467,39 @@ def test_reason_codes_are_documented() -> None:
     for code in codes:
         assert f"``{code}``" in (images.__doc__ or "")
         assert f"``{code}``" in docs
+
+
+def _large_photo(orientation: int, scale: int = 32) -> bytes:
+    """The upright quadrant picture at ``scale`` times its size, with texture, stored
+    under ``orientation`` like ``oriented_jpeg``."""
+    height, width = UPRIGHT_SIZE
+    base = np.asarray(upright().resize((width * scale, height * scale)), np.int16)
+    yy, xx = np.mgrid[0 : height * scale, 0 : width * scale]
+    texture = (12 * np.sin(xx / 7.0) * np.cos(yy / 5.0)).astype(np.int16)[..., None]
+    picture = Image.fromarray(np.clip(base + texture, 0, 255).astype(np.uint8))
+    method = {1: None, 6: Image.Transpose.ROTATE_90}[orientation]
+    stored = picture if method is None else picture.transpose(method)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return encode(stored, "JPEG", quality=92, exif=exif.tobytes())
+
+
+@pytest.mark.parametrize("orientation", [1, 6])
+def test_large_jpegs_are_dct_scaled_within_tolerance(orientation: int) -> None:
+    data = _large_photo(orientation)
+    # 960x640 upright for 30x20: libjpeg decodes at 1/8 (120x80, still 4x the target).
+    assert decode_image(data, UPRIGHT_SIZE).size == (120, 80)
+    fast = load_image(data, UPRIGHT_SIZE)
+    _assert_upright(fast)
+    full = resize_decoded(decode_image(data), UPRIGHT_SIZE)
+    difference = np.abs(fast.astype(np.int16) - full.astype(np.int16))
+    assert difference.mean() < 1.0 and difference.max() <= 16
+
+
+def test_jpegs_under_the_gap_are_decoded_in_full() -> None:
+    data = _large_photo(1, scale=4)  # 120x80: less than 4x of 40x60
+    assert not dct_scaled(120, 80, (40, 60)) and dct_scaled(240, 160, (40, 60))
+    assert decode_image(data, (40, 60)).size == (120, 80)
+    np.testing.assert_array_equal(
+        load_image(data, (40, 60)), resize_decoded(decode_image(data), (40, 60))
+    )

@@ -1,7 +1,9 @@
 """The tf.data pipeline behind ``image_dataset`` and ``load_datasets``.
 
 Decoded ``uint8`` examples live in an :class:`_ExampleStore` (memory, or a memory-mapped
-file for ``cache=<folder>``), filled the first time each example is read. Every epoch a
+file for ``cache=<folder>``), filled with what the check already decoded, and otherwise
+the first time each example is read (in parallel: batches are gathered by a parallel
+``map``). Every epoch a
 new permutation of the example indices comes from ``numpy.random.default_rng([seed,
 epoch])`` and batches are gathered from the store. So:
 
@@ -51,7 +53,12 @@ class _ExampleStore:
     """Decoded images by index, decoded on first use and kept (or not, ``keep=False``)."""
 
     def __init__(
-        self, paths: Sequence[str], size: tuple[int, int], folder: Path | None, keep: bool
+        self,
+        paths: Sequence[str],
+        size: tuple[int, int],
+        folder: Path | None,
+        keep: bool,
+        decoded: dict[str, NDArray[np.uint8]] | None = None,
     ) -> None:
         self.paths = list(paths)
         self.size = size
@@ -65,13 +72,26 @@ class _ExampleStore:
         if folder is None:
             self.images = np.empty(shape, np.uint8)
             self.ready = np.zeros(len(self.paths), np.uint8)
-            return
-        folder.mkdir(parents=True, exist_ok=True)
-        key = fingerprint(self.paths, size)
-        image_file, ready_file = folder / f"{key}.images", folder / f"{key}.ready"
-        mode: Literal["r+", "w+"] = "r+" if image_file.exists() and ready_file.exists() else "w+"
-        self.images = np.memmap(str(image_file), np.uint8, mode, shape=shape)
-        self.ready = np.memmap(str(ready_file), np.uint8, mode, shape=(len(self.paths),))
+        else:
+            folder.mkdir(parents=True, exist_ok=True)
+            key = fingerprint(self.paths, size)
+            image_file, ready_file = folder / f"{key}.images", folder / f"{key}.ready"
+            exists = image_file.exists() and ready_file.exists()
+            mode: Literal["r+", "w+"] = "r+" if exists else "w+"
+            self.images = np.memmap(str(image_file), np.uint8, mode, shape=shape)
+            self.ready = np.memmap(str(ready_file), np.uint8, mode, shape=(len(self.paths),))
+        if decoded:
+            self._fill(decoded)
+
+    def _fill(self, decoded: dict[str, NDArray[np.uint8]]) -> None:
+        """Take the images a check already decoded (each entry is removed as it is copied,
+        so the two copies never both hold everything)."""
+        assert self.images is not None and self.ready is not None
+        for index, path in enumerate(self.paths):
+            image = decoded.pop(path, None)
+            if image is not None and image.shape == self.images.shape[1:]:
+                self.images[index] = image
+                self.ready[index] = 1
 
     def _decode(self, index: int) -> NDArray[np.uint8]:
         path = self.paths[index]
@@ -130,12 +150,17 @@ def build(
     shuffle: bool,
     seed: int | None,
     cache: bool | Path,
+    decoded: dict[str, NDArray[np.uint8]] | None = None,
 ) -> tf.data.Dataset:
-    """The pipeline behind :func:`~flowerkit.data.image_dataset`, from checked arguments."""
+    """The pipeline behind :func:`~flowerkit.data.image_dataset`, from checked arguments.
+
+    ``decoded`` maps paths to images already decoded at ``size`` (by the check): they go
+    into the cache and are not decoded again; its entries are consumed.
+    """
     import tensorflow as tf
 
     store = _ExampleStore(
-        paths, size, cache if isinstance(cache, Path) else None, keep=cache is not False
+        paths, size, cache if isinstance(cache, Path) else None, cache is not False, decoded
     )
     per_batch = batch_size or 1
     order = _EpochOrder(len(paths), per_batch, shuffle, seed)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
+from PIL import Image
 
 import flowerkit.images.decode as images
 from flowerkit.exceptions import UnreadableImageError
@@ -39,10 +40,11 @@ class Probe(NamedTuple):
     height: int = 0
 
 
-def pixel_digest(rgb: NDArray[np.uint8]) -> str:
-    """sha256 of a C-contiguous ``(H, W, 3)`` uint8 array and its shape."""
-    digest = hashlib.sha256("x".join(map(str, rgb.shape)).encode() + b"\n")
-    digest.update(np.ascontiguousarray(rgb).data)
+def pixel_digest(rgb: Image.Image) -> str:
+    """sha256 of an RGB image's pixels and shape (the bytes and shape of its
+    ``(H, W, 3)`` uint8 array)."""
+    digest = hashlib.sha256(f"{rgb.height}x{rgb.width}x3\n".encode())
+    digest.update(rgb.tobytes())
     return digest.hexdigest()
 
 
@@ -55,6 +57,18 @@ def probe(path: Path) -> Probe:
         The fingerprints and size of a usable image; for any failure, a :class:`Probe`
         with a reason code and a message.
     """
+    return probe_and_resize(path, None)[0]
+
+
+def probe_and_resize(
+    path: Path, size: tuple[int, int] | None
+) -> tuple[Probe, NDArray[np.uint8] | None]:
+    """:func:`probe`, and the decoded image resized to ``size`` (``None``: no image).
+
+    The image is exactly what ``images.load_image(path, size)`` returns, from the same
+    decode, so a check can fill the training cache without a second decode. Never raises;
+    the image is ``None`` for a bad file.
+    """
     try:
         str(path).encode("utf-8")
     except UnicodeEncodeError:
@@ -62,19 +76,27 @@ def probe(path: Path) -> Probe:
             "unreadable",
             f"{str(path)!r} has a file name that is not valid UTF-8, which TensorFlow "
             "cannot open; rename it.",
-        )
+        ), None
     try:
-        rgb = images.load_image(path)
+        rgb = images.decode_image(path)
+        pixels = pixel_digest(rgb)
+        if size is None:
+            small = None
+        elif images.dct_scaled(rgb.width, rgb.height, size):  # a second, cheap decode
+            small = images.load_image(path, size)
+        else:
+            small = images.resize_decoded(rgb, size)
     except UnreadableImageError as exc:
-        return Probe(exc.reason, str(exc))
+        return Probe(exc.reason, str(exc)), None
     except MemoryError:
-        return Probe("too_large", f"{str(path)!r} is too large to decode in the memory available.")
+        message = f"{str(path)!r} is too large to decode in the memory available."
+        return Probe("too_large", message), None
     except Exception as exc:  # a Pillow bug must not stop the whole check
-        return Probe("decode_error", f"{str(path)!r} could not be decoded ({exc!r}).")
+        return Probe("decode_error", f"{str(path)!r} could not be decoded ({exc!r})."), None
     try:
         with open(path, "rb") as handle:
             file_sha = hashlib.file_digest(handle, "sha256").hexdigest()
     except OSError as exc:
-        return Probe("unreadable", f"{str(path)!r} could not be read ({exc.strerror or exc}).")
-    height, width = int(rgb.shape[0]), int(rgb.shape[1])
-    return Probe(None, "", file_sha, pixel_digest(rgb), width, height)
+        message = f"{str(path)!r} could not be read ({exc.strerror or exc})."
+        return Probe("unreadable", message), None
+    return Probe(None, "", file_sha, pixels, rgb.width, rgb.height), small

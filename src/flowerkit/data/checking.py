@@ -16,19 +16,25 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
 
 import flowerkit.data._report_text as _report_text
 from flowerkit.core.runtime import available_cores
 from flowerkit.core.validation import check_directory
 from flowerkit.data._checkcache import CheckCache, stamp
 from flowerkit.data._index import class_folders, index_folder
-from flowerkit.data._probe import Probe, probe
+from flowerkit.data._probe import Probe, probe_and_resize
 from flowerkit.exceptions import ConfigError, DatasetError
 from flowerkit.images.decode import IMAGE_EXTENSIONS
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 __all__ = [
     "IGNORE_REASONS",
@@ -296,20 +302,23 @@ def _probe_all(
     workers: int,
     pool: Literal["thread", "process"] = "thread",
     progress: Callable[[int, int], None] | None = None,
-) -> list[Probe]:
-    """Probe ``paths`` on ``workers`` threads (Pillow decodes without the GIL) or processes.
+    size: tuple[int, int] | None = None,
+) -> list[tuple[Probe, NDArray[np.uint8] | None]]:
+    """Probe ``paths`` on ``workers`` threads (Pillow decodes without the GIL) or processes,
+    each result with the image resized to ``size`` (``None``: no image).
 
     ``progress(done, total)`` is called as results come in.
     """
     total = len(paths)
+    work = partial(probe_and_resize, size=size)
+    executor: Executor
     if workers <= 1 or total <= 1:
         results = []
         for done, p in enumerate(paths, start=1):
-            results.append(probe(p))
+            results.append(work(p))
             if progress is not None:
                 progress(done, total)
         return results
-    executor: Executor
     if pool == "process":
         executor = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
     else:
@@ -317,7 +326,7 @@ def _probe_all(
     with executor:
         results = []
         for done, result in enumerate(
-            executor.map(probe, paths, chunksize=32 if pool == "process" else 1), start=1
+            executor.map(work, paths, chunksize=32 if pool == "process" else 1), start=1
         ):
             results.append(result)
             if progress is not None:
@@ -391,6 +400,36 @@ def check_images(
         ~flowerkit.DatasetError: ``directory`` is not an existing folder or
             cannot be listed, or ``class_names`` names a folder that is not in it.
     """
+    return check_and_decode(
+        directory,
+        class_names=class_names,
+        follow_links=follow_links,
+        workers=workers,
+        cache=cache,
+        progress=progress,
+    )[0]
+
+
+def check_and_decode(
+    directory: str | os.PathLike[str],
+    *,
+    class_names: Sequence[str] | None = None,
+    follow_links: bool = False,
+    workers: int | None = None,
+    cache: CacheOption = True,
+    progress: Callable[[int, int], None] | None = None,
+    image_size: tuple[int, int] | None = None,
+    max_bytes: int | None = None,
+) -> tuple[DatasetReport, dict[Path, NDArray[np.uint8]]]:
+    """:func:`check_images`, and every file it decoded resized to ``image_size``.
+
+    The second item maps the path of each usable file the check had to decode (not found
+    in its cache) to the image :func:`~flowerkit.images.load_image` gives at
+    ``image_size``, from the check's own decode: what
+    :func:`~flowerkit.data.load_datasets` puts in its cache, so that a file is decoded
+    once. It is empty when ``image_size`` is ``None``, or when the images of all the
+    candidate files would take more than ``max_bytes``.
+    """
     n_workers = _check_options(workers, cache)
     root = check_directory(directory).absolute()
     _check_selected(root, class_names)
@@ -402,7 +441,12 @@ def check_images(
             "its permissions."
         ) from exc
     paths = [c.path for c in index.candidates]
-    results = _cached_probes(paths, root, index.class_names, cache, n_workers, progress)
+    need = len(paths) * image_size[0] * image_size[1] * 3 if image_size is not None else 0
+    if max_bytes is not None and need > max_bytes:
+        image_size = None
+    results, decoded = _cached_probes(
+        paths, root, index.class_names, cache, n_workers, progress, image_size
+    )
     files, bad = _sort_results(index.candidates, results)
     unlisted = [
         BadFile(
@@ -414,9 +458,10 @@ def check_images(
         for u in index.unlisted
     ]
     ignored = tuple(IgnoredFile(s.path, s.reason) for s in index.ignored)
-    return DatasetReport(
+    report = DatasetReport(
         root, index.class_names, tuple(files), (*unlisted, *bad), ignored, _duplicates(files)
     )
+    return report, decoded
 
 
 def _check_selected(root: Path, class_names: Sequence[str] | None) -> None:
@@ -438,8 +483,10 @@ def _cached_probes(
     cache: CacheOption,
     workers: int,
     progress: Callable[[int, int], None] | None,
-) -> list[Probe]:
-    """The check result of each of ``paths``: cached while a file is unchanged, else probed.
+    size: tuple[int, int] | None,
+) -> tuple[list[Probe], dict[Path, NDArray[np.uint8]]]:
+    """The check result of each of ``paths``: cached while a file is unchanged, else probed;
+    and the images the probes decoded, resized to ``size`` (none when ``size`` is ``None``).
 
     Fresh results are written to the cache of ``root``, and entries of files no longer in
     the ``class_names`` folders are dropped from it.
@@ -448,12 +495,16 @@ def _cached_probes(
     stamps = [stamp(p) for p in paths]
     cached = [store.get(p, s) for p, s in zip(paths, stamps, strict=True)]
     todo = [i for i, r in enumerate(cached) if r is None]
-    fresh = _probe_all([paths[i] for i in todo], workers, progress=progress)
-    probed = dict(zip(todo, fresh, strict=True))
-    for i, result in probed.items():
+    fresh = _probe_all([paths[i] for i in todo], workers, progress=progress, size=size)
+    probed: dict[int, Probe] = {}
+    decoded: dict[Path, NDArray[np.uint8]] = {}
+    for i, (result, image) in zip(todo, fresh, strict=True):
+        probed[i] = result
         store.put(paths[i], stamps[i], result)
+        if image is not None:
+            decoded[paths[i]] = image
     store.save(paths, (root / n for n in class_names))
-    return [probed[i] if r is None else r for i, r in enumerate(cached)]
+    return [probed[i] if r is None else r for i, r in enumerate(cached)], decoded
 
 
 def _sort_results(

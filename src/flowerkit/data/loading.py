@@ -35,11 +35,19 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from flowerkit.core import memory
 from flowerkit.core import validation as v
 from flowerkit.core.numeric import balanced_class_weights
+from flowerkit.core.paths import default_cache_dir
 from flowerkit.core.runtime import tune_for_training
-from flowerkit.data.checking import DatasetReport, ImageFile, check_images
-from flowerkit.exceptions import BadFilesWarning, ConfigError, DatasetError, UnreadableImageError
+from flowerkit.data.checking import DatasetReport, ImageFile, check_and_decode
+from flowerkit.exceptions import (
+    BadFilesWarning,
+    ConfigError,
+    DatasetError,
+    FlowerkitWarning,
+    UnreadableImageError,
+)
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -54,7 +62,10 @@ __all__ = [
 ]
 
 SplitName = Literal["stratified", "keras"]
-CacheOption = bool | str | os.PathLike[str]
+CacheOption = bool | Literal["auto"] | str | os.PathLike[str]
+
+#: The share of the available memory an automatic (``cache="auto"``) in-memory cache may take.
+MEMORY_SHARE = 0.5
 
 #: The extensions ``keras.utils.image_dataset_from_directory`` indexes.
 _KERAS_FORMATS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
@@ -79,6 +90,9 @@ class Datasets:
         split: the split rule, ``"stratified"`` or ``"keras"``.
         report: the :class:`~flowerkit.data.DatasetReport` of the check the files come
             from (``report.bad_files`` lists the unusable files left out).
+        cache: where the decoded examples are kept, as resolved from the ``cache``
+            argument: ``True`` (memory), a folder (a disk cache with ``train`` and
+            ``validation`` sub-folders) or ``False`` (decoded every epoch).
     """
 
     train: tf.data.Dataset
@@ -93,6 +107,7 @@ class Datasets:
     seed: int | None
     split: str
     report: DatasetReport | None = field(default=None, repr=False)
+    cache: bool | Path = True
 
     @property
     def num_classes(self) -> int:
@@ -197,7 +212,7 @@ def image_dataset(
     batch_size: int | None = 32,
     shuffle: bool = False,
     seed: int | None = None,
-    cache: CacheOption = True,
+    cache: CacheOption = "auto",
 ) -> tf.data.Dataset:
     """A ``tf.data`` pipeline over image files, decoded by :func:`~flowerkit.images.load_image`.
 
@@ -215,10 +230,14 @@ def image_dataset(
             epoch number only, so a fresh pipeline with the same seed repeats the same
             sequence of orders.
         seed: the seed of the per-epoch orders.
-        cache: ``True`` keeps the decoded examples in memory after their first read,
-            ``False`` decodes every epoch, and a folder path keeps them in a memory-mapped
-            file there (one per list of files and image size, so a changed folder never
-            reads a stale cache).
+        cache: ``"auto"`` keeps the decoded examples in memory after their first read
+            when they take at most half the memory available (estimated before anything
+            is decoded), else in a disk cache under flowerkit's cache folder when there is
+            room on its disk, else nowhere, and says which in a
+            :class:`~flowerkit.FlowerkitWarning`. ``True`` always keeps them in memory,
+            ``False`` decodes every epoch, and a folder path keeps them in a
+            memory-mapped file there (one per list of files and image size, so a changed
+            folder never reads a stale cache).
 
     Returns:
         A pipeline of ``uint8`` image batches ``(batch, h, w, 3)``, with ``int32`` labels
@@ -243,7 +262,7 @@ def image_dataset(
             f"`labels` must have one entry per path: got {len(labels)} labels for "
             f"{len(str_paths)} paths."
         )
-    store: bool | Path = cache if isinstance(cache, bool) else Path(os.fspath(cache)).expanduser()
+    store = _resolve_cache(cache, len(str_paths), size, stacklevel=2)
     return _pipeline.build(
         str_paths,
         labels,
@@ -287,7 +306,7 @@ def load_datasets(
     seed: int | None = 123,
     split: SplitName = "stratified",
     class_names: Sequence[str] | None = None,
-    cache: CacheOption = True,
+    cache: CacheOption = "auto",
     on_bad_file: Literal["skip", "raise"] = "skip",
     follow_links: bool = False,
     check_cache: bool | str | os.PathLike[str] = True,
@@ -312,8 +331,11 @@ def load_datasets(
         split: the assignment rule, ``"stratified"`` or ``"keras"`` (see the module docs).
         class_names: picks and orders a subset of the class folders (default: all,
             sorted).
-        cache: as in :func:`image_dataset`; a folder gets a ``train`` and a
-            ``validation`` sub-folder.
+        cache: as in :func:`image_dataset` (``"auto"``, ``True``, ``False`` or a
+            folder), decided once for both splits from the number of usable files; a
+            folder gets a ``train`` and a ``validation`` sub-folder. When the cache is in
+            memory, the images the check decodes go straight into it, so each file is
+            decoded once.
         on_bad_file: what unusable files do, ``"skip"`` or ``"raise"`` (see above).
         follow_links: whether links to folders inside a class are followed (see
             :func:`~flowerkit.data.check_images`).
@@ -349,24 +371,37 @@ def load_datasets(
             "reproducible and train/validation never overlap. Received: seed=None"
         )
     root = v.check_directory(directory)
+    decoded: dict[Path, Any] = {}
     if report is None:
-        report = check_images(
-            root, class_names=class_names, follow_links=follow_links, cache=check_cache
+        report, decoded = check_and_decode(
+            root,
+            class_names=class_names,
+            follow_links=follow_links,
+            cache=check_cache,
+            image_size=size if cache in ("auto", True) else None,
+            max_bytes=None if cache is True else _memory_budget(),
         )
     report.raise_if_unusable()
     _handle_bad_files(report, on_bad_file)
     train, val = _assign(report, root, validation_split, split, seed)
+    store = _resolve_cache(cache, len(train) + len(val), size, stacklevel=2)
+    if store is not True:
+        decoded.clear()
 
     def pipeline(files: list[ImageFile], shuffle: bool, name: str) -> tf.data.Dataset:
-        folder = cache if isinstance(cache, bool) else Path(os.fspath(cache)) / name
-        return image_dataset(
-            [f.path for f in files],
+        from flowerkit.data import _pipeline
+
+        paths = [os.fspath(f.path) for f in files]
+        ready = {os.fspath(f.path): decoded.pop(f.path) for f in files if f.path in decoded}
+        return _pipeline.build(
+            paths,
             [f.label for f in files],
-            image_size=size,
+            size=size,
             batch_size=batch_size,
             shuffle=shuffle,
             seed=seed,
-            cache=folder,
+            cache=store / name if isinstance(store, Path) else store,
+            decoded=ready,
         )
 
     return Datasets(
@@ -382,14 +417,58 @@ def load_datasets(
         seed=seed,
         split=split,
         report=report,
+        cache=store,
     )
 
 
 def _check_cache_option(cache: object) -> None:
     if not isinstance(cache, bool | str | os.PathLike):
         raise ConfigError(
-            f"`cache` must be True, False or a folder path. Received: cache={cache!r}"
+            f"`cache` must be 'auto', True, False or a folder path. Received: cache={cache!r}"
         )
+
+
+def _memory_budget() -> int | None:
+    """Bytes an automatic in-memory cache may take (``None``: unknown, no limit)."""
+    available = memory.available_memory()
+    return None if available is None else int(MEMORY_SHARE * available)
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:.1f} GiB"
+
+
+def _resolve_cache(
+    cache: CacheOption, count: int, size: tuple[int, int], *, stacklevel: int
+) -> bool | Path:
+    """Where ``count`` decoded examples at ``size`` go: ``True`` (memory), a folder, or
+    ``False`` (nowhere); ``"auto"`` decides from the memory and disk free now."""
+    if isinstance(cache, bool):
+        return cache
+    if cache != "auto":
+        return Path(os.fspath(cache)).expanduser()
+    need = count * size[0] * size[1] * 3
+    budget = _memory_budget()
+    if budget is None or need <= budget:
+        return True
+    folder = default_cache_dir() / "datasets"
+    where = f"{count} decoded images at {size[0]}x{size[1]} need {_gib(need)}, more than "
+    where += f"half the memory available ({_gib(2 * budget)})"
+    if need * 1.1 < memory.free_disk(folder):
+        warnings.warn(
+            f"{where}: keeping them in a disk cache in {str(folder)!r} instead (pass "
+            "cache=False to decode every epoch, or cache=<folder> to choose the place).",
+            FlowerkitWarning,
+            stacklevel=stacklevel + 1,
+        )
+        return folder
+    warnings.warn(
+        f"{where}, and there is no room for them in {str(folder)!r} either: decoding them "
+        "every epoch (pass cache=<folder> on a disk with room to cache them).",
+        FlowerkitWarning,
+        stacklevel=stacklevel + 1,
+    )
+    return False
 
 
 def _assign(

@@ -8,24 +8,32 @@ the reports all call it, so an image means the same pixels everywhere.
 from __future__ import annotations
 
 from flowerkit.images.decode import (
+    DCT_REDUCING_GAP,
     DECODED_FORMATS,
     IMAGE_EXTENSIONS,
     MAX_PIXELS,
     REASONS,
     ImageInput,
+    dct_scaled,
+    decode_image,
     load_image,
+    resize_decoded,
     resize_image,
     to_rgb_array,
 )
 from flowerkit.images.thumbnails import thumbnail
 
 __all__ = [
+    "DCT_REDUCING_GAP",
     "DECODED_FORMATS",
     "IMAGE_EXTENSIONS",
     "MAX_PIXELS",
     "REASONS",
     "ImageInput",
+    "dct_scaled",
+    "decode_image",
     "load_image",
+    "resize_decoded",
     "resize_image",
     "thumbnail",
     "to_rgb_array",

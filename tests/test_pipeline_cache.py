@@ -1,0 +1,161 @@
+"""Where load_datasets keeps decoded images, and that a cold load decodes each file once."""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import flowerkit as fk
+import flowerkit.core.memory
+import flowerkit.images.decode
+from conftest import MakeFolder
+from flowerkit.data.checking import check_and_decode
+from flowerkit.images.decode import load_image
+
+SIZE = (20, 30)
+
+
+@pytest.fixture
+def decodes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every file decoded from now on (checker and pipeline alike), from any thread."""
+    calls: list[str] = []
+    lock = threading.Lock()
+    original = flowerkit.images.decode.decode_image
+
+    def counting(source: Any, image_size: Any = None) -> Any:
+        with lock:
+            calls.append(str(source))
+        return original(source, image_size)
+
+    monkeypatch.setattr(flowerkit.images.decode, "decode_image", counting)
+    return calls
+
+
+def _epoch(data: fk.Datasets) -> tuple[np.ndarray, np.ndarray]:
+    """Every image and label of the validation split, after one pass over both splits."""
+    train = sum(int(x.shape[0]) for x, _ in data.train)
+    assert train == len(data.train_files)
+    assert data.validation is not None
+    batches = list(data.validation)
+    images = np.concatenate([x.numpy() for x, _ in batches])
+    labels = np.concatenate([y.numpy() for _, y in batches])
+    return images, labels
+
+
+def _low_memory(monkeypatch: pytest.MonkeyPatch, free_disk: int | None = None) -> None:
+    monkeypatch.setattr(flowerkit.core.memory, "available_memory", lambda: 10_000)
+    if free_disk is not None:
+        monkeypatch.setattr(flowerkit.core.memory, "free_disk", lambda folder: free_disk)
+
+
+def test_cold_load_decodes_each_file_once(
+    make_folder: MakeFolder, tmp_path: Path, decodes: list[str]
+) -> None:
+    root = make_folder(per_class=8, suffix=".jpg")
+    data = fk.load_datasets(root, image_size=SIZE, batch_size=4, seed=1, check_cache=tmp_path)
+    images, labels = _epoch(data)
+    _epoch(data)  # a second epoch comes from the cache
+    assert data.cache is True
+    assert sorted(decodes) == sorted(str(p) for p in (*data.train_files, *data.validation_files))
+    # What the check decoded is exactly what the pipeline would have decoded itself.
+    for i, path in enumerate(data.validation_files):
+        np.testing.assert_array_equal(images[i], load_image(path, SIZE))
+    assert labels.tolist() == list(data.validation_labels)
+
+
+def test_a_checked_folder_is_decoded_by_the_first_epoch(
+    make_folder: MakeFolder, tmp_path: Path, decodes: list[str]
+) -> None:
+    root = make_folder(per_class=6, suffix=".png")
+    fk.load_datasets(root, image_size=SIZE, seed=1, check_cache=tmp_path)
+    del decodes[:]
+    data = fk.load_datasets(root, image_size=SIZE, batch_size=4, seed=1, check_cache=tmp_path)
+    assert decodes == []  # the check found every file in its cache
+    images, _ = _epoch(data)
+    assert len(decodes) == len(data.train_files) + len(data.validation_files)
+    np.testing.assert_array_equal(images[0], load_image(data.validation_files[0], SIZE))
+
+
+def test_auto_cache_goes_to_disk_when_memory_is_short(
+    make_folder: MakeFolder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, decodes: list[str]
+) -> None:
+    root = make_folder(per_class=6)
+    monkeypatch.setenv("FLOWERKIT_CACHE_DIR", str(tmp_path / "fkcache"))
+    _low_memory(monkeypatch)
+    with pytest.warns(fk.FlowerkitWarning, match="disk cache") as caught:
+        data = fk.load_datasets(root, image_size=SIZE, batch_size=4, seed=1)
+    assert len(caught) == 1 and caught[0].filename == __file__
+    assert data.cache == tmp_path / "fkcache" / "datasets"
+    images, _ = _epoch(data)
+    # Nothing was kept in memory: the check decoded to check, the first epoch to cache.
+    assert len(decodes) == 2 * (len(data.train_files) + len(data.validation_files))
+    assert any((data.cache / "train").iterdir()) and any((data.cache / "validation").iterdir())
+    np.testing.assert_array_equal(images[-1], load_image(data.validation_files[-1], SIZE))
+
+
+def test_auto_cache_is_off_when_disk_is_short_too(
+    make_folder: MakeFolder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = make_folder(per_class=6)
+    _low_memory(monkeypatch, free_disk=0)
+    with pytest.warns(fk.FlowerkitWarning, match="decoding them every epoch"):
+        data = fk.load_datasets(root, image_size=SIZE, batch_size=4, seed=1)
+    assert data.cache is False
+    first, _ = _epoch(data)
+    second, _ = _epoch(data)
+    np.testing.assert_array_equal(first, second)
+
+
+def test_an_explicit_cache_overrides_the_estimate(
+    make_folder: MakeFolder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, decodes: list[str]
+) -> None:
+    root = make_folder(per_class=6)
+    _low_memory(monkeypatch, free_disk=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        in_memory = fk.load_datasets(root, image_size=SIZE, seed=1, cache=True, check_cache=False)
+        nowhere = fk.load_datasets(root, image_size=SIZE, seed=1, cache=False)
+        folder = fk.load_datasets(root, image_size=SIZE, seed=1, cache=tmp_path / "mine")
+    assert (in_memory.cache, nowhere.cache, folder.cache) == (True, False, tmp_path / "mine")
+    del decodes[:]
+    _epoch(in_memory)
+    assert decodes == []  # filled by the check, although memory looked short
+
+
+def test_image_dataset_auto_cache_follows_the_same_rule(
+    make_folder: MakeFolder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = make_folder(per_class=3)
+    paths = sorted(root.rglob("*.png"))
+    monkeypatch.setenv("FLOWERKIT_CACHE_DIR", str(tmp_path))
+    _low_memory(monkeypatch)
+    with pytest.warns(fk.FlowerkitWarning, match="disk cache"):
+        ds = fk.image_dataset(paths, image_size=SIZE, batch_size=4)
+    images = np.concatenate([x.numpy() for x in ds])
+    np.testing.assert_array_equal(images[3], load_image(paths[3], SIZE))
+    assert any((tmp_path / "datasets").iterdir())
+
+
+def test_check_keeps_no_images_over_the_byte_limit(make_folder: MakeFolder) -> None:
+    root = make_folder(per_class=3)
+    report, decoded = check_and_decode(root, cache=False, image_size=SIZE)
+    assert sorted(decoded) == sorted(f.path for f in report.files)
+    _, none = check_and_decode(root, cache=False, image_size=SIZE, max_bytes=9 * 20 * 30 * 3 - 1)
+    assert none == {}
+
+
+def test_cold_load_of_large_jpegs_matches_load_image(
+    make_folder: MakeFolder, tmp_path: Path, decodes: list[str]
+) -> None:
+    root = make_folder(per_class=6, suffix=".jpg")  # 48x40: over 4x of 8x8, DCT-scaled
+    data = fk.load_datasets(root, image_size=8, batch_size=4, seed=1, check_cache=tmp_path)
+    images, _ = _epoch(data)
+    # The check decodes in full (to fingerprint), then DCT-scaled for the cache.
+    assert len(decodes) == 2 * (len(data.train_files) + len(data.validation_files))
+    for i, path in enumerate(data.validation_files):
+        np.testing.assert_array_equal(images[i], load_image(path, (8, 8)))
