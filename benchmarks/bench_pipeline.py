@@ -89,6 +89,8 @@ if leg in ("tutorial", "flowerkit"):
     out["cached"] = n / (time.perf_counter() - start)
     out["cache_bytes"] = n * bytes_per_image
 out["images"] = n
+import resource
+out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print("RESULT " + json.dumps(out))
 """
 

@@ -144,9 +144,14 @@ def test_image_dataset_auto_cache_follows_the_same_rule(
 def test_check_keeps_no_images_over_the_byte_limit(make_folder: MakeFolder) -> None:
     root = make_folder(per_class=3)
     report, decoded = check_and_decode(root, cache=False, image_size=SIZE)
-    assert sorted(decoded) == sorted(f.path for f in report.files)
+    assert decoded is not None and decoded.images.shape == (9, *SIZE, 3)
+    assert int(decoded.ready.sum()) == len(report.files) == 9
+    for f in report.files:
+        np.testing.assert_array_equal(
+            decoded.images[decoded.row[str(f.path)]], load_image(f.path, SIZE)
+        )
     _, none = check_and_decode(root, cache=False, image_size=SIZE, max_bytes=9 * 20 * 30 * 3 - 1)
-    assert none == {}
+    assert none is None
 
 
 def test_cold_load_of_large_jpegs_matches_load_image(

@@ -19,7 +19,6 @@ import hashlib
 import math
 import os
 import secrets
-import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -34,7 +33,7 @@ if TYPE_CHECKING:
     import tensorflow as tf
     from numpy.typing import NDArray
 
-__all__: list[str] = []
+__all__ = ["DecodedImages", "build", "fingerprint"]
 
 
 def fingerprint(paths: Sequence[str], image_size: tuple[int, int]) -> str:
@@ -49,8 +48,33 @@ def fingerprint(paths: Sequence[str], image_size: tuple[int, int]) -> str:
     return h.hexdigest()[:24]
 
 
+class DecodedImages:
+    """One block of decoded images for a list of files, filled in any order.
+
+    The check writes each image into its row as it decodes it, and the training and
+    validation stores then read their rows of the same block: the data set is held once,
+    with no per-image arrays left behind for the allocator to keep.
+    """
+
+    def __init__(self, paths: Sequence[str], size: tuple[int, int]) -> None:
+        self.size = size
+        self.row = {p: i for i, p in enumerate(paths)}
+        self.images: NDArray[np.uint8] = np.empty((len(self.row), *size, 3), np.uint8)
+        self.ready: NDArray[np.uint8] = np.zeros(len(self.row), np.uint8)
+
+    def put(self, path: str, image: NDArray[np.uint8]) -> None:
+        """Keep ``image`` (of shape ``(*size, 3)``) as the decoded ``path``."""
+        index = self.row[path]
+        self.images[index] = image
+        self.ready[index] = 1
+
+
 class _ExampleStore:
-    """Decoded images by index, decoded on first use and kept (or not, ``keep=False``)."""
+    """Decoded images by index, decoded on first use and kept (or not, ``keep=False``).
+
+    In memory, the images live in rows of a :class:`DecodedImages` block (its own, or the
+    one a check filled); with a folder, in a memory-mapped file there.
+    """
 
     def __init__(
         self,
@@ -58,40 +82,30 @@ class _ExampleStore:
         size: tuple[int, int],
         folder: Path | None,
         keep: bool,
-        decoded: dict[str, NDArray[np.uint8]] | None = None,
+        decoded: DecodedImages | None = None,
     ) -> None:
         self.paths = list(paths)
         self.size = size
         self.keep = keep
         shape = (len(self.paths), *size, 3)
-        self._lock = threading.Lock()
         self.images: NDArray[np.uint8] | None = None
         self.ready: NDArray[np.uint8] | None = None
+        self.rows: NDArray[np.int64] = np.arange(len(self.paths), dtype=np.int64)
         if not keep:
             return
         if folder is None:
-            self.images = np.empty(shape, np.uint8)
-            self.ready = np.zeros(len(self.paths), np.uint8)
-        else:
-            folder.mkdir(parents=True, exist_ok=True)
-            key = fingerprint(self.paths, size)
-            image_file, ready_file = folder / f"{key}.images", folder / f"{key}.ready"
-            exists = image_file.exists() and ready_file.exists()
-            mode: Literal["r+", "w+"] = "r+" if exists else "w+"
-            self.images = np.memmap(str(image_file), np.uint8, mode, shape=shape)
-            self.ready = np.memmap(str(ready_file), np.uint8, mode, shape=(len(self.paths),))
-        if decoded:
-            self._fill(decoded)
-
-    def _fill(self, decoded: dict[str, NDArray[np.uint8]]) -> None:
-        """Take the images a check already decoded (each entry is removed as it is copied,
-        so the two copies never both hold everything)."""
-        assert self.images is not None and self.ready is not None
-        for index, path in enumerate(self.paths):
-            image = decoded.pop(path, None)
-            if image is not None and image.shape == self.images.shape[1:]:
-                self.images[index] = image
-                self.ready[index] = 1
+            if decoded is None or decoded.size != size or not decoded.row.keys() >= set(paths):
+                decoded = DecodedImages(self.paths, size)
+            self.images, self.ready = decoded.images, decoded.ready
+            self.rows = np.array([decoded.row[p] for p in self.paths], dtype=np.int64)
+            return
+        folder.mkdir(parents=True, exist_ok=True)
+        key = fingerprint(self.paths, size)
+        image_file, ready_file = folder / f"{key}.images", folder / f"{key}.ready"
+        exists = image_file.exists() and ready_file.exists()
+        mode: Literal["r+", "w+"] = "r+" if exists else "w+"
+        self.images = np.memmap(str(image_file), np.uint8, mode, shape=shape)
+        self.ready = np.memmap(str(ready_file), np.uint8, mode, shape=(len(self.paths),))
 
     def _decode(self, index: int) -> NDArray[np.uint8]:
         path = self.paths[index]
@@ -108,18 +122,17 @@ class _ExampleStore:
             return np.zeros((*self.size, 3), np.uint8)
 
     def get(self, indices: NDArray[np.int64]) -> NDArray[np.uint8]:
+        if self.images is None or self.ready is None:
+            return np.stack([self._decode(i) for i in indices.tolist()])
+        rows = self.rows[indices]
+        if self.ready[rows].all():
+            return np.asarray(self.images[rows])  # one gather, no Python loop
         out = np.empty((len(indices), *self.size, 3), np.uint8)
-        for row, index in enumerate(indices.tolist()):
-            if self.images is None or self.ready is None:
-                out[row] = self._decode(index)
-            elif self.ready[index]:
-                out[row] = self.images[index]
-            else:
-                image = self._decode(index)
-                self.images[index] = image
-                with self._lock:
-                    self.ready[index] = 1
-                out[row] = image
+        for slot, (index, row) in enumerate(zip(indices.tolist(), rows.tolist(), strict=True)):
+            if not self.ready[row]:
+                self.images[row] = self._decode(index)
+                self.ready[row] = 1
+            out[slot] = self.images[row]
         return out
 
 
@@ -150,12 +163,12 @@ def build(
     shuffle: bool,
     seed: int | None,
     cache: bool | Path,
-    decoded: dict[str, NDArray[np.uint8]] | None = None,
+    decoded: DecodedImages | None = None,
 ) -> tf.data.Dataset:
     """The pipeline behind :func:`~flowerkit.data.image_dataset`, from checked arguments.
 
-    ``decoded`` maps paths to images already decoded at ``size`` (by the check): they go
-    into the cache and are not decoded again; its entries are consumed.
+    With ``cache=True``, the images are kept in ``decoded`` (a block holding all of
+    ``paths``, maybe filled by a check already) instead of a block of their own.
     """
     import tensorflow as tf
 

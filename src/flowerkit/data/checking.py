@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -29,6 +29,7 @@ from flowerkit.core.runtime import available_cores
 from flowerkit.core.validation import check_directory
 from flowerkit.data._checkcache import CheckCache, stamp
 from flowerkit.data._index import class_folders, index_folder
+from flowerkit.data._pipeline import DecodedImages
 from flowerkit.data._probe import Probe, probe_and_resize
 from flowerkit.exceptions import ConfigError, DatasetError
 from flowerkit.images.decode import IMAGE_EXTENSIONS
@@ -303,35 +304,33 @@ def _probe_all(
     pool: Literal["thread", "process"] = "thread",
     progress: Callable[[int, int], None] | None = None,
     size: tuple[int, int] | None = None,
-) -> list[tuple[Probe, NDArray[np.uint8] | None]]:
+) -> Iterator[tuple[Probe, NDArray[np.uint8] | None]]:
     """Probe ``paths`` on ``workers`` threads (Pillow decodes without the GIL) or processes,
-    each result with the image resized to ``size`` (``None``: no image).
+    each result with the image resized to ``size`` (``None``: no image), in order.
 
-    ``progress(done, total)`` is called as results come in.
+    Results are yielded as they come in (so their images need not all be held at once),
+    and ``progress(done, total)`` is called for each.
     """
     total = len(paths)
     work = partial(probe_and_resize, size=size)
     executor: Executor
     if workers <= 1 or total <= 1:
-        results = []
-        for done, p in enumerate(paths, start=1):
-            results.append(work(p))
+        results: Iterator[tuple[Probe, NDArray[np.uint8] | None]] = map(work, paths)
+        for done, result in enumerate(results, start=1):
+            yield result
             if progress is not None:
                 progress(done, total)
-        return results
+        return
     if pool == "process":
         executor = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
     else:
         executor = ThreadPoolExecutor(workers, thread_name_prefix="flowerkit-check")
     with executor:
-        results = []
-        for done, result in enumerate(
-            executor.map(work, paths, chunksize=32 if pool == "process" else 1), start=1
-        ):
-            results.append(result)
+        chunk = 32 if pool == "process" else 1
+        for done, result in enumerate(executor.map(work, paths, chunksize=chunk), start=1):
+            yield result
             if progress is not None:
                 progress(done, total)
-        return results
 
 
 def _duplicates(files: Sequence[ImageFile]) -> tuple[DuplicateGroup, ...]:
@@ -420,15 +419,15 @@ def check_and_decode(
     progress: Callable[[int, int], None] | None = None,
     image_size: tuple[int, int] | None = None,
     max_bytes: int | None = None,
-) -> tuple[DatasetReport, dict[Path, NDArray[np.uint8]]]:
-    """:func:`check_images`, and every file it decoded resized to ``image_size``.
+) -> tuple[DatasetReport, DecodedImages | None]:
+    """:func:`check_images`, and the files it decoded, resized to ``image_size``.
 
-    The second item maps the path of each usable file the check had to decode (not found
-    in its cache) to the image :func:`~flowerkit.images.load_image` gives at
-    ``image_size``, from the check's own decode: what
-    :func:`~flowerkit.data.load_datasets` puts in its cache, so that a file is decoded
-    once. It is empty when ``image_size`` is ``None``, or when the images of all the
-    candidate files would take more than ``max_bytes``.
+    The second item holds one row per candidate file; the row of each usable file the
+    check had to decode (not found in its cache) is filled with the image
+    :func:`~flowerkit.images.load_image` gives at ``image_size``, from the check's own
+    decode: the cache :func:`~flowerkit.data.load_datasets` trains from, so that a file
+    is decoded once. It is ``None`` when ``image_size`` is ``None``, or when the images
+    of all the candidate files would take more than ``max_bytes``.
     """
     n_workers = _check_options(workers, cache)
     root = check_directory(directory).absolute()
@@ -484,9 +483,9 @@ def _cached_probes(
     workers: int,
     progress: Callable[[int, int], None] | None,
     size: tuple[int, int] | None,
-) -> tuple[list[Probe], dict[Path, NDArray[np.uint8]]]:
+) -> tuple[list[Probe], DecodedImages | None]:
     """The check result of each of ``paths``: cached while a file is unchanged, else probed;
-    and the images the probes decoded, resized to ``size`` (none when ``size`` is ``None``).
+    and the images the probes decoded, resized to ``size`` (``None`` when ``size`` is).
 
     Fresh results are written to the cache of ``root``, and entries of files no longer in
     the ``class_names`` folders are dropped from it.
@@ -497,12 +496,12 @@ def _cached_probes(
     todo = [i for i, r in enumerate(cached) if r is None]
     fresh = _probe_all([paths[i] for i in todo], workers, progress=progress, size=size)
     probed: dict[int, Probe] = {}
-    decoded: dict[Path, NDArray[np.uint8]] = {}
+    decoded = None if size is None else DecodedImages([os.fspath(p) for p in paths], size)
     for i, (result, image) in zip(todo, fresh, strict=True):
         probed[i] = result
         store.put(paths[i], stamps[i], result)
-        if image is not None:
-            decoded[paths[i]] = image
+        if image is not None and decoded is not None:
+            decoded.put(os.fspath(paths[i]), image)
     store.save(paths, (root / n for n in class_names))
     return [probed[i] if r is None else r for i, r in enumerate(cached)], decoded
 

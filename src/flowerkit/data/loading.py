@@ -40,6 +40,8 @@ from flowerkit.core import validation as v
 from flowerkit.core.numeric import balanced_class_weights
 from flowerkit.core.paths import default_cache_dir
 from flowerkit.core.runtime import tune_for_training
+from flowerkit.data import _pipeline
+from flowerkit.data._pipeline import DecodedImages
 from flowerkit.data.checking import DatasetReport, ImageFile, check_and_decode
 from flowerkit.exceptions import (
     BadFilesWarning,
@@ -247,8 +249,6 @@ def image_dataset(
         ~flowerkit.ConfigError: ``paths`` is empty, ``labels`` does not have
             one entry per path, or another argument is not a valid value.
     """
-    from flowerkit.data import _pipeline
-
     size = v.check_image_size(image_size)
     if batch_size is not None:
         v.check_positive_int(batch_size, "batch_size")
@@ -371,7 +371,7 @@ def load_datasets(
             "reproducible and train/validation never overlap. Received: seed=None"
         )
     root = v.check_directory(directory)
-    decoded: dict[Path, Any] = {}
+    decoded: DecodedImages | None = None
     if report is None:
         report, decoded = check_and_decode(
             root,
@@ -386,22 +386,18 @@ def load_datasets(
     train, val = _assign(report, root, validation_split, split, seed)
     store = _resolve_cache(cache, len(train) + len(val), size, stacklevel=2)
     if store is not True:
-        decoded.clear()
+        decoded = None  # not kept: the memory goes back before training starts
 
     def pipeline(files: list[ImageFile], shuffle: bool, name: str) -> tf.data.Dataset:
-        from flowerkit.data import _pipeline
-
-        paths = [os.fspath(f.path) for f in files]
-        ready = {os.fspath(f.path): decoded.pop(f.path) for f in files if f.path in decoded}
         return _pipeline.build(
-            paths,
+            [os.fspath(f.path) for f in files],
             [f.label for f in files],
             size=size,
             batch_size=batch_size,
             shuffle=shuffle,
             seed=seed,
             cache=store / name if isinstance(store, Path) else store,
-            decoded=ready,
+            decoded=decoded,
         )
 
     return Datasets(

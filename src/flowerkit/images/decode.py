@@ -30,7 +30,7 @@ Rules, in order:
    scaling (Pillow's ``draft``), keeping at least :data:`DCT_REDUCING_GAP` times the target,
    then resized as above (the rule Pillow's own ``thumbnail`` follows). A 12-megapixel
    phone photo loads at 180x180 about 4 times faster, its pixels 0.2 levels (of 255) from
-   a full decode on average; on flower_photos at 64x64, 1.0 on average and 2.8 for the
+   a full decode on average; on flower_photos at 64x64, 1.0 on average and 3.3 for the
    worst photo (``benchmarks/bench_dct.py`` measures this and the accuracy).
 
 A file that cannot be used raises :class:`~flowerkit.UnreadableImageError`
