@@ -18,15 +18,15 @@ def describe() -> dict[str, Any]:
     import tensorflow as tf
 
     from flowerkit.core import runtime
+    from flowerkit.core.cpu import cpu_flags
 
-    model, flags = platform.processor() or "unknown", set[str]()
+    model, flags = platform.processor() or "unknown", cpu_flags()
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
         for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name") and model in ("", "unknown", platform.processor()):
+            if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
+                break
     return {
         "cpu": model,
         "cores": runtime.available_cores(),
@@ -34,6 +34,7 @@ def describe() -> dict[str, Any]:
         "python": platform.python_version(),
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
+        # What this process runs with; read, never changed here.
         "TF_CPU_ALLOCATOR_USE_BFC": os.environ.get("TF_CPU_ALLOCATOR_USE_BFC"),
-        "malloc_tuned": runtime.tune_for_training(),
+        "malloc_tuned": runtime.malloc_tuned(),
     }

@@ -110,3 +110,54 @@ def test_register_and_list_a_user_preset() -> None:
     assert fk.get_preset("tiny_test_cnn").image_size == (16, 16)
     with pytest.raises(ConfigError, match="already registered"):
         register_preset("tiny_test_cnn", description="again")(_tiny)
+
+
+# ------------------------------------------------------------------------ precision
+
+
+@pytest.fixture
+def bf16_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let precision='bfloat16' through on any CPU (emulated here: slow, but tiny models)."""
+    import flowerkit.models.build
+
+    monkeypatch.setattr(flowerkit.models.build, "native_bfloat16", lambda: True)
+
+
+@pytest.mark.parametrize("preset", ["tutorial", "compact"])
+def test_bfloat16_models_compute_in_bfloat16_and_keep_it_when_saved(
+    preset: str, bf16_allowed: None, colour_folder: Any, tmp_path: Any
+) -> None:
+    import keras
+
+    data = fk.load_datasets(colour_folder, image_size=32, batch_size=16, seed=1)
+    clf = fk.Classifier.from_preset(
+        preset, class_names=data.class_names, image_size=32, seed=1, precision="bfloat16"
+    )
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
+    policies = {layer.dtype_policy.name for layer in clf.model.layers if layer.weights}
+    assert policies == {"mixed_bfloat16"}
+    assert all(w.dtype == "float32" for w in clf.model.weights)  # weights stay float32
+    history = clf.fit(data, epochs=2, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    probs = clf.predict_proba(np.zeros((2, 32, 32, 3), np.uint8))
+    assert probs.dtype == np.float64 and np.allclose(probs.sum(axis=1), 1.0)
+    clf.save(tmp_path / "m")
+    again = fk.Classifier.load(tmp_path / "m")
+    assert again.build_config["precision"] == "bfloat16"
+    assert {lay.dtype_policy.name for lay in again.model.layers if lay.weights} == policies
+    np.testing.assert_allclose(
+        again.predict_proba(np.zeros((2, 32, 32, 3), np.uint8)), probs, atol=1e-6
+    )
+
+
+def test_bfloat16_is_refused_where_it_would_be_emulated(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tensorflow as tf
+
+    import flowerkit.models.build
+
+    monkeypatch.setattr(flowerkit.models.build, "native_bfloat16", lambda: False)
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
+    with pytest.raises(ConfigError, match="AVX512_BF16 or AMX"):
+        fk.build_model(3, precision="bfloat16")
+    with pytest.raises(ConfigError, match="precision"):
+        fk.build_model(3, precision="float16")  # type: ignore[arg-type]

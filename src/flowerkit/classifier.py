@@ -29,6 +29,7 @@ from flowerkit.evaluation import EvaluationReport, expected_calibration_error, f
 from flowerkit.exceptions import ConfigError, NotFittedError
 from flowerkit.images.inputs import decode_batches, expand
 from flowerkit.models import TrainingRecipe, build_model, get_preset
+from flowerkit.models.build import Precision
 from flowerkit.prediction import FailedInput, Predictions, Scorer, from_probabilities
 from flowerkit.training import loop
 from flowerkit.training.finetune import backbone
@@ -147,9 +148,11 @@ class Classifier:
         augmentation: keras.layers.Layer | bool | None = None,
         dropout: float | None = None,
         seed: int | None = None,
+        precision: Precision = "float32",
         **options: Any,
     ) -> Classifier:
-        """Build a model with :func:`~flowerkit.models.build_model` and wrap it."""
+        """Build a model with :func:`~flowerkit.models.build_model` and wrap it
+        (``precision="bfloat16"``: see there)."""
         names = v.check_class_names(class_names)
         model = build_model(
             len(names),
@@ -158,6 +161,7 @@ class Classifier:
             augmentation=augmentation,
             dropout=dropout,
             seed=seed,
+            precision=precision,
             **options,
         )
         config = {
@@ -166,6 +170,7 @@ class Classifier:
             "augmentation": augmentation if isinstance(augmentation, bool | None) else "custom",
             "dropout": dropout,
             "seed": seed,
+            "precision": precision,
             "options": {
                 k: val
                 for k, val in options.items()

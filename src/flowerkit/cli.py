@@ -17,11 +17,14 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from flowerkit._version import __version__
 from flowerkit.core.runtime import tune_for_training
 from flowerkit.exceptions import ConfigError, FlowerkitError
+
+if TYPE_CHECKING:
+    from flowerkit.models.build import Precision
 
 __all__ = ["main"]
 
@@ -130,6 +133,7 @@ def _train_and_report(
     seed: int,
     batch_size: int = 32,
     time_budget: float | None = None,
+    precision: Precision = "float32",
 ) -> dict[str, Any]:
     """Load, train, save, and write curves + report next to the model. Returns a summary."""
     from flowerkit.artifact import model_path
@@ -141,7 +145,12 @@ def _train_and_report(
     size = image_size or spec.image_size
     data = load_datasets(directory, image_size=size, batch_size=batch_size, seed=seed)
     clf = Classifier.from_preset(
-        preset, class_names=data.class_names, image_size=size, augmentation=augment, seed=seed
+        preset,
+        class_names=data.class_names,
+        image_size=size,
+        augmentation=augment,
+        seed=seed,
+        precision=precision,
     )
     # Beside the file save() writes; removed by fit when training completes.
     target = model_path(out)
@@ -215,6 +224,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         seed=args.seed,
         batch_size=args.batch_size,
         time_budget=args.time_budget,
+        precision=args.precision,
     )
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -385,6 +395,13 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
         help="random flips/rotations/zooms in training (default: the preset's)",
     )
     p.add_argument("--seed", type=int, default=123)
+    p.add_argument(
+        "--precision",
+        choices=("float32", "bfloat16"),
+        default="float32",
+        help="bfloat16: about 2x faster on CPUs with AMX or AVX512_BF16, slightly "
+        "different numbers (refused where it would be emulated)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

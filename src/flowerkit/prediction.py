@@ -176,9 +176,9 @@ class Scorer:
 
         def scores(images: tf.Tensor) -> tf.Tensor:
             self.traces += 1  # runs only while tracing
-            out = model(images, training=False)
+            out = tf.cast(model(images, training=False), tf.float32)  # bfloat16 models too
             if outputs == "probabilities":
-                out = tf.math.log(tf.maximum(tf.cast(out, tf.float32), 1e-12))
+                out = tf.math.log(tf.maximum(out, 1e-12))
             return out
 
         signature = [tf.TensorSpec((None, *image_size, 3), tf.float32, name="images")]

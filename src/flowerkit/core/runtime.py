@@ -35,7 +35,13 @@ import ctypes
 import os
 import sys
 
-__all__ = ["apply_defaults", "available_cores", "tune_for_training", "tune_malloc"]
+__all__ = [
+    "apply_defaults",
+    "available_cores",
+    "malloc_tuned",
+    "tune_for_training",
+    "tune_malloc",
+]
 
 DEFAULTS: dict[str, str] = {"TF_CPU_ALLOCATOR_USE_BFC": "true"}
 
@@ -68,6 +74,11 @@ _MALLOPT = (
     (_M_TOP_PAD, 64 * 1024 * 1024),
 )
 _tuned: bool | None = None
+
+
+def malloc_tuned() -> bool:
+    """Whether :func:`tune_malloc` has changed glibc's thresholds in this process."""
+    return bool(_tuned)
 
 
 def tune_malloc() -> bool:
