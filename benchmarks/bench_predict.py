@@ -13,6 +13,7 @@ both start from the OS page cache:
 
     python benchmarks/bench_predict.py
     python benchmarks/bench_predict.py --calls 50 --folder 200
+    python benchmarks/bench_predict.py --precision bfloat16   # flowerkit's opt-in
 """
 
 from __future__ import annotations
@@ -46,6 +47,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--folder", type=int, default=500)
+    parser.add_argument(
+        "--precision",
+        choices=("float32", "bfloat16"),
+        default="float32",
+        help="flowerkit's side only (the tutorial's model stays float32)",
+    )
     args = parser.parse_args(argv)
 
     import keras
@@ -61,6 +68,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = sorted(p.name for p in args.data.iterdir() if p.is_dir())
     model = fk.build_model(len(names), preset="tutorial", seed=1)
     clf = fk.Classifier(model, names, trained=True)
+    if args.precision == "bfloat16":
+        clf = fk.Classifier(
+            fk.build_model(len(names), preset="tutorial", seed=1, precision="bfloat16"),
+            names,
+            trained=True,
+        )
     size = clf.image_size
 
     def tutorial_one() -> object:
@@ -77,7 +90,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE).batch(32).prefetch(tf.data.AUTOTUNE)
         return tf.nn.softmax(model.predict(ds, verbose=0))
 
-    results: dict[str, object] = {"machine": describe(), "photos": len(folder)}
+    results: dict[str, object] = {
+        "machine": describe(),
+        "photos": len(folder),
+        "flowerkit_precision": args.precision,
+    }
     fk_p50, fk_p99 = _latencies(lambda: clf.predict(folder[0]), args.calls)
     tu_p50, tu_p99 = _latencies(tutorial_one, args.calls)
     results["one_photo_ms"] = {

@@ -11,6 +11,8 @@ from one leg into the next:
     ``load_datasets(folder, split="keras", seed=123)`` and
     ``Classifier.from_preset("tutorial", class_names=..., seed=1).fit(data, epochs=E)``,
     with flowerkit's runtime settings (pooling CPU allocator, glibc malloc thresholds);
+``flowerkit_bf16``
+    the same with ``precision="bfloat16"`` (only on CPUs with AVX512_BF16 or AMX-BF16);
 ``default``
     the tutorial: ``image_dataset_from_directory(subset="both")``, ``.cache()
     .shuffle(1000).prefetch(AUTOTUNE)``, the tutorial's ``keras.Sequential`` network,
@@ -77,14 +79,14 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "flower_photos"
 BATCH = 32
 QUICK_PER_CLASS = 40
-VARIANTS = ("default", "xla", "bf16", "onednn_off", "threads", "flowerkit")
+VARIANTS = ("default", "xla", "bf16", "onednn_off", "threads", "flowerkit", "flowerkit_bf16")
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 _CHILD = r"""
 import json, os, resource, statistics, sys, time
 
 variant, data_dir, epochs = sys.argv[1], sys.argv[2], int(sys.argv[3])
-if variant == "flowerkit":
+if variant.startswith("flowerkit"):
     import flowerkit as fk
 import keras
 import tensorflow as tf
@@ -149,9 +151,11 @@ def forward_flops(model):
 
 timer = Timer()
 started = time.perf_counter()
-if variant == "flowerkit":
+if variant.startswith("flowerkit"):
     data = fk.load_datasets(data_dir, split="keras", seed=123)
-    clf = fk.Classifier.from_preset("tutorial", class_names=data.class_names, seed=1)
+    precision = "bfloat16" if variant == "flowerkit_bf16" else "float32"
+    clf = fk.Classifier.from_preset("tutorial", class_names=data.class_names, seed=1,
+                                    precision=precision)
     model = clf.model
     load_s = time.perf_counter() - started
     clf.fit(data, epochs=epochs, callbacks=[timer], verbose=0)
@@ -354,10 +358,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     info = describe()
     peak = cpu_peak(int(info["cores"]))
     skipped: dict[str, str] = {}
-    if "bf16" in chosen and not set(BF16_FLAGS) & set(info["flags"]):
-        chosen.remove("bf16")
-        skipped["bf16"] = "the CPU would emulate bfloat16"
-        print("bf16: skipped: the CPU would emulate bfloat16", flush=True)
+    for name in ("bf16", "flowerkit_bf16"):
+        if name in chosen and not set(BF16_FLAGS) & set(info["flags"]):
+            chosen.remove(name)
+            skipped[name] = "the CPU would emulate bfloat16"
+            print(f"{name}: skipped: the CPU would emulate bfloat16", flush=True)
     legs = tuple(chosen)
     runs: dict[str, list[dict[str, Any]]] = {v: [] for v in legs}
     with tempfile.TemporaryDirectory(prefix="flowerkit-train-") as tmp:

@@ -68,17 +68,33 @@ def test_cold_load_decodes_each_file_once(
     assert labels.tolist() == list(data.validation_labels)
 
 
-def test_a_checked_folder_is_decoded_by_the_first_epoch(
+def test_a_checked_folder_is_decoded_once_by_load_datasets(
     make_folder: MakeFolder, tmp_path: Path, decodes: list[str]
 ) -> None:
     root = make_folder(per_class=6, suffix=".png")
     fk.load_datasets(root, image_size=SIZE, seed=1, check_cache=tmp_path)
     del decodes[:]
     data = fk.load_datasets(root, image_size=SIZE, batch_size=4, seed=1, check_cache=tmp_path)
-    assert decodes == []  # the check found every file in its cache
+    # The check found every file in its cache; the images were decoded for the pipeline.
+    assert sorted(decodes) == sorted(str(p) for p in (*data.train_files, *data.validation_files))
     images, _ = _epoch(data)
+    _epoch(data)
     assert len(decodes) == len(data.train_files) + len(data.validation_files)
     np.testing.assert_array_equal(images[0], load_image(data.validation_files[0], SIZE))
+
+
+def test_in_memory_order_depends_on_seed_and_epoch_only(colour_folder: Path) -> None:
+    import tensorflow as tf
+
+    def orders(seed: int) -> list[list[int]]:
+        data = fk.load_datasets(colour_folder, image_size=8, batch_size=100, seed=seed)
+        return [next(iter(data.train))[1].numpy().tolist() for _ in range(3)]
+
+    first = orders(5)
+    tf.random.set_seed(99)  # TensorFlow's global random state plays no part
+    assert orders(5) == first
+    assert len({tuple(o) for o in first}) == 3  # a new order every epoch
+    assert orders(6) != first
 
 
 def test_auto_cache_goes_to_disk_when_memory_is_short(

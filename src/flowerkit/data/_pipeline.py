@@ -1,11 +1,17 @@
-"""The tf.data pipeline behind ``image_dataset`` and ``load_datasets``.
+"""The tf.data pipelines behind ``load_datasets`` and ``image_dataset``.
 
-Decoded ``uint8`` examples live in an :class:`_ExampleStore` (memory, or a memory-mapped
-file for ``cache=<folder>``), filled with what the check already decoded, and otherwise
-the first time each example is read (in parallel: batches are gathered by a parallel
-``map``). Every epoch a
-new permutation of the example indices comes from ``numpy.random.default_rng([seed,
-epoch])`` and batches are gathered from the store. So:
+Two kinds, with the same guarantees:
+
+* :func:`build_in_memory` (``load_datasets`` with its cache in memory): the decoded
+  ``uint8`` images sit in one :class:`DecodedImages` variable, filled by the check and then
+  on all cores before the pipeline is returned; batches are gathered from it by TensorFlow
+  ops alone, in an order drawn per epoch by ``stateless_shuffle`` from ``(seed, epoch)``.
+* :func:`build` (``image_dataset``, and disk or no caching): an :class:`_ExampleStore`
+  (memory, or a memory-mapped file for ``cache=<folder>``) filled the first time each
+  example is read, in a parallel ``map`` of ``numpy_function`` calls; the order of each
+  epoch is a permutation from ``numpy.random.default_rng([seed, epoch])``.
+
+So:
 
 * the order depends only on ``seed`` and the epoch number, not on TensorFlow's global
   random state (``tf.data``'s own ``shuffle`` mixes that in when the pipeline is built);
@@ -21,11 +27,13 @@ import os
 import secrets
 import warnings
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from flowerkit.core.runtime import available_cores
 from flowerkit.exceptions import BadFilesWarning, UnreadableImageError
 from flowerkit.images.decode import load_image
 
@@ -33,7 +41,7 @@ if TYPE_CHECKING:
     import tensorflow as tf
     from numpy.typing import NDArray
 
-__all__ = ["DecodedImages", "build", "fingerprint"]
+__all__ = ["DecodedImages", "build", "build_in_memory", "fingerprint"]
 
 
 def fingerprint(paths: Sequence[str], image_size: tuple[int, int]) -> str:
@@ -49,40 +57,139 @@ def fingerprint(paths: Sequence[str], image_size: tuple[int, int]) -> str:
 
 
 class DecodedImages:
-    """One block of decoded images for a list of files, filled in any order.
+    """The decoded images of a list of files, in one TensorFlow variable, filled in any order.
 
-    The check writes each image into its row as it decodes it, and the training and
-    validation stores then read their rows of the same block: the data set is held once,
-    with no per-image arrays left behind for the allocator to keep.
+    The check writes each image into its row as it decodes it (:meth:`put`),
+    :meth:`fill` decodes the rows still missing on all cores, and the training and
+    validation pipelines gather their rows from the variable (:func:`build_in_memory`)
+    with TensorFlow ops alone. So the data set is held once, and no Python runs in the
+    data path while the model trains: with a ``numpy_function`` in a prefetched pipeline,
+    Keras' start of every epoch waited up to 20 s on the 2-core benchmark machine for the
+    previous epoch's iterator to let go (the GIL).
     """
 
+    _FLUSH = 32  # images written to the variable per update
+
     def __init__(self, paths: Sequence[str], size: tuple[int, int]) -> None:
+        import tensorflow as tf
+
         self.size = size
         self.row = {p: i for i, p in enumerate(paths)}
-        self.images: NDArray[np.uint8] = np.empty((len(self.row), *size, 3), np.uint8)
+        with tf.device("/CPU:0"):
+            self.images = tf.Variable(
+                tf.zeros((len(self.row), *size, 3), tf.uint8), trainable=False, name="images"
+            )
         self.ready: NDArray[np.uint8] = np.zeros(len(self.row), np.uint8)
+        self._pending: list[tuple[int, NDArray[np.uint8]]] = []
 
     def put(self, path: str, image: NDArray[np.uint8]) -> None:
         """Keep ``image`` (of shape ``(*size, 3)``) as the decoded ``path``."""
         index = self.row[path]
-        self.images[index] = image
+        self._pending.append((index, image))
         self.ready[index] = 1
+        if len(self._pending) >= self._FLUSH:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the images :meth:`put` still holds into the variable."""
+        if not self._pending:
+            return
+        import tensorflow as tf
+
+        rows = np.array([i for i, _ in self._pending], np.int64)
+        values = np.stack([image for _, image in self._pending])
+        self._pending = []
+        self.images.scatter_update(tf.IndexedSlices(tf.constant(values), tf.constant(rows)))
+
+    def fill(self, paths: Sequence[str], workers: int) -> None:
+        """Decode every one of ``paths`` not in yet, on ``workers`` threads."""
+        todo = [p for p in paths if not self.ready[self.row[p]]]
+        if todo:
+            with ThreadPoolExecutor(workers, thread_name_prefix="flowerkit-decode") as pool:
+                for path, image in zip(todo, pool.map(self._decode, todo), strict=True):
+                    self.put(path, image)
+        self.flush()
+
+    def _decode(self, path: str) -> NDArray[np.uint8]:
+        return _decode_or_blank(path, self.size)
+
+
+def _decode_or_blank(path: str, size: tuple[int, int]) -> NDArray[np.uint8]:
+    try:
+        return load_image(path, size)
+    except (UnreadableImageError, OSError) as exc:
+        # Files are checked before a pipeline is built: this only happens when one
+        # changes or disappears afterwards. Keep the epoch (and its length) intact.
+        warnings.warn(
+            f"{exc} It was replaced by a blank image for this run; check the data again.",
+            BadFilesWarning,
+            stacklevel=1,
+        )
+        return np.zeros((*size, 3), np.uint8)
+
+
+def build_in_memory(
+    block: DecodedImages,
+    paths: Sequence[str],
+    labels: Sequence[int],
+    *,
+    batch_size: int,
+    shuffle: bool,
+    seed: int,
+) -> tf.data.Dataset:
+    """``(images, labels)`` batches of ``paths``, gathered from ``block`` (filled).
+
+    Every iterator (Keras makes one per epoch) draws its order with
+    ``tf.random.experimental.stateless_shuffle`` from ``(seed, epoch)``, the epoch counted
+    by the pipeline itself: the same sequence of orders for the same seed, whatever
+    TensorFlow's global random state.
+    """
+    import tensorflow as tf
+
+    rows = tf.constant(np.array([block.row[p] for p in paths], np.int64))
+    label_tensor = tf.constant(np.asarray(labels, np.int32))
+    n = len(paths)
+    epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+    images = block.images
+
+    def order(_: tf.Tensor) -> tf.data.Dataset:
+        positions = tf.range(n, dtype=tf.int64)
+        if shuffle:
+            current = epoch.assign_add(1) - 1
+            key = tf.stack([tf.constant(seed, tf.int64), current])
+            positions = tf.random.experimental.stateless_shuffle(positions, seed=key)
+        return tf.data.Dataset.from_tensor_slices(positions).batch(batch_size)
+
+    def gather(positions: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        return tf.gather(images, tf.gather(rows, positions)), tf.gather(label_tensor, positions)
+
+    ds = tf.data.Dataset.from_tensors(tf.constant(0, tf.int64)).flat_map(order)
+    ds = ds.apply(tf.data.experimental.assert_cardinality(math.ceil(n / batch_size)))
+    return _parallel(ds, gather)
+
+
+def _parallel(ds: tf.data.Dataset, fn: Any) -> tf.data.Dataset:
+    """``ds.map(fn)`` on one thread per core, two batches ahead, without tf.data's autotuner.
+
+    With the autotuner on, the start of an epoch under ``model.fit`` stalled for 2 to 6 s
+    (once in two or three epochs) on the 2-core benchmark machine, a fixed parallelism
+    never did; the work per batch here is a gather or a decode, whose best parallelism is
+    known: every core.
+    """
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    ds = ds.map(fn, num_parallel_calls=available_cores(), deterministic=True)
+    return ds.prefetch(2).with_options(options)
 
 
 class _ExampleStore:
-    """Decoded images by index, decoded on first use and kept (or not, ``keep=False``).
-
-    In memory, the images live in rows of a :class:`DecodedImages` block (its own, or the
-    one a check filled); with a folder, in a memory-mapped file there.
-    """
+    """Decoded images by index, decoded on first use and kept (or not, ``keep=False``):
+    in memory, or in a memory-mapped file in ``folder``."""
 
     def __init__(
-        self,
-        paths: Sequence[str],
-        size: tuple[int, int],
-        folder: Path | None,
-        keep: bool,
-        decoded: DecodedImages | None = None,
+        self, paths: Sequence[str], size: tuple[int, int], folder: Path | None, keep: bool
     ) -> None:
         self.paths = list(paths)
         self.size = size
@@ -90,14 +197,11 @@ class _ExampleStore:
         shape = (len(self.paths), *size, 3)
         self.images: NDArray[np.uint8] | None = None
         self.ready: NDArray[np.uint8] | None = None
-        self.rows: NDArray[np.int64] = np.arange(len(self.paths), dtype=np.int64)
         if not keep:
             return
         if folder is None:
-            if decoded is None or decoded.size != size or not decoded.row.keys() >= set(paths):
-                decoded = DecodedImages(self.paths, size)
-            self.images, self.ready = decoded.images, decoded.ready
-            self.rows = np.array([decoded.row[p] for p in self.paths], dtype=np.int64)
+            self.images = np.empty(shape, np.uint8)
+            self.ready = np.zeros(len(self.paths), np.uint8)
             return
         folder.mkdir(parents=True, exist_ok=True)
         key = fingerprint(self.paths, size)
@@ -107,32 +211,17 @@ class _ExampleStore:
         self.images = np.memmap(str(image_file), np.uint8, mode, shape=shape)
         self.ready = np.memmap(str(ready_file), np.uint8, mode, shape=(len(self.paths),))
 
-    def _decode(self, index: int) -> NDArray[np.uint8]:
-        path = self.paths[index]
-        try:
-            return load_image(path, self.size)
-        except (UnreadableImageError, OSError) as exc:
-            # Files are checked before a pipeline is built: this only happens when one
-            # changes or disappears afterwards. Keep the epoch (and its length) intact.
-            warnings.warn(
-                f"{exc} It was replaced by a blank image for this run; check the data again.",
-                BadFilesWarning,
-                stacklevel=1,
-            )
-            return np.zeros((*self.size, 3), np.uint8)
-
     def get(self, indices: NDArray[np.int64]) -> NDArray[np.uint8]:
         if self.images is None or self.ready is None:
-            return np.stack([self._decode(i) for i in indices.tolist()])
-        rows = self.rows[indices]
-        if self.ready[rows].all():
-            return np.asarray(self.images[rows])  # one gather, no Python loop
+            return np.stack([_decode_or_blank(self.paths[i], self.size) for i in indices.tolist()])
+        if self.ready[indices].all():
+            return np.asarray(self.images[indices])  # one gather, no Python loop
         out = np.empty((len(indices), *self.size, 3), np.uint8)
-        for slot, (index, row) in enumerate(zip(indices.tolist(), rows.tolist(), strict=True)):
-            if not self.ready[row]:
-                self.images[row] = self._decode(index)
-                self.ready[row] = 1
-            out[slot] = self.images[row]
+        for slot, index in enumerate(indices.tolist()):
+            if not self.ready[index]:
+                self.images[index] = _decode_or_blank(self.paths[index], self.size)
+                self.ready[index] = 1
+            out[slot] = self.images[index]
         return out
 
 
@@ -163,17 +252,13 @@ def build(
     shuffle: bool,
     seed: int | None,
     cache: bool | Path,
-    decoded: DecodedImages | None = None,
 ) -> tf.data.Dataset:
-    """The pipeline behind :func:`~flowerkit.data.image_dataset`, from checked arguments.
-
-    With ``cache=True``, the images are kept in ``decoded`` (a block holding all of
-    ``paths``, maybe filled by a check already) instead of a block of their own.
-    """
+    """The pipeline behind :func:`~flowerkit.data.image_dataset`, from checked arguments:
+    decoded lazily, in a ``numpy_function``."""
     import tensorflow as tf
 
     store = _ExampleStore(
-        paths, size, cache if isinstance(cache, Path) else None, cache is not False, decoded
+        paths, size, cache if isinstance(cache, Path) else None, cache is not False
     )
     per_batch = batch_size or 1
     order = _EpochOrder(len(paths), per_batch, shuffle, seed)
@@ -192,7 +277,5 @@ def build(
 
     ds = tf.data.Dataset.from_generator(order, output_signature=tf.TensorSpec((None,), tf.int64))
     ds = ds.apply(tf.data.experimental.assert_cardinality(math.ceil(len(paths) / per_batch)))
-    ds = ds.map(_map, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if batch_size is None:
-        ds = ds.unbatch()
-    return ds.prefetch(tf.data.AUTOTUNE)
+    ds = _parallel(ds, _map)
+    return ds.unbatch() if batch_size is None else ds

@@ -502,6 +502,8 @@ def _cached_probes(
         store.put(paths[i], stamps[i], result)
         if image is not None and decoded is not None:
             decoded.put(os.fspath(paths[i]), image)
+    if decoded is not None:
+        decoded.flush()
     store.save(paths, (root / n for n in class_names))
     return [probed[i] if r is None else r for i, r in enumerate(cached)], decoded
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -39,7 +40,7 @@ from flowerkit.core import memory
 from flowerkit.core import validation as v
 from flowerkit.core.numeric import balanced_class_weights
 from flowerkit.core.paths import default_cache_dir
-from flowerkit.core.runtime import tune_for_training
+from flowerkit.core.runtime import available_cores, tune_for_training
 from flowerkit.data import _pipeline
 from flowerkit.data._pipeline import DecodedImages
 from flowerkit.data.checking import DatasetReport, ImageFile, check_and_decode
@@ -385,19 +386,31 @@ def load_datasets(
     _handle_bad_files(report, on_bad_file)
     train, val = _assign(report, root, validation_split, split, seed)
     store = _resolve_cache(cache, len(train) + len(val), size, stacklevel=2)
-    if store is not True:
+    if store is True and decoded is not None:
+        decoded.fill([os.fspath(f.path) for f in (*train, *val)], available_cores())
+    else:
         decoded = None  # not kept: the memory goes back before training starts
 
     def pipeline(files: list[ImageFile], shuffle: bool, name: str) -> tf.data.Dataset:
+        paths = [os.fspath(f.path) for f in files]
+        labels = [f.label for f in files]
+        if decoded is not None:
+            return _pipeline.build_in_memory(
+                decoded,
+                paths,
+                labels,
+                batch_size=batch_size,
+                shuffle=shuffle,
+                seed=secrets.randbits(31) if seed is None else seed,
+            )
         return _pipeline.build(
-            [os.fspath(f.path) for f in files],
-            [f.label for f in files],
+            paths,
+            labels,
             size=size,
             batch_size=batch_size,
             shuffle=shuffle,
             seed=seed,
             cache=store / name if isinstance(store, Path) else store,
-            decoded=decoded,
         )
 
     return Datasets(
