@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import flowerkit.data.checking as checking
+from flowerkit.core.runtime import available_cores
 from flowerkit.data._probe import Probe
 
 Pool = Literal["thread", "process"]
@@ -74,7 +75,7 @@ def _check(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data", nargs="?", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--workers", type=int, default=checking._default_workers())
+    parser.add_argument("--workers", type=int, default=available_cores())
     args = parser.parse_args()
     root: Path = args.data
     workers: int = args.workers
