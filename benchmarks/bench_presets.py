@@ -48,6 +48,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from folders import subset
 from machine import describe
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,16 +90,6 @@ class Result:
     ece_after: float
     ratio_to_tutorial: float | None = None
     history: dict[str, list[float]] = field(default_factory=dict)
-
-
-def subset(data_dir: Path, per_class: int, into: Path) -> Path:
-    """A folder of symbolic links to the first ``per_class`` photos of every class."""
-    for class_dir in sorted(p for p in data_dir.iterdir() if p.is_dir()):
-        target = into / class_dir.name
-        target.mkdir(parents=True)
-        for photo in sorted(class_dir.iterdir())[:per_class]:
-            (target / photo.name).symlink_to(photo.resolve())
-    return into
 
 
 def plans(args: argparse.Namespace) -> list[Plan]:

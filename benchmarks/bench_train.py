@@ -73,6 +73,7 @@ from pathlib import Path
 from typing import Any
 
 from child import run_child
+from folders import subset
 from machine import describe
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -250,16 +251,6 @@ def cpu_peak(cores: int) -> dict[str, Any]:
         "note": "GHz is /proc/cpuinfo 'cpu MHz' (reported, not turbo); 64 FLOPs/cycle "
         "assumes 2 AVX-512 FMA units, 32 is AVX2+FMA",
     }
-
-
-def subset(data_dir: Path, per_class: int, into: Path) -> Path:
-    """A folder of symbolic links to the first ``per_class`` photos of every class."""
-    for class_dir in sorted(p for p in data_dir.iterdir() if p.is_dir()):
-        target = into / class_dir.name
-        target.mkdir(parents=True)
-        for photo in sorted(class_dir.iterdir())[:per_class]:
-            (target / photo.name).symlink_to(photo.resolve())
-    return into
 
 
 def run_leg(

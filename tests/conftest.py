@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image
+
+import flowerkit.images.decode
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -94,3 +98,19 @@ def trained(colour_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> tu
     clf = fk.Classifier.from_preset("tutorial", class_names=data.class_names, image_size=32, seed=1)
     clf.fit(data, epochs=8, verbose=0)
     return clf, data
+
+
+@pytest.fixture
+def decoded(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The sources decoded (``decode_image``, behind ``load_image`` too), from any thread."""
+    calls: list[str] = []
+    lock = threading.Lock()
+    original = flowerkit.images.decode.decode_image
+
+    def counting(source: Any, image_size: Any = None) -> Any:
+        with lock:
+            calls.append(str(source))
+        return original(source, image_size)
+
+    monkeypatch.setattr(flowerkit.images.decode, "decode_image", counting)
+    return calls

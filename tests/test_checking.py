@@ -10,12 +10,10 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
-import flowerkit.images.decode
 from corpus import Expected, build_dataset, can_symlink, encode, noise, solid
 from flowerkit.data import _checkcache
 from flowerkit.data.checking import (
@@ -54,22 +52,6 @@ def _rel(report: DatasetReport, path: Path) -> str:
 
 
 Counter = Callable[[], int]
-
-
-@pytest.fixture
-def decoded(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The sources decoded (``decode_image``, behind ``load_image`` too), from any thread."""
-    calls: list[str] = []
-    lock = threading.Lock()
-    original = flowerkit.images.decode.decode_image
-
-    def counting(source: Any, image_size: Any = None) -> Any:
-        with lock:
-            calls.append(str(source))
-        return original(source, image_size)
-
-    monkeypatch.setattr(flowerkit.images.decode, "decode_image", counting)
-    return calls
 
 
 @pytest.fixture

@@ -1,11 +1,9 @@
-"""Where load_datasets keeps decoded images, and that a cold load decodes each file once."""
+"""Where load_datasets keeps decoded images, and that a cold load decoded each file once."""
 
 from __future__ import annotations
 
-import threading
 import warnings
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -18,22 +16,6 @@ from flowerkit.data.checking import check_and_decode
 from flowerkit.images.decode import load_image
 
 SIZE = (20, 30)
-
-
-@pytest.fixture
-def decodes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every file decoded from now on (checker and pipeline alike), from any thread."""
-    calls: list[str] = []
-    lock = threading.Lock()
-    original = flowerkit.images.decode.decode_image
-
-    def counting(source: Any, image_size: Any = None) -> Any:
-        with lock:
-            calls.append(str(source))
-        return original(source, image_size)
-
-    monkeypatch.setattr(flowerkit.images.decode, "decode_image", counting)
-    return calls
 
 
 def _epoch(data: fk.Datasets) -> tuple[np.ndarray, np.ndarray]:
@@ -53,15 +35,15 @@ def _low_memory(monkeypatch: pytest.MonkeyPatch, free_disk: int | None = None) -
         monkeypatch.setattr(flowerkit.core.memory, "free_disk", lambda folder: free_disk)
 
 
-def test_cold_load_decodes_each_file_once(
-    make_folder: MakeFolder, tmp_path: Path, decodes: list[str]
+def test_cold_load_decoded_each_file_once(
+    make_folder: MakeFolder, tmp_path: Path, decoded: list[str]
 ) -> None:
     root = make_folder(per_class=8, suffix=".jpg")
     data = fk.load_datasets(root, image_size=SIZE, batch_size=4, seed=1, check_cache=tmp_path)
     images, labels = _epoch(data)
     _epoch(data)  # a second epoch comes from the cache
     assert data.cache is True
-    assert sorted(decodes) == sorted(str(p) for p in (*data.train_files, *data.validation_files))
+    assert sorted(decoded) == sorted(str(p) for p in (*data.train_files, *data.validation_files))
     # What the check decoded is exactly what the pipeline would have decoded itself.
     for i, path in enumerate(data.validation_files):
         np.testing.assert_array_equal(images[i], load_image(path, SIZE))
@@ -69,17 +51,17 @@ def test_cold_load_decodes_each_file_once(
 
 
 def test_a_checked_folder_is_decoded_once_by_load_datasets(
-    make_folder: MakeFolder, tmp_path: Path, decodes: list[str]
+    make_folder: MakeFolder, tmp_path: Path, decoded: list[str]
 ) -> None:
     root = make_folder(per_class=6, suffix=".png")
     fk.load_datasets(root, image_size=SIZE, seed=1, check_cache=tmp_path)
-    del decodes[:]
+    del decoded[:]
     data = fk.load_datasets(root, image_size=SIZE, batch_size=4, seed=1, check_cache=tmp_path)
     # The check found every file in its cache; the images were decoded for the pipeline.
-    assert sorted(decodes) == sorted(str(p) for p in (*data.train_files, *data.validation_files))
+    assert sorted(decoded) == sorted(str(p) for p in (*data.train_files, *data.validation_files))
     images, _ = _epoch(data)
     _epoch(data)
-    assert len(decodes) == len(data.train_files) + len(data.validation_files)
+    assert len(decoded) == len(data.train_files) + len(data.validation_files)
     np.testing.assert_array_equal(images[0], load_image(data.validation_files[0], SIZE))
 
 
@@ -98,7 +80,7 @@ def test_in_memory_order_depends_on_seed_and_epoch_only(colour_folder: Path) -> 
 
 
 def test_auto_cache_goes_to_disk_when_memory_is_short(
-    make_folder: MakeFolder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, decodes: list[str]
+    make_folder: MakeFolder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, decoded: list[str]
 ) -> None:
     root = make_folder(per_class=6)
     monkeypatch.setenv("FLOWERKIT_CACHE_DIR", str(tmp_path / "fkcache"))
@@ -109,7 +91,7 @@ def test_auto_cache_goes_to_disk_when_memory_is_short(
     assert data.cache == tmp_path / "fkcache" / "datasets"
     images, _ = _epoch(data)
     # Nothing was kept in memory: the check decoded to check, the first epoch to cache.
-    assert len(decodes) == 2 * (len(data.train_files) + len(data.validation_files))
+    assert len(decoded) == 2 * (len(data.train_files) + len(data.validation_files))
     assert any((data.cache / "train").iterdir()) and any((data.cache / "validation").iterdir())
     np.testing.assert_array_equal(images[-1], load_image(data.validation_files[-1], SIZE))
 
@@ -128,7 +110,7 @@ def test_auto_cache_is_off_when_disk_is_short_too(
 
 
 def test_an_explicit_cache_overrides_the_estimate(
-    make_folder: MakeFolder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, decodes: list[str]
+    make_folder: MakeFolder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, decoded: list[str]
 ) -> None:
     root = make_folder(per_class=6)
     _low_memory(monkeypatch, free_disk=0)
@@ -138,9 +120,9 @@ def test_an_explicit_cache_overrides_the_estimate(
         nowhere = fk.load_datasets(root, image_size=SIZE, seed=1, cache=False)
         folder = fk.load_datasets(root, image_size=SIZE, seed=1, cache=tmp_path / "mine")
     assert (in_memory.cache, nowhere.cache, folder.cache) == (True, False, tmp_path / "mine")
-    del decodes[:]
+    del decoded[:]
     _epoch(in_memory)
-    assert decodes == []  # filled by the check, although memory looked short
+    assert decoded == []  # filled by the check, although memory looked short
 
 
 def test_image_dataset_auto_cache_follows_the_same_rule(
@@ -171,12 +153,12 @@ def test_check_keeps_no_images_over_the_byte_limit(make_folder: MakeFolder) -> N
 
 
 def test_cold_load_of_large_jpegs_matches_load_image(
-    make_folder: MakeFolder, tmp_path: Path, decodes: list[str]
+    make_folder: MakeFolder, tmp_path: Path, decoded: list[str]
 ) -> None:
     root = make_folder(per_class=6, suffix=".jpg")  # 48x40: over 4x of 8x8, DCT-scaled
     data = fk.load_datasets(root, image_size=8, batch_size=4, seed=1, check_cache=tmp_path)
     images, _ = _epoch(data)
-    # The check decodes in full (to fingerprint), then DCT-scaled for the cache.
-    assert len(decodes) == 2 * (len(data.train_files) + len(data.validation_files))
+    # The check decoded in full (to fingerprint), then DCT-scaled for the cache.
+    assert len(decoded) == 2 * (len(data.train_files) + len(data.validation_files))
     for i, path in enumerate(data.validation_files):
         np.testing.assert_array_equal(images[i], load_image(path, (8, 8)))
