@@ -238,3 +238,25 @@ def test_load_finds_what_save_wrote_from_the_same_path(
         fk.Classifier.load(tmp_path / "absent")
     message = str(missing.value)
     assert str(tmp_path / "absent.keras") in message and str(tmp_path / "absent") in message
+
+
+def test_saved_model_ships_without_optimizer_state(colour_folder: Path, tmp_path: Path) -> None:
+    import warnings
+
+    import flowerkit as fk
+
+    data = fk.load_datasets(colour_folder, image_size=32, batch_size=16, seed=1)
+    clf = fk.Classifier.from_preset("tutorial", class_names=data.class_names, image_size=32, seed=1)
+    clf.fit(data, epochs=1, verbose=0)
+    clf.model.save(tmp_path / "with_optimizer.keras")  # what Keras alone writes
+    path = clf.save(tmp_path / "m")
+    # Adam keeps two slots per weight: the artifact holds the weights alone.
+    assert path.stat().st_size < 0.5 * (tmp_path / "with_optimizer.keras").stat().st_size
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "skipping optimizer variables" on load
+        again = fk.Classifier.load(path)
+    probe = np.zeros((2, 32, 32, 3), np.uint8)
+    np.testing.assert_allclose(again.predict_proba(probe), clf.predict_proba(probe), atol=1e-6)
+    assert np.isfinite(again.fit(data, epochs=1, verbose=0).history["loss"]).all()
+    assert clf.model.compiled and clf.model.optimizer is not None  # saving left it intact
+    assert np.isfinite(clf.fit(data, epochs=1, verbose=0).history["loss"]).all()
