@@ -260,3 +260,29 @@ def test_saved_model_ships_without_optimizer_state(colour_folder: Path, tmp_path
     assert np.isfinite(again.fit(data, epochs=1, verbose=0).history["loss"]).all()
     assert clf.model.compiled and clf.model.optimizer is not None  # saving left it intact
     assert np.isfinite(clf.fit(data, epochs=1, verbose=0).history["loss"]).all()
+
+
+def test_a_model_trained_with_other_decode_rules_warns(
+    trained: tuple[Any, Any], tmp_path: Path
+) -> None:
+    import json
+    import zipfile
+
+    import flowerkit as fk
+    from flowerkit.artifact import METADATA_NAME
+    from flowerkit.images.decode import DECODE_RULES
+
+    clf, _ = trained
+    path = clf.save(tmp_path / "m")
+    with zipfile.ZipFile(path) as archive:
+        entries = {name: archive.read(name) for name in archive.namelist()}
+    document = json.loads(entries[METADATA_NAME])
+    assert document["preprocessing"]["decode_rules"] == str(DECODE_RULES)
+    document["preprocessing"]["decode_rules"] = "1"
+    entries[METADATA_NAME] = json.dumps(document).encode()
+    old = tmp_path / "old.keras"
+    with zipfile.ZipFile(old, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    with pytest.warns(fk.VersionMismatchWarning, match="decode rules 1"):
+        fk.Classifier.load(old)

@@ -54,6 +54,18 @@ PREPROCESSING: dict[str, str] = {
 }
 
 
+def _decode_rules() -> int:
+    # Imported here: the images layer brings Pillow, which reading metadata never needs.
+    from flowerkit.images.decode import DECODE_RULES
+
+    return DECODE_RULES
+
+
+def _preprocessing() -> dict[str, str]:
+    """:data:`PREPROCESSING` and the decode rules of this flowerkit."""
+    return {**PREPROCESSING, "decode_rules": str(_decode_rules())}
+
+
 @dataclass(frozen=True)
 class ModelMetadata:
     """The ``flowerkit.json`` document saved inside a model file, typed.
@@ -87,7 +99,7 @@ class ModelMetadata:
     metrics: dict[str, float] = field(default_factory=dict)
     build_config: dict[str, Any] = field(default_factory=dict)
     scheduled_learning_rate: float | None = None
-    preprocessing: dict[str, str] = field(default_factory=lambda: dict(PREPROCESSING))
+    preprocessing: dict[str, str] = field(default_factory=_preprocessing)
     versions: dict[str, str] = field(default_factory=dict)
     saved_at: str = ""
 
@@ -133,13 +145,15 @@ class ModelMetadata:
             metrics=_floats(document.get("metrics")),
             build_config=dict(document.get("build_config") or {}),
             scheduled_learning_rate=float(rate) if isinstance(rate, int | float) else None,
-            preprocessing=dict(document.get("preprocessing") or PREPROCESSING),
+            preprocessing=dict(document.get("preprocessing") or _preprocessing()),
             versions={str(k): str(v) for k, v in (document.get("versions") or {}).items()},
             saved_at=str(document.get("saved_at", "")),
         )
 
     def check_version(self, path: str | os.PathLike[str], stacklevel: int = 3) -> None:
-        """Warn when another flowerkit version saved this model.
+        """Warn when another flowerkit version saved this model, or one that decoded
+        images by other rules (:data:`flowerkit.images.decode.DECODE_RULES`; a model
+        saved without the number used rules 1).
 
         The warning is a :class:`~flowerkit.VersionMismatchWarning`.
 
@@ -151,6 +165,17 @@ class ModelMetadata:
         if saved != __version__:
             warnings.warn(
                 f"{str(path)!r} was saved by flowerkit {saved}; this is {__version__}.",
+                VersionMismatchWarning,
+                stacklevel=stacklevel,
+            )
+        rules, current = self.preprocessing.get("decode_rules", "1"), _decode_rules()
+        if rules != str(current):
+            warnings.warn(
+                f"{str(path)!r} was trained on photos decoded by flowerkit's decode rules "
+                f"{rules}; this flowerkit decodes by rules {current} (see "
+                "flowerkit.images.decode), so some photos give it slightly different pixels "
+                "than in training (JPEGs 4x its input size or more are now DCT-scaled). "
+                "Retrain or fine-tune it to match.",
                 VersionMismatchWarning,
                 stacklevel=stacklevel,
             )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from flowerkit.images.decode import (
     DCT_REDUCING_GAP,
+    DECODE_RULES,
     DECODED_FORMATS,
     IMAGE_EXTENSIONS,
     MAX_PIXELS,
@@ -26,6 +27,7 @@ from flowerkit.images.thumbnails import thumbnail
 __all__ = [
     "DCT_REDUCING_GAP",
     "DECODED_FORMATS",
+    "DECODE_RULES",
     "IMAGE_EXTENSIONS",
     "MAX_PIXELS",
     "REASONS",

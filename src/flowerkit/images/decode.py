@@ -77,6 +77,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DCT_REDUCING_GAP",
     "DECODED_FORMATS",
+    "DECODE_RULES",
     "IMAGE_EXTENSIONS",
     "MAX_PIXELS",
     "REASONS",
@@ -127,6 +128,11 @@ REASONS: Mapping[str, str] = MappingProxyType(
 ImageInput: TypeAlias = "str | os.PathLike[str] | bytes | Image.Image | NDArray[Any]"
 
 _RESAMPLE = Image.Resampling.BILINEAR
+
+#: The version of the rules above, saved with every model: 1 until 0.1, 2 since large
+#: JPEGs are DCT-scaled (rule 7). It goes up whenever a rule changes the pixels a photo
+#: gives, so that a model can tell it is fed photos decoded otherwise than in training.
+DECODE_RULES = 2
 
 #: A JPEG decoded for an image size is DCT-scaled down to no less than this many times
 #: that size (then resized), as in ``PIL.Image.Image.thumbnail(reducing_gap=2.0)``.
