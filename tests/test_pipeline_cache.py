@@ -162,3 +162,13 @@ def test_cold_load_of_large_jpegs_matches_load_image(
     assert len(decoded) == 2 * (len(data.train_files) + len(data.validation_files))
     for i, path in enumerate(data.validation_files):
         np.testing.assert_array_equal(images[i], load_image(path, (8, 8)))
+
+
+def test_a_given_report_is_decoded_into_memory_too(make_folder: MakeFolder) -> None:
+    root = make_folder(per_class=4)
+    report = fk.check_images(root)
+    data = fk.load_datasets(root, image_size=SIZE, batch_size=4, seed=1, report=report)
+    assert data.cache is True and data.report is report
+    images, labels = _epoch(data)
+    np.testing.assert_array_equal(images[1], load_image(data.validation_files[1], SIZE))
+    assert labels.tolist() == list(data.validation_labels)

@@ -386,8 +386,11 @@ def load_datasets(
     _handle_bad_files(report, on_bad_file)
     train, val = _assign(report, root, validation_split, split, seed)
     store = _resolve_cache(cache, len(train) + len(val), size, stacklevel=2)
-    if store is True and decoded is not None:
-        decoded.fill([os.fspath(f.path) for f in (*train, *val)], available_cores())
+    if store is True:
+        paths = [os.fspath(f.path) for f in (*train, *val)]
+        if decoded is None:  # the caller's report: nothing was decoded yet
+            decoded = DecodedImages(paths, size)
+        decoded.fill(paths, available_cores())
     else:
         decoded = None  # not kept: the memory goes back before training starts
 
