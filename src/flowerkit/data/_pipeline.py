@@ -28,6 +28,7 @@ import secrets
 import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -63,9 +64,8 @@ class DecodedImages:
     :meth:`fill` decodes the rows still missing on all cores, and the training and
     validation pipelines gather their rows from the variable (:func:`build_in_memory`)
     with TensorFlow ops alone. So the data set is held once, and no Python runs in the
-    data path while the model trains: with a ``numpy_function`` in a prefetched pipeline,
-    Keras' start of every epoch waited up to 20 s on the 2-core benchmark machine for the
-    previous epoch's iterator to let go (the GIL).
+    data path while the model trains (the epoch-start stalls it was first suspected of
+    came from tf.data's autotuner: see :func:`_parallel`).
     """
 
     _FLUSH = 32  # images written to the variable per update
@@ -106,12 +106,10 @@ class DecodedImages:
         todo = [p for p in paths if not self.ready[self.row[p]]]
         if todo:
             with ThreadPoolExecutor(workers, thread_name_prefix="flowerkit-decode") as pool:
-                for path, image in zip(todo, pool.map(self._decode, todo), strict=True):
+                decoded = pool.map(partial(_decode_or_blank, size=self.size), todo)
+                for path, image in zip(todo, decoded, strict=True):
                     self.put(path, image)
         self.flush()
-
-    def _decode(self, path: str) -> NDArray[np.uint8]:
-        return _decode_or_blank(path, self.size)
 
 
 def _decode_or_blank(path: str, size: tuple[int, int]) -> NDArray[np.uint8]:
@@ -193,7 +191,6 @@ class _ExampleStore:
     ) -> None:
         self.paths = list(paths)
         self.size = size
-        self.keep = keep
         shape = (len(self.paths), *size, 3)
         self.images: NDArray[np.uint8] | None = None
         self.ready: NDArray[np.uint8] | None = None
