@@ -42,9 +42,10 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("flowerkit.artifact",),  # 6
     ("flowerkit.evaluation",),  # 7
     ("flowerkit.prediction",),  # 8
-    ("flowerkit.classifier",),  # 9
-    ("flowerkit.export",),  # 10 (reserved: SavedModel/LiteRT export)
-    ("flowerkit.cli", "flowerkit.__main__"),  # 11
+    ("flowerkit.lite",),  # 9 (runs a .tflite export without TensorFlow)
+    ("flowerkit.export",),  # 10
+    ("flowerkit.classifier",),  # 11
+    ("flowerkit.cli", "flowerkit.__main__"),  # 12
 )
 # layers-end
 

@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 __all__ = [
     "PREPROCESSING",
     "ModelMetadata",
+    "check_decode_rules",
+    "current_preprocessing",
     "find",
     "model_path",
     "read",
@@ -61,7 +63,7 @@ def _decode_rules() -> int:
     return DECODE_RULES
 
 
-def _preprocessing() -> dict[str, str]:
+def current_preprocessing() -> dict[str, str]:
     """:data:`PREPROCESSING` and the decode rules of this flowerkit."""
     return {**PREPROCESSING, "decode_rules": str(_decode_rules())}
 
@@ -99,7 +101,7 @@ class ModelMetadata:
     metrics: dict[str, float] = field(default_factory=dict)
     build_config: dict[str, Any] = field(default_factory=dict)
     scheduled_learning_rate: float | None = None
-    preprocessing: dict[str, str] = field(default_factory=_preprocessing)
+    preprocessing: dict[str, str] = field(default_factory=current_preprocessing)
     versions: dict[str, str] = field(default_factory=dict)
     saved_at: str = ""
 
@@ -145,7 +147,7 @@ class ModelMetadata:
             metrics=_floats(document.get("metrics")),
             build_config=dict(document.get("build_config") or {}),
             scheduled_learning_rate=float(rate) if isinstance(rate, int | float) else None,
-            preprocessing=dict(document.get("preprocessing") or _preprocessing()),
+            preprocessing=dict(document.get("preprocessing") or current_preprocessing()),
             versions={str(k): str(v) for k, v in (document.get("versions") or {}).items()},
             saved_at=str(document.get("saved_at", "")),
         )
@@ -168,17 +170,33 @@ class ModelMetadata:
                 VersionMismatchWarning,
                 stacklevel=stacklevel,
             )
-        rules, current = self.preprocessing.get("decode_rules", "1"), _decode_rules()
-        if rules != str(current):
-            warnings.warn(
-                f"{str(path)!r} was trained on photos decoded by flowerkit's decode rules "
-                f"{rules}; this flowerkit decodes by rules {current} (see "
-                "flowerkit.images.decode), so some photos give it slightly different pixels "
-                "than in training (JPEGs 4x its input size or more are now DCT-scaled). "
-                "Retrain or fine-tune it to match.",
-                VersionMismatchWarning,
-                stacklevel=stacklevel,
-            )
+        check_decode_rules(self.preprocessing, path, stacklevel=stacklevel + 1)
+
+
+def check_decode_rules(
+    preprocessing: dict[str, str], path: str | os.PathLike[str], stacklevel: int = 3
+) -> None:
+    """Warn with :class:`~flowerkit.VersionMismatchWarning` when the model at ``path``
+    was trained on images decoded by other rules than this flowerkit's
+    (:data:`flowerkit.images.decode.DECODE_RULES`; a model saved without the number used
+    rules 1).
+
+    Args:
+        preprocessing: the model's ``preprocessing`` record.
+        path: the model file, named in the warning.
+        stacklevel: the warning's ``stacklevel``.
+    """
+    rules, current = preprocessing.get("decode_rules", "1"), _decode_rules()
+    if rules != str(current):
+        warnings.warn(
+            f"{str(path)!r} was trained on photos decoded by flowerkit's decode rules "
+            f"{rules}; this flowerkit decodes by rules {current} (see "
+            "flowerkit.images.decode), so some photos give it slightly different pixels "
+            "than in training (JPEGs 4x its input size or more are now DCT-scaled). "
+            "Retrain or fine-tune it to match.",
+            VersionMismatchWarning,
+            stacklevel=stacklevel,
+        )
 
 
 def _floats(value: object) -> dict[str, float]:

@@ -27,10 +27,11 @@ from flowerkit.core.runtime import tune_for_training
 from flowerkit.data import Datasets, LabelledData, labelled_batches
 from flowerkit.evaluation import EvaluationReport, expected_calibration_error, fit_temperature
 from flowerkit.exceptions import ConfigError, NotFittedError
-from flowerkit.images.inputs import decode_batches, expand
+from flowerkit.export import ExportFormat, ExportResult, ExportSource, export_model
+from flowerkit.lite import Quantization
 from flowerkit.models import TrainingRecipe, build_model, get_preset
 from flowerkit.models.build import Precision
-from flowerkit.prediction import FailedInput, Predictions, Scorer, from_probabilities
+from flowerkit.prediction import Predictions, Scorer, predict_inputs
 from flowerkit.training import loop
 from flowerkit.training.finetune import backbone
 from flowerkit.training.inputs import ClassWeight, resolve_class_weight, resolve_data
@@ -481,25 +482,15 @@ class Classifier:
                 :func:`~flowerkit.data.check_images`).
         """
         self._check_is_fitted("predict")
-        top_k = v.check_positive_int(top_k, "top_k")
-        batch_size = v.check_positive_int(batch_size, "batch_size")
-        v.check_choice(errors, "errors", ("raise", "skip"))
-        names: list[str] = []
-        rows: list[NDArray[np.float64]] = [np.zeros((0, len(self.class_names)))]
-        failures: list[FailedInput] = []
-        items = expand(inputs)
-        batches = decode_batches(
-            items, self.image_size, batch_size=batch_size, raise_errors=errors == "raise"
-        )
-        for batch in batches:  # decoded in parallel, one batch ahead: memory stays flat
-            failures.extend(FailedInput(*failure) for failure in batch.failures)
-            if batch.names:
-                rows.append(softmax(self._scores(batch.images) / self.temperature_))
-                names.extend(batch.names)
-            if progress is not None:
-                progress(len(names) + len(failures), len(items))
-        return from_probabilities(
-            names, np.concatenate(rows), self.class_names, top_k=top_k, failures=failures
+        return predict_inputs(
+            inputs,
+            lambda images: softmax(self._scores(images) / self.temperature_),
+            image_size=self.image_size,
+            class_names=self.class_names,
+            top_k=top_k,
+            batch_size=batch_size,
+            errors=errors,
+            progress=progress,
         )
 
     def _collect(
@@ -567,6 +558,81 @@ class Classifier:
         self.temperature_ = temperature
         self.calibration_ = result
         return result
+
+    # ------------------------------------------------------------------ shipping
+    def export(
+        self,
+        path: str | os.PathLike[str],
+        format: ExportFormat = "saved_model",
+        *,
+        quantization: Quantization = "float32",
+        representative_data: object = None,
+        validation_data: LabelledData | None = None,
+        max_accuracy_drop: float = 0.02,
+        verify: bool = True,
+    ) -> ExportResult:
+        """Export the model for serving, reload what was written and verify it.
+
+        ``"saved_model"`` writes a TensorFlow SavedModel folder with two signatures
+        (``serving_default``: uint8 pixels; ``encoded``: JPEG/PNG bytes decoded in the
+        graph); ``"tflite"`` writes one LiteRT file with the class names and metadata
+        inside, for :class:`flowerkit.lite.LiteClassifier`, MediaPipe-style apps or the
+        bare LiteRT interpreter. Both apply the calibration temperature. The export is
+        written beside ``path``, reloaded (plain TensorFlow for a SavedModel, the LiteRT
+        interpreter for ``.tflite``) and compared with this model, then renamed into
+        place. See ``docs/export.rst`` for the tolerances and the worked examples.
+
+        Args:
+            path: the folder (SavedModel) or file (``.tflite``) to write; a previous
+                export there is replaced.
+            format: ``"saved_model"`` or ``"tflite"``.
+            quantization: for ``"tflite"``: ``"float32"``, ``"float16"`` (half the size),
+                ``"dynamic"`` (int8 weights) or ``"int8"`` (int8 weights and activations,
+                uint8 input; needs ``representative_data``).
+            representative_data: training images for int8 calibration and the
+                verification sample: a :class:`~flowerkit.data.Datasets` (its training
+                files; its validation split is then the default ``validation_data``), a
+                folder or an array ``(N, H, W, 3)``. Up to 200 images are used.
+            validation_data: labelled data (as for :meth:`evaluate`) on which a
+                quantized export's accuracy is compared with this model's.
+            max_accuracy_drop: the largest validation accuracy loss a quantized export
+                may show (0.02: two points).
+            verify: reload and check the export (``False`` skips it; LiteRT is then not
+                needed for a ``.tflite`` export).
+
+        Returns:
+            An :class:`~flowerkit.export.ExportResult`: the path, size and the checks.
+
+        Raises:
+            ExportError: conversion failed (naming the layer LiteRT cannot run, when the
+                converter points at one), or a check did not pass (naming the figure);
+                nothing is written.
+            ConfigError: a bad argument.
+        """
+        self._check_is_fitted("export")
+        metadata = self.metadata_
+        source = ExportSource(
+            self.model,
+            self.class_names,
+            self.image_size,
+            self._scores,
+            outputs=self.outputs,
+            temperature=self.temperature_,
+            preset=self.preset,
+            preprocessing=dict(
+                metadata.preprocessing if metadata else artifact.current_preprocessing()
+            ),
+        )
+        return export_model(
+            source,
+            path,
+            format,
+            quantization=quantization,
+            representative_data=representative_data,
+            validation_data=validation_data,
+            max_accuracy_drop=max_accuracy_drop,
+            verify=verify,
+        )
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike[str]) -> Path:

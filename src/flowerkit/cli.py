@@ -45,7 +45,13 @@ _EPILOGS = {
     "predict": """examples:
   flowerkit predict flowers.keras rose.jpg
   flowerkit predict flowers.keras 'new/*.jpg' --top-k 2 --format csv
-  flowerkit predict flowers.keras new_photos/ --format json""",
+  flowerkit predict flowers.keras new_photos/ --format json
+  flowerkit predict flowers.tflite rose.jpg        (LiteRT: no TensorFlow needed)""",
+    "export": """examples:
+  flowerkit export flowers.keras --format saved_model --out flowers_savedmodel
+  flowerkit export flowers.keras --format tflite --out flowers.tflite
+  flowerkit export flowers.keras --format tflite --quantization int8 \\
+      --representative-data photos/ --validation-data photos_test/ --out flowers_int8.tflite""",
     "demo": """examples:
   flowerkit demo
   flowerkit demo --out /tmp/demo --epochs 5""",
@@ -267,10 +273,20 @@ def _expand(patterns: Sequence[str]) -> list[str]:
     return items
 
 
-def _cmd_predict(args: argparse.Namespace) -> int:
+def _load_predictor(model: str) -> Any:
+    """A ``LiteClassifier`` for a ``.tflite`` file (no TensorFlow import), else a
+    ``Classifier``."""
+    if Path(model).suffix.lower() == ".tflite":
+        from flowerkit.lite import LiteClassifier
+
+        return LiteClassifier(model)
     from flowerkit.classifier import Classifier
 
-    clf = Classifier.load(args.model)
+    return Classifier.load(model)
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    clf = _load_predictor(args.model)
     preds = clf.predict(
         _expand(args.inputs),
         top_k=args.top_k,
@@ -303,6 +319,28 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     for failure in preds.failures:
         print(f"flowerkit: skipped {failure.source}: {failure.message}", file=sys.stderr)
     return EXIT_FAILURE if preds.failures else EXIT_OK
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from flowerkit.classifier import Classifier
+
+    clf = Classifier.load(args.model)
+    result = clf.export(
+        args.out,
+        args.format,
+        quantization=args.quantization,
+        representative_data=args.representative_data,
+        validation_data=args.validation_data,
+        max_accuracy_drop=args.max_accuracy_drop,
+        verify=args.verify,
+    )
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        _out(args, f"exported {result.path} ({result.size_bytes / 1e6:.1f} MB)")
+        for check in result.checks:
+            _out(args, f"  {check}: {'ok' if check.passed else 'FAILED'}")
+    return EXIT_OK
 
 
 def _cmd_presets(args: argparse.Namespace) -> int:
@@ -443,10 +481,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", help="also write a self-contained HTML report here")
 
     p = add("predict", "classify image files, folders or glob patterns", _cmd_predict)
-    p.add_argument("model", help="a model saved by 'flowerkit train' or Classifier.save")
+    p.add_argument(
+        "model",
+        help="a model saved by 'flowerkit train' or Classifier.save, or a .tflite export",
+    )
     p.add_argument("inputs", nargs="+", metavar="FILE|DIR|GLOB")
     p.add_argument("--top-k", type=int, default=3)
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+
+    p = add("export", "export a saved model as a SavedModel or a LiteRT file", _cmd_export)
+    p.add_argument("model", help="a model saved by 'flowerkit train' or Classifier.save")
+    p.add_argument("--format", choices=("saved_model", "tflite"), required=True)
+    p.add_argument("--out", required=True, help="the SavedModel folder or .tflite file to write")
+    p.add_argument(
+        "--quantization",
+        choices=("float32", "float16", "dynamic", "int8"),
+        default="float32",
+        help="for --format tflite (int8 needs --representative-data)",
+    )
+    p.add_argument(
+        "--representative-data",
+        metavar="DIR",
+        help="training photos to calibrate int8 on and verify with (up to 200 are used)",
+    )
+    p.add_argument(
+        "--validation-data",
+        metavar="DIR",
+        help="class sub-folders on which a quantized export's accuracy is compared",
+    )
+    p.add_argument(
+        "--max-accuracy-drop",
+        type=float,
+        default=0.02,
+        help="fail a quantized export that loses more validation accuracy (default 0.02)",
+    )
+    p.add_argument(
+        "--verify",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="reload the export and compare it with the model (default: on)",
+    )
 
     p = add("presets", "list the model presets", _cmd_presets)
 

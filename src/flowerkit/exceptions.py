@@ -10,6 +10,7 @@
     ├── NotFittedError (RuntimeError, AttributeError)
     │                                         predict/evaluate/save before fit or load
     ├── ModelFileError (OSError)              a saved model that cannot be read or written
+    ├── ExportError (RuntimeError)            an export that failed to convert or verify
     └── DownloadError (OSError)               a download that failed or did not verify
 
     FlowerkitWarning (UserWarning)
@@ -30,6 +31,7 @@ __all__ = [
     "ConfigError",
     "DatasetError",
     "DownloadError",
+    "ExportError",
     "FlowerkitError",
     "FlowerkitWarning",
     "ModelFileError",
@@ -80,6 +82,18 @@ class NotFittedError(FlowerkitError, RuntimeError, AttributeError):
 
 class ModelFileError(FlowerkitError, OSError):
     """A saved model file is missing, damaged, or not a flowerkit model."""
+
+
+class ExportError(FlowerkitError, RuntimeError):
+    """An export could not be converted, or what it wrote did not verify.
+
+    ``format`` is the export format (``"saved_model"``, ``"tflite"``, ...); nothing is
+    left at the target path when this is raised.
+    """
+
+    def __init__(self, message: str, *, format: str = "") -> None:
+        super().__init__(message)
+        self.format = format
 
 
 class DownloadError(FlowerkitError, OSError):

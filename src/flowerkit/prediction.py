@@ -1,20 +1,34 @@
-"""Typed prediction results, how a row of probabilities becomes one, and the compiled
-inference function that produces the rows."""
+"""Typed prediction results, how a row of probabilities becomes one, the loop that streams
+inputs through a model, and the compiled inference function that produces the rows.
+
+Nothing here imports TensorFlow until a :class:`Scorer` is made, so the TensorFlow-free
+predictor (:mod:`flowerkit.lite`) shares the same results and loop.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from flowerkit.core import validation as v
+from flowerkit.images.inputs import decode_batches, expand
+
 if TYPE_CHECKING:
     import keras
 
-__all__ = ["FailedInput", "Prediction", "Predictions", "Scorer", "from_probabilities"]
+__all__ = [
+    "FailedInput",
+    "Prediction",
+    "Predictions",
+    "Scorer",
+    "from_probabilities",
+    "predict_inputs",
+]
 
 
 @dataclass(frozen=True)
@@ -144,6 +158,62 @@ def from_probabilities(
             )
         )
     return Predictions(results, tuple(failures))
+
+
+def predict_inputs(
+    inputs: object,
+    probabilities: Callable[[NDArray[np.uint8]], NDArray[np.float64]],
+    *,
+    image_size: tuple[int, int],
+    class_names: Sequence[str],
+    top_k: int = 3,
+    batch_size: int = 32,
+    errors: Literal["raise", "skip"] = "raise",
+    progress: Callable[[int, int], None] | None = None,
+) -> Predictions:
+    """Decode ``inputs`` in batches and turn each batch's probabilities into predictions.
+
+    Images are decoded by :func:`~flowerkit.images.load_image` on one thread per core,
+    one batch ahead of ``probabilities``, so memory holds two batches of images however
+    many inputs there are. ``Classifier.predict`` and
+    :meth:`flowerkit.lite.LiteClassifier.predict` are this loop with their own model.
+
+    Args:
+        inputs: what ``predict`` takes (see :func:`flowerkit.images.inputs.expand`).
+        probabilities: maps ``(N, H, W, 3)`` uint8 images to ``(N, classes)``
+            probabilities.
+        image_size: ``(height, width)`` images are decoded at.
+        class_names: the classes, in column order.
+        top_k: how many of the most likely classes each prediction lists.
+        batch_size: images per ``probabilities`` call.
+        errors: ``"raise"`` on the first unusable input, or ``"skip"`` it and list it in
+            ``Predictions.failures``.
+        progress: called as ``progress(done, total)`` after every batch.
+
+    Raises:
+        ~flowerkit.UnreadableImageError: an unusable input, with ``errors="raise"``.
+        ~flowerkit.ConfigError: a bad argument, or no inputs.
+    """
+    top_k = v.check_positive_int(top_k, "top_k")
+    batch_size = v.check_positive_int(batch_size, "batch_size")
+    v.check_choice(errors, "errors", ("raise", "skip"))
+    names: list[str] = []
+    rows: list[NDArray[np.float64]] = [np.zeros((0, len(class_names)))]
+    failures: list[FailedInput] = []
+    items = expand(inputs)
+    batches = decode_batches(
+        items, image_size, batch_size=batch_size, raise_errors=errors == "raise"
+    )
+    for batch in batches:  # decoded in parallel, one batch ahead: memory stays flat
+        failures.extend(FailedInput(*failure) for failure in batch.failures)
+        if batch.names:
+            rows.append(np.asarray(probabilities(batch.images), dtype=np.float64))
+            names.extend(batch.names)
+        if progress is not None:
+            progress(len(names) + len(failures), len(items))
+    return from_probabilities(
+        names, np.concatenate(rows), class_names, top_k=top_k, failures=failures
+    )
 
 
 class Scorer:

@@ -1,0 +1,225 @@
+"""``export_model``: convert, write beside the target, reload and verify, then rename."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from flowerkit._version import __version__
+from flowerkit.core import validation as v
+from flowerkit.data import Datasets, labelled_batches
+from flowerkit.exceptions import ConfigError, ExportError
+from flowerkit.export import saved_model, tflite
+from flowerkit.export._files import check_target, staged
+from flowerkit.export.checks import Check, synthetic_sample
+from flowerkit.export.samples import representative_images
+from flowerkit.export.source import ExportSource
+from flowerkit.lite import LiteMetadata, Quantization, require_interpreter
+
+__all__ = ["FORMATS", "ExportFormat", "ExportResult", "export_model"]
+
+ExportFormat = Literal["saved_model", "tflite"]
+
+#: The export formats.
+FORMATS: tuple[ExportFormat, ...] = ("saved_model", "tflite")
+
+#: Images the float formats are compared with the Keras model on, taken from
+#: ``representative_data`` when given (else synthetic).
+VERIFY_IMAGES = 32
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What :meth:`Classifier.export <flowerkit.classifier.Classifier.export>` wrote and
+    how it verified.
+
+    Attributes:
+        path: the file (``.tflite``) or folder (SavedModel) written.
+        format: ``"saved_model"`` or ``"tflite"``.
+        quantization: for ``"tflite"``, the quantization; ``None`` for a SavedModel.
+        size_bytes: the size on disk (a folder's files added up).
+        checks: the figures measured on a fresh reload (empty with ``verify=False``).
+    """
+
+    path: Path
+    format: str
+    quantization: str | None
+    size_bytes: int
+    checks: tuple[Check, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result as JSON-ready data."""
+        return {
+            "path": str(self.path),
+            "format": self.format,
+            "quantization": self.quantization,
+            "size_bytes": self.size_bytes,
+            "checks": [check.to_dict() for check in self.checks],
+        }
+
+    def __str__(self) -> str:
+        kind = self.format if self.quantization is None else f"{self.format} {self.quantization}"
+        checks = "; ".join(str(c) for c in self.checks) or "not verified"
+        return f"{self.path} ({kind}, {self.size_bytes / 1e6:.1f} MB): {checks}"
+
+
+def _size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def _document(source: ExportSource, format: str, quantization: str | None, dtype: str) -> Any:
+    import keras
+    import tensorflow as tf
+
+    metadata = LiteMetadata(
+        class_names=source.class_names,
+        image_size=source.image_size,
+        quantization=quantization or "float32",
+        input={
+            "name": "images" if format == "tflite" else "images | image_bytes",
+            "dtype": dtype,
+            "layout": "NHWC RGB, (N, height, width, 3)",
+            "range": "0..255",
+        },
+        temperature=source.temperature,
+        preset=source.preset,
+        preprocessing=dict(source.preprocessing),
+        versions={
+            "flowerkit": __version__,
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "python": platform.python_version(),
+        },
+        exported_at=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+    )
+    return metadata.to_document()
+
+
+def _validation(
+    data: object, source: ExportSource
+) -> Iterable[tuple[NDArray[Any], NDArray[Any]]] | None:
+    if data is None:
+        return None
+    if isinstance(data, Datasets) and data.validation is None:
+        raise ConfigError("`validation_data` is a Datasets without a validation split.")
+    batches, _ = labelled_batches(
+        data, class_names=source.class_names, image_size=source.image_size
+    )
+
+    def numpy_batches() -> Iterator[tuple[NDArray[Any], NDArray[Any]]]:
+        for images, labels in batches:
+            yield np.asarray(images), np.asarray(labels)
+
+    return numpy_batches()
+
+
+def _verified(run: Callable[[], list[Check]], label: str, target: Path) -> list[Check]:
+    """The checks ``run`` measures; an export that fails to load or run is an
+    :class:`~flowerkit.ExportError`."""
+    try:
+        return run()
+    except (ConfigError, ModuleNotFoundError):
+        raise
+    except Exception as exc:
+        raise ExportError(
+            f"The {label} export of {str(target)!r} did not run when reloaded, so nothing "
+            f"was written: {exc}",
+            format=label.split()[0],
+        ) from exc
+
+
+def export_model(
+    source: ExportSource,
+    path: str | os.PathLike[str],
+    format: ExportFormat = "saved_model",
+    *,
+    quantization: Quantization = "float32",
+    representative_data: object = None,
+    validation_data: object = None,
+    max_accuracy_drop: float = 0.02,
+    verify: bool = True,
+) -> ExportResult:
+    """Export ``source`` to ``path`` and verify what was written (see
+    :meth:`Classifier.export <flowerkit.classifier.Classifier.export>`)."""
+    v.check_choice(format, "format", FORMATS)
+    v.check_choice(quantization, "quantization", tflite.QUANTIZATIONS)
+    if format == "saved_model" and quantization != "float32":
+        raise ConfigError(
+            f"quantization={quantization!r} applies to format='tflite'; a SavedModel is float32."
+        )
+    if quantization == "int8" and representative_data is None:
+        raise ConfigError(
+            "quantization='int8' calibrates on a sample of the training images: pass "
+            "representative_data= (the Datasets you trained on, a folder or an array)."
+        )
+    max_accuracy_drop = v.check_non_negative_float(max_accuracy_drop, "max_accuracy_drop")
+    if validation_data is None and isinstance(representative_data, Datasets):
+        validation_data = representative_data if representative_data.validation else None
+    target = Path(path).expanduser()
+    check_target(target, directory=format == "saved_model", format=format)
+    if verify and format == "tflite":
+        require_interpreter()  # before minutes of conversion, not after
+    representative = (
+        None
+        if representative_data is None
+        else representative_images(representative_data, source.image_size)
+    )
+    sample = (
+        synthetic_sample(source.image_size)
+        if representative is None
+        else representative[:: max(1, len(representative) // VERIFY_IMAGES)][:VERIFY_IMAGES]
+    )
+    checks: list[Check] = []
+    with staged(target) as work:
+        if format == "saved_model":
+            document = _document(source, format, None, "uint8 | string")
+            try:
+                saved_model.write(source, work, document)
+            except Exception as exc:
+                raise ExportError(f"SavedModel export failed: {exc}", format=format) from exc
+            if verify:
+                checks = _verified(lambda: saved_model.verify(source, work, sample), format, target)
+        else:
+            dtype = "uint8" if quantization == "int8" else "float32"
+            document = _document(source, format, quantization, dtype)
+            flatbuffer = tflite.convert(
+                source, quantization, representative, work.parent / "scratch"
+            )
+            tflite.write(flatbuffer, work, document, list(source.class_names))
+            if verify:
+                validation = None if quantization == "float32" else validation_data
+                checks = _verified(
+                    lambda: tflite.verify(
+                        source,
+                        work,
+                        quantization,
+                        sample,
+                        _validation(validation, source),
+                        max_accuracy_drop,
+                    ),
+                    f"tflite {quantization}",
+                    target,
+                )
+        failed = [c for c in checks if not c.passed]
+        if failed:
+            label = format if format == "saved_model" else f"tflite {quantization}"
+            raise ExportError(
+                f"The {label} export of {str(target)!r} did not verify: "
+                + "; ".join(str(c) for c in failed)
+                + ". Nothing was written.",
+                format=format,
+            )
+        size = _size(work)
+    return ExportResult(
+        target, format, quantization if format == "tflite" else None, size, tuple(checks)
+    )

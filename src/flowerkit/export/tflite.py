@@ -1,0 +1,197 @@
+"""The LiteRT (TFLite) export: one ``.tflite`` file with the labels and metadata inside.
+
+The model is converted from a scratch SavedModel with one signature (``images``: float32
+0..255 pixels ``(N, height, width, 3)``; ``probabilities``: the softmax with the
+calibration temperature applied) by ``tf.lite.TFLiteConverter.from_saved_model``, the
+route TensorFlow supports for Keras 3: ``from_keras_model`` fails on Keras 3 models, and
+``from_concrete_functions`` silently drops the weights of some of them (the ``tutorial``
+preset converts to a 9 KB file that outputs NaN). The four quantizations:
+
+``float32``
+    no quantization; matches the Keras model within :data:`TOLERANCES`.
+``float16``
+    weights stored as float16 (half the size), computed in float32 on CPUs.
+``dynamic``
+    weights stored as int8 (a quarter of the size), activations quantized on the fly.
+``int8``
+    weights and activations int8, calibrated on a representative sample of the
+    training images; the input is uint8 pixels, the output float32 probabilities.
+
+The class names travel inside the file as a zip archive appended to the flatbuffer
+(``labels.txt`` and ``flowerkit.json``; see :mod:`flowerkit.lite`), the way TFLite
+metadata packs its associated files. The TFLite metadata flatbuffer itself
+(``TFLITE_METADATA``, written by ``tflite-support``) is not written: ``tflite-support``
+0.4.4, its last release (2023), does not install beside TensorFlow 2.21.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from flowerkit.exceptions import ExportError
+from flowerkit.export.checks import Check, agreement, max_abs_diff
+from flowerkit.export.source import ExportSource
+from flowerkit.lite import LABELS_NAME, METADATA_NAME, LiteClassifier, Quantization, labels_text
+
+__all__ = ["QUANTIZATIONS", "TOLERANCES", "convert", "verify", "write"]
+
+#: The quantizations, smallest file last.
+QUANTIZATIONS: tuple[Quantization, ...] = ("float32", "float16", "dynamic", "int8")
+
+#: Largest difference allowed between the file's probabilities and the Keras model's, per
+#: quantization (``None``: quantized; the label agreement and, with validation data, the
+#: accuracy change are checked instead). float16 rounds each weight to 11 significant
+#: bits: about 1e-3 on the probabilities of the presets (``docs/export.rst``).
+TOLERANCES: dict[str, float | None] = {
+    "float32": 1e-4,
+    "float16": 2e-2,
+    "dynamic": None,
+    "int8": None,
+}
+
+
+def _layers(model: Any) -> list[Any]:
+    found: list[Any] = []
+    stack = list(getattr(model, "layers", []))
+    while stack:
+        layer = stack.pop(0)
+        found.append(layer)
+        stack.extend(getattr(layer, "layers", []))
+    return found
+
+
+def culprit(model: Any, message: str) -> str | None:
+    """The name of the layer a converter error points at, if it names one.
+
+    The converter reports ops by their graph names (``model_1/layer_1/op``: Keras' graph
+    scopes add ``_1``); a layer whose name appears exactly beats one matched with that
+    suffix, and a plain layer beats a sub-model.
+    """
+    best: tuple[int, int, str] | None = None
+    for layer in _layers(model):
+        name = str(layer.name)
+        exact = re.search(rf"(?<![\w.]){re.escape(name)}/", message) is not None
+        scoped = exact or re.search(rf"(?<![\w.]){re.escape(name)}_\d+/", message) is not None
+        if scoped:
+            rank = (int(exact), 0 if getattr(layer, "layers", None) else 1, name)
+            if best is None or rank[:2] > best[:2]:
+                best = rank
+    return None if best is None else best[2]
+
+
+def _unsupported_ops(message: str) -> list[str]:
+    return sorted(set(re.findall(r"'tf\.(\w+)' op is neither a custom op", message)))
+
+
+def convert(
+    source: ExportSource,
+    quantization: Quantization,
+    representative: NDArray[np.uint8] | None,
+    scratch: Path,
+) -> bytes:
+    """The ``.tflite`` flatbuffer for ``source``, by way of a SavedModel at ``scratch``.
+
+    Raises:
+        ~flowerkit.ExportError: the converter failed; the message names the layer whose
+            op LiteRT cannot run when the converter's message points at one.
+    """
+    import keras
+    import tensorflow as tf
+
+    height, width = source.image_size
+    archive = keras.export.ExportArchive()
+    archive.track(source.model)
+    archive.add_endpoint(
+        "serving_default",
+        lambda images: {"probabilities": source.probabilities(images)},
+        input_signature=[tf.TensorSpec((None, height, width, 3), tf.float32, name="images")],
+    )
+    archive.write_out(str(scratch), verbose=False)
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(scratch))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if quantization != "float32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantization == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    if quantization == "int8":
+        assert representative is not None
+        sample = representative.astype(np.float32)
+        converter.representative_dataset = lambda: ([image[np.newaxis]] for image in sample)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.uint8
+    try:
+        return bytes(converter.convert())
+    except Exception as exc:
+        text = str(exc)
+        layer, ops = culprit(source.model, text), _unsupported_ops(text)
+        where = f"the layer {layer!r}" if layer else "the model"
+        what = f"the TensorFlow op {', '.join(ops)}" if ops else "an operation"
+        first = next((line for line in text.splitlines() if "error" in line.lower()), text)
+        raise ExportError(
+            f"LiteRT conversion ({quantization}) failed: {where} uses {what}, which "
+            "LiteRT's built-in ops cannot run. Rewrite that layer with keras.ops that "
+            "LiteRT supports, or export format='saved_model'. "
+            f"Converter: {first.strip()[:300]}",
+            format="tflite",
+        ) from exc
+
+
+def write(flatbuffer: bytes, target: Path, document: dict[str, Any], names: list[str]) -> None:
+    """Write the flatbuffer and append the labels and metadata as a zip archive."""
+    import json
+
+    target.write_bytes(flatbuffer)
+    with zipfile.ZipFile(target, "a", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(LABELS_NAME, labels_text(names))
+        archive.writestr(METADATA_NAME, json.dumps(document, indent=2))
+
+
+def verify(
+    source: ExportSource,
+    target: Path,
+    quantization: Quantization,
+    sample: NDArray[np.uint8],
+    validation: Iterable[tuple[NDArray[Any], NDArray[Any]]] | None,
+    max_accuracy_drop: float,
+) -> list[Check]:
+    """Reload ``target`` with the LiteRT interpreter and compare it with the Keras model:
+    probabilities on ``sample`` (float formats), label agreement, and the validation
+    accuracy change when ``validation`` images and labels are given."""
+    lite = LiteClassifier(target)
+    if lite.class_names != source.class_names:
+        return [Check("labels", "mismatched", 1.0, 0.0)]
+    ours, reference = lite.predict_proba(sample), source.reference(sample)
+    tolerance = TOLERANCES[quantization]
+    checks = [
+        Check(quantization, "max_abs_diff", max_abs_diff(ours, reference), tolerance),
+        Check(quantization, "top1_agreement", agreement(ours, reference)),
+    ]
+    if validation is not None:
+        right_keras = right_lite = count = 0
+        for images, labels in validation:
+            truth = np.asarray(labels).reshape(-1)
+            right_keras += int(np.sum(np.argmax(source.reference(images), 1) == truth))
+            right_lite += int(np.sum(np.argmax(lite.predict_proba(images), 1) == truth))
+            count += len(truth)
+        keras_accuracy, lite_accuracy = right_keras / max(count, 1), right_lite / max(count, 1)
+        checks.append(
+            Check(
+                "validation",
+                "accuracy_drop",
+                keras_accuracy - lite_accuracy,
+                max_accuracy_drop,
+                detail=(
+                    ("keras_accuracy", keras_accuracy),
+                    ("export_accuracy", lite_accuracy),
+                    ("images", float(count)),
+                ),
+            )
+        )
+    return checks

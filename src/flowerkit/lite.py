@@ -1,0 +1,326 @@
+"""Classify photos with an exported ``.tflite`` file, without TensorFlow or Keras.
+
+:meth:`Classifier.export(path, format="tflite") <flowerkit.classifier.Classifier.export>`
+writes a LiteRT flatbuffer and appends a zip archive to it with two entries, the way
+TFLite metadata packs its associated files (the interpreter reads the flatbuffer and
+ignores the bytes after it; ``unzip -l model.tflite`` lists them):
+
+``labels.txt``
+    one class name per line, in output order (what MediaPipe and most LiteRT samples read);
+``flowerkit.json``
+    the :class:`LiteMetadata` document: class names, image size, input type and
+    quantization, the temperature already applied to the outputs, how images must be
+    decoded (flowerkit's decode rules) and the versions that exported it.
+
+:class:`LiteClassifier` reads both and runs the file through the LiteRT interpreter of the
+``ai-edge-litert`` package (``pip install "flowerkit[lite]"``); images are decoded by
+:func:`~flowerkit.images.load_image`, exactly as for training, and the results are the
+same :class:`~flowerkit.prediction.Predictions` that ``Classifier.predict`` returns.
+Importing this module and predicting imports neither TensorFlow nor Keras.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import os
+import sys
+import threading
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from flowerkit import artifact
+from flowerkit.core.runtime import available_cores
+from flowerkit.exceptions import ConfigError, ModelFileError
+from flowerkit.prediction import Predictions, predict_inputs
+
+__all__ = [
+    "LABELS_NAME",
+    "METADATA_NAME",
+    "LiteClassifier",
+    "LiteMetadata",
+    "labels_text",
+    "read_metadata",
+    "require_interpreter",
+]
+
+METADATA_NAME = "flowerkit.json"
+LABELS_NAME = "labels.txt"
+FORMAT_NAME = "flowerkit.tflite"
+FORMAT_VERSION = 1
+
+_INSTALL_HINT = 'pip install "flowerkit[lite]" (or pip install ai-edge-litert)'
+
+#: The quantizations :func:`flowerkit.export.export_model` writes.
+Quantization = Literal["float32", "float16", "dynamic", "int8"]
+
+
+@dataclass(frozen=True)
+class LiteMetadata:
+    """The ``flowerkit.json`` document inside an exported ``.tflite`` file, typed.
+
+    Attributes:
+        class_names: one name per output column, in order.
+        image_size: ``(height, width)`` the model takes.
+        quantization: ``"float32"``, ``"float16"``, ``"dynamic"`` or ``"int8"``.
+        input: the input tensor: ``{"name", "dtype", "layout", "range"}``; pixels are RGB
+            0..255 in ``(N, height, width, 3)``; an ``"int8"`` file takes ``uint8``.
+        outputs: always ``"probabilities"``: the softmax, temperature applied.
+        temperature: the calibration temperature already applied to the outputs.
+        preset: the preset the model was built from, if any.
+        preprocessing: how images are decoded and resized before the model, with the
+            ``"decode_rules"`` number (see :data:`flowerkit.artifact.PREPROCESSING`).
+        versions: flowerkit, TensorFlow and Keras versions that exported it.
+        exported_at: when, as an ISO 8601 UTC timestamp.
+    """
+
+    class_names: tuple[str, ...]
+    image_size: tuple[int, int]
+    quantization: str = "float32"
+    input: dict[str, str] = field(default_factory=dict)
+    outputs: str = "probabilities"
+    temperature: float = 1.0
+    preset: str | None = None
+    preprocessing: dict[str, str] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    exported_at: str = ""
+
+    def to_document(self) -> dict[str, Any]:
+        """The JSON document (format name and version included)."""
+        document = asdict(self)
+        document["class_names"] = list(self.class_names)
+        document["image_size"] = list(self.image_size)
+        if not document["exported_at"]:
+            document["exported_at"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+        return {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, **document}
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any]) -> LiteMetadata:
+        """Read a document written by any flowerkit version of this format."""
+        preset = document.get("preset")
+        return cls(
+            class_names=tuple(str(n) for n in document["class_names"]),
+            image_size=(int(document["image_size"][0]), int(document["image_size"][1])),
+            quantization=str(document.get("quantization", "float32")),
+            input={str(k): str(x) for k, x in dict(document.get("input") or {}).items()},
+            outputs=str(document.get("outputs", "probabilities")),
+            temperature=float(document.get("temperature", 1.0)),
+            preset=None if preset is None else str(preset),
+            preprocessing={
+                str(k): str(x) for k, x in dict(document.get("preprocessing") or {}).items()
+            },
+            versions={str(k): str(x) for k, x in dict(document.get("versions") or {}).items()},
+            exported_at=str(document.get("exported_at", "")),
+        )
+
+
+def read_metadata(path: str | os.PathLike[str]) -> LiteMetadata:
+    """The :class:`LiteMetadata` inside the exported ``.tflite`` file at ``path``.
+
+    Raises:
+        ~flowerkit.ModelFileError: no such file, or not a ``.tflite`` file exported by
+            flowerkit (no ``flowerkit.json`` inside, damaged, or of a newer format).
+    """
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise ModelFileError(f"No exported model at {str(p)!r}.")
+    try:
+        with zipfile.ZipFile(p) as archive:
+            document = json.loads(archive.read(METADATA_NAME))
+    except (zipfile.BadZipFile, KeyError) as exc:
+        raise ModelFileError(
+            f"{str(p)!r} has no flowerkit metadata: it is not a .tflite file written by "
+            "Classifier.export (or flowerkit export), which carries the class names."
+        ) from exc
+    except (json.JSONDecodeError, OSError, UnicodeDecodeError) as exc:
+        raise ModelFileError(f"{str(p)!r}: its {METADATA_NAME} could not be read: {exc}") from exc
+    if not isinstance(document, dict) or document.get("format") != FORMAT_NAME:
+        raise ModelFileError(f"{str(p)!r} holds a {METADATA_NAME} that is not flowerkit's.")
+    version = document.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{str(p)!r} was exported in flowerkit's tflite format {version!r}; this "
+            f"flowerkit reads format {FORMAT_VERSION} and older. Upgrade flowerkit."
+        )
+    try:
+        metadata = LiteMetadata.from_document(document)
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise ModelFileError(f"{str(p)!r} has damaged flowerkit metadata: {exc!r}") from exc
+    artifact.check_decode_rules(metadata.preprocessing, p, stacklevel=4)
+    return metadata
+
+
+def require_interpreter() -> Any:
+    """The LiteRT ``Interpreter`` class of ``ai-edge-litert``.
+
+    Raises:
+        ModuleNotFoundError: ``ai-edge-litert`` is not installed; the message says how to
+            install it.
+    """
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError as exc:
+        raise ModuleNotFoundError(
+            f"Running a .tflite model needs the LiteRT interpreter: {_INSTALL_HINT}",
+            name="ai_edge_litert",
+        ) from exc
+    return Interpreter
+
+
+def _interpreter(path: Path, num_threads: int) -> Any:
+    interpreter = require_interpreter()
+    try:
+        return interpreter(model_path=str(path), num_threads=num_threads)
+    except (ValueError, RuntimeError) as exc:
+        raise ModelFileError(f"{str(path)!r} could not be loaded by LiteRT: {exc}") from exc
+
+
+@contextlib.contextmanager
+def _native_log_level() -> Iterator[None]:
+    """Honour ``TF_CPP_MIN_LOG_LEVEL`` for LiteRT, which ignores it for the one INFO line
+    it prints when it applies the XNNPACK delegate: with the level at 1 or more, the C
+    library's stderr is closed while the interpreter first allocates its tensors. Errors
+    are unaffected: they reach Python as exceptions."""
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") in ("", "0"):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 2)
+        finally:
+            os.close(devnull)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+class LiteClassifier:
+    """A classifier exported to ``.tflite``, run by the LiteRT interpreter.
+
+    Args:
+        path: a file written by ``Classifier.export(path, format="tflite")``.
+        num_threads: interpreter threads (default: one per available core).
+
+    Attributes:
+        path: the file.
+        metadata: its :class:`LiteMetadata`.
+        class_names: the classes, in output order.
+        image_size: ``(height, width)`` images are resized to.
+
+    Raises:
+        ~flowerkit.ModelFileError: the file is missing, not a flowerkit export, or not
+            loadable by LiteRT.
+        ModuleNotFoundError: ``ai-edge-litert`` is not installed.
+
+    One instance may be shared by several threads: calls into the interpreter take turns.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, num_threads: int | None = None) -> None:
+        self.path = Path(path).expanduser()
+        self.metadata = read_metadata(self.path)
+        self.class_names: tuple[str, ...] = self.metadata.class_names
+        self.image_size: tuple[int, int] = self.metadata.image_size
+        threads = available_cores() if num_threads is None else num_threads
+        self._interpreter = _interpreter(self.path, max(1, threads))
+        self._input = self._interpreter.get_input_details()[0]
+        self._output = self._interpreter.get_output_details()[0]
+        self._batch = 0
+        self._lock = threading.Lock()
+        with _native_log_level():
+            self._run(np.zeros((1, *self.image_size, 3), dtype=np.uint8))  # fail early
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> LiteClassifier:
+        """The same as ``LiteClassifier(path)``, named like ``Classifier.load``."""
+        return cls(path)
+
+    def _quantize(self, images: NDArray[Any]) -> NDArray[Any]:
+        dtype = np.dtype(self._input["dtype"])
+        if dtype.kind == "f":
+            return images.astype(dtype)
+        scale, zero = self._input["quantization"]
+        if (scale, zero) == (1.0, 0) and dtype == np.uint8:
+            return images.astype(np.uint8)
+        info = np.iinfo(dtype)
+        q = np.round(images.astype(np.float32) / scale + zero)
+        quantized: NDArray[Any] = np.clip(q, info.min, info.max).astype(dtype)
+        return quantized
+
+    def _run(self, images: NDArray[Any]) -> NDArray[np.float64]:
+        with self._lock:
+            try:
+                if len(images) != self._batch:
+                    self._batch = 0
+                    self._interpreter.resize_tensor_input(
+                        self._input["index"], [len(images), *self.image_size, 3]
+                    )
+                    self._interpreter.allocate_tensors()
+                    self._batch = len(images)
+                self._interpreter.set_tensor(self._input["index"], self._quantize(images))
+                self._interpreter.invoke()
+            except (RuntimeError, ValueError) as exc:
+                raise ModelFileError(f"{str(self.path)!r} failed to run in LiteRT: {exc}") from exc
+            out = np.array(self._interpreter.get_tensor(self._output["index"]))
+        scale, zero = self._output["quantization"]
+        if out.dtype.kind != "f":
+            out = (out.astype(np.float64) - zero) * scale
+        return out.astype(np.float64)
+
+    def predict_proba(self, images: NDArray[Any], *, batch_size: int = 32) -> NDArray[np.float64]:
+        """Class probabilities ``(N, classes)`` for images already at ``image_size``
+        (uint8 or 0..255 floats, ``(N, H, W, 3)``)."""
+        arr = np.asarray(images)
+        if arr.ndim != 4 or tuple(arr.shape[1:]) != (*self.image_size, 3):
+            raise ConfigError(
+                f"`images` must have shape (N, {self.image_size[0]}, {self.image_size[1]}, 3). "
+                f"Received shape {arr.shape}."
+            )
+        if batch_size < 1:
+            raise ConfigError(f"`batch_size` must be at least 1. Received: {batch_size!r}")
+        rows = [self._run(arr[i : i + batch_size]) for i in range(0, len(arr), batch_size)]
+        return np.concatenate(rows) if rows else np.zeros((0, len(self.class_names)))
+
+    def predict(
+        self,
+        inputs: object,
+        *,
+        top_k: int = 3,
+        batch_size: int = 32,
+        errors: Literal["raise", "skip"] = "raise",
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Predictions:
+        """Classify images, as :meth:`Classifier.predict
+        <flowerkit.classifier.Classifier.predict>` does (same inputs, arguments, errors
+        and results)."""
+        return predict_inputs(
+            inputs,
+            self._run,
+            image_size=self.image_size,
+            class_names=self.class_names,
+            top_k=top_k,
+            batch_size=batch_size,
+            errors=errors,
+            progress=progress,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"LiteClassifier({str(self.path)!r}, classes={len(self.class_names)}, "
+            f"image_size={self.image_size}, quantization={self.metadata.quantization!r})"
+        )
+
+
+def labels_text(class_names: Sequence[str]) -> str:
+    """The ``labels.txt`` entry: one class name per line."""
+    return "".join(f"{name}\n" for name in class_names)
