@@ -288,6 +288,54 @@ def test_representative_data_as_folder_or_array(
             representative_images(np.zeros((5, 16, 16, 3)), (32, 32))
 
 
+# --------------------------------------------------------------------------- ONNX
+def test_onnx_export_runs_in_onnxruntime_alone(exports: dict[str, Any]) -> None:
+    pytest.importorskip("tf2onnx")
+    pytest.importorskip("onnxruntime")
+    clf, data = exports["clf"], exports["data"]
+    result = clf.export(exports["out"] / "flowers.onnx", "onnx", representative_data=data)
+    check = next(c for c in result.checks if c.metric == "max_abs_diff")
+    assert check.value <= 1e-4
+    photo = data.validation_files[0]
+    expected = clf.predict(photo)[0]
+    proc = _run(
+        f"""
+        import json, sys
+        import numpy as np
+        import onnxruntime
+        from PIL import Image
+
+        session = onnxruntime.InferenceSession({str(result.path)!r})
+        meta = session.get_modelmeta().custom_metadata_map
+        labels = meta["labels"].split("\\n")
+        height, width = json.loads(meta["flowerkit"])["image_size"]
+        image = Image.open({str(photo)!r}).convert("RGB").resize((width, height))
+        pixels = np.asarray(image, dtype=np.float32)[np.newaxis]
+        (probabilities,) = session.run(None, {{"images": pixels}})
+        print(labels[int(np.argmax(probabilities[0]))], float(probabilities[0].max()))
+        assert "flowerkit" not in sys.modules and "tensorflow" not in sys.modules
+        """
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    label, confidence = proc.stdout.split()
+    assert label == expected.label
+    assert float(confidence) == pytest.approx(expected.confidence, abs=1e-3)
+
+
+def test_onnx_missing_dependency_is_named(
+    exports: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "tf2onnx" else real(name, *a)
+    )
+    with pytest.raises(ModuleNotFoundError, match=r"flowerkit\[onnx\]"):
+        exports["clf"].export(tmp_path / "m.onnx", "onnx")
+    assert list(tmp_path.iterdir()) == []
+
+
 # --------------------------------------------------------------------------- failures
 def test_failed_check_raises_and_leaves_nothing(
     exports: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -335,7 +383,7 @@ def test_refuses_to_replace_a_folder_that_is_not_an_export(
 def test_bad_arguments(exports: dict[str, Any], tmp_path: Path) -> None:
     clf = exports["clf"]
     with pytest.raises(fk.ConfigError, match="format"):
-        clf.export(tmp_path / "m", "onnx")  # type: ignore[arg-type]
+        clf.export(tmp_path / "m", "coreml")  # type: ignore[arg-type]
     with pytest.raises(fk.ConfigError, match="applies to format='tflite'"):
         clf.export(tmp_path / "m", "saved_model", quantization="int8")
     untrained = fk.Classifier.from_preset("tutorial", class_names=["a", "b"], image_size=32)
@@ -429,7 +477,8 @@ def test_every_builtin_preset_exports(preset: str, tmp_path: Path) -> None:
         preset, class_names=["a", "b", "c"], image_size=32, seed=0, **options
     )
     clf._fitted = True  # untrained weights export like trained ones
-    for fmt, name in (("tflite", "m.tflite"), ("saved_model", "served")):
+    formats = [("tflite", "m.tflite"), ("saved_model", "served"), ("onnx", "m.onnx")]
+    for fmt, name in formats:
         result = clf.export(tmp_path / name, fmt)  # type: ignore[arg-type]
         assert all(c.passed for c in result.checks), result
 

@@ -577,15 +577,17 @@ class Classifier:
         (``serving_default``: uint8 pixels; ``encoded``: JPEG/PNG bytes decoded in the
         graph); ``"tflite"`` writes one LiteRT file with the class names and metadata
         inside, for :class:`flowerkit.lite.LiteClassifier`, MediaPipe-style apps or the
-        bare LiteRT interpreter. Both apply the calibration temperature. The export is
-        written beside ``path``, reloaded (plain TensorFlow for a SavedModel, the LiteRT
-        interpreter for ``.tflite``) and compared with this model, then renamed into
-        place. See ``docs/export.rst`` for the tolerances and the worked examples.
+        bare LiteRT interpreter; ``"onnx"`` (with the ``onnx`` extra) writes an ONNX
+        model with the class names in its metadata. All apply the calibration
+        temperature. The export is written beside ``path``, reloaded (plain TensorFlow
+        for a SavedModel, the LiteRT interpreter for ``.tflite``, ONNX Runtime for
+        ``.onnx``) and compared with this model, then renamed into place. See
+        ``docs/export.rst`` for the tolerances and the worked examples.
 
         Args:
             path: the folder (SavedModel) or file (``.tflite``) to write; a previous
                 export there is replaced.
-            format: ``"saved_model"`` or ``"tflite"``.
+            format: ``"saved_model"``, ``"tflite"`` or ``"onnx"``.
             quantization: for ``"tflite"``: ``"float32"``, ``"float16"`` (half the size),
                 ``"dynamic"`` (int8 weights) or ``"int8"`` (int8 weights and activations,
                 uint8 input; needs ``representative_data``).

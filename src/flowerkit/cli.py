@@ -489,10 +489,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=3)
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
 
-    p = add("export", "export a saved model as a SavedModel or a LiteRT file", _cmd_export)
+    p = add("export", "export a saved model as a SavedModel, a LiteRT or an ONNX file", _cmd_export)
     p.add_argument("model", help="a model saved by 'flowerkit train' or Classifier.save")
-    p.add_argument("--format", choices=("saved_model", "tflite"), required=True)
-    p.add_argument("--out", required=True, help="the SavedModel folder or .tflite file to write")
+    p.add_argument("--format", choices=("saved_model", "tflite", "onnx"), required=True)
+    p.add_argument(
+        "--out", required=True, help="the SavedModel folder, .tflite or .onnx file to write"
+    )
     p.add_argument(
         "--quantization",
         choices=("float32", "float16", "dynamic", "int8"),

@@ -92,14 +92,19 @@ class LiteMetadata:
     versions: dict[str, str] = field(default_factory=dict)
     exported_at: str = ""
 
-    def to_document(self) -> dict[str, Any]:
-        """The JSON document (format name and version included)."""
+    def to_document(self, format_name: str = FORMAT_NAME) -> dict[str, Any]:
+        """The JSON document (format name and version included).
+
+        Args:
+            format_name: ``"flowerkit.tflite"``; an ONNX export writes the same document
+                as ``"flowerkit.onnx"``.
+        """
         document = asdict(self)
         document["class_names"] = list(self.class_names)
         document["image_size"] = list(self.image_size)
         if not document["exported_at"]:
             document["exported_at"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-        return {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, **document}
+        return {"format": format_name, "format_version": FORMAT_VERSION, **document}
 
     @classmethod
     def from_document(cls, document: dict[str, Any]) -> LiteMetadata:

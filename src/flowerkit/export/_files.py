@@ -35,9 +35,7 @@ def check_target(target: Path, *, directory: bool, format: str) -> None:
                 format=format,
             )
     if not directory and target.is_dir():
-        raise ExportError(
-            f"{str(target)!r} is a folder; pass a file path ending in .tflite.", format=format
-        )
+        raise ExportError(f"{str(target)!r} is a folder; pass the path of a file.", format=format)
 
 
 @contextlib.contextmanager

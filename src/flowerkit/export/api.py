@@ -17,7 +17,7 @@ from flowerkit._version import __version__
 from flowerkit.core import validation as v
 from flowerkit.data import Datasets, labelled_batches
 from flowerkit.exceptions import ConfigError, ExportError
-from flowerkit.export import saved_model, tflite
+from flowerkit.export import onnx_model, saved_model, tflite
 from flowerkit.export._files import check_target, staged
 from flowerkit.export.checks import Check, synthetic_sample
 from flowerkit.export.samples import representative_images
@@ -26,10 +26,10 @@ from flowerkit.lite import LiteMetadata, Quantization, require_interpreter
 
 __all__ = ["FORMATS", "ExportFormat", "ExportResult", "export_model"]
 
-ExportFormat = Literal["saved_model", "tflite"]
+ExportFormat = Literal["saved_model", "tflite", "onnx"]
 
-#: The export formats.
-FORMATS: tuple[ExportFormat, ...] = ("saved_model", "tflite")
+#: The export formats (``"onnx"`` needs the ``onnx`` extra).
+FORMATS: tuple[ExportFormat, ...] = ("saved_model", "tflite", "onnx")
 
 #: Images the float formats are compared with the Keras model on, taken from
 #: ``representative_data`` when given (else synthetic).
@@ -43,8 +43,8 @@ class ExportResult:
 
     Attributes:
         path: the file (``.tflite``) or folder (SavedModel) written.
-        format: ``"saved_model"`` or ``"tflite"``.
-        quantization: for ``"tflite"``, the quantization; ``None`` for a SavedModel.
+        format: ``"saved_model"``, ``"tflite"`` or ``"onnx"``.
+        quantization: for ``"tflite"``, the quantization; ``None`` otherwise.
         size_bytes: the size on disk (a folder's files added up).
         checks: the figures measured on a fresh reload (empty with ``verify=False``).
     """
@@ -86,7 +86,7 @@ def _document(source: ExportSource, format: str, quantization: str | None, dtype
         image_size=source.image_size,
         quantization=quantization or "float32",
         input={
-            "name": "images" if format == "tflite" else "images | image_bytes",
+            "name": "images | image_bytes" if format == "saved_model" else "images",
             "dtype": dtype,
             "layout": "NHWC RGB, (N, height, width, 3)",
             "range": "0..255",
@@ -102,7 +102,7 @@ def _document(source: ExportSource, format: str, quantization: str | None, dtype
         },
         exported_at=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     )
-    return metadata.to_document()
+    return metadata.to_document(f"flowerkit.{format}")
 
 
 def _validation(
@@ -153,9 +153,10 @@ def export_model(
     :meth:`Classifier.export <flowerkit.classifier.Classifier.export>`)."""
     v.check_choice(format, "format", FORMATS)
     v.check_choice(quantization, "quantization", tflite.QUANTIZATIONS)
-    if format == "saved_model" and quantization != "float32":
+    if format != "tflite" and quantization != "float32":
         raise ConfigError(
-            f"quantization={quantization!r} applies to format='tflite'; a SavedModel is float32."
+            f"quantization={quantization!r} applies to format='tflite'; a {format} "
+            "export is float32."
         )
     if quantization == "int8" and representative_data is None:
         raise ConfigError(
@@ -169,6 +170,8 @@ def export_model(
     check_target(target, directory=format == "saved_model", format=format)
     if verify and format == "tflite":
         require_interpreter()  # before minutes of conversion, not after
+    if format == "onnx":
+        onnx_model.require()
     representative = (
         None
         if representative_data is None
@@ -189,6 +192,11 @@ def export_model(
                 raise ExportError(f"SavedModel export failed: {exc}", format=format) from exc
             if verify:
                 checks = _verified(lambda: saved_model.verify(source, work, sample), format, target)
+        elif format == "onnx":
+            document = _document(source, format, None, "float32")
+            onnx_model.write(source, work, document)
+            if verify:
+                checks = _verified(lambda: onnx_model.verify(source, work, sample), format, target)
         else:
             dtype = "uint8" if quantization == "int8" else "float32"
             document = _document(source, format, quantization, dtype)
@@ -212,7 +220,7 @@ def export_model(
                 )
         failed = [c for c in checks if not c.passed]
         if failed:
-            label = format if format == "saved_model" else f"tflite {quantization}"
+            label = f"tflite {quantization}" if format == "tflite" else format
             raise ExportError(
                 f"The {label} export of {str(target)!r} did not verify: "
                 + "; ".join(str(c) for c in failed)
