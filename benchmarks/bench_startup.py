@@ -4,7 +4,9 @@ Each command runs in a fresh process, ``--repeats`` times (median reported):
 
 * ``flowerkit --help`` (goal: under 1 s; it must not import TensorFlow);
 * ``flowerkit predict MODEL photo.jpg`` on a saved tutorial-preset model (180x180),
-  from process start to the answer, TensorFlow's import included.
+  from process start to the answer, TensorFlow's import included;
+* the same with that model exported to ``.tflite`` (LiteRT, no TensorFlow import), and
+  the ratio (goal: >= 5x faster to the answer).
 
     python benchmarks/bench_startup.py
 """
@@ -49,14 +51,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     photo = sorted(args.data.rglob("*.jpg"))[0]
     cli = [sys.executable, "-m", "flowerkit"]
     with tempfile.TemporaryDirectory() as tmp:
-        model = fk.Classifier(
+        clf = fk.Classifier(
             fk.build_model(5, preset="tutorial", seed=1), list("abcde"), trained=True
-        ).save(Path(tmp) / "model")
+        )
+        model = clf.save(Path(tmp) / "model")
+        lite = clf.export(Path(tmp) / "model.tflite", "tflite").path
+        keras_s = _seconds([*cli, "predict", str(model), str(photo)], args.repeats)
+        lite_s = _seconds([*cli, "predict", str(lite), str(photo)], args.repeats)
         results = {
             "machine": describe(),
             "help_s": _seconds([*cli, "--help"], args.repeats),
             "help_goal_s": 1.0,
-            "cold_predict_s": _seconds([*cli, "predict", str(model), str(photo)], args.repeats),
+            "cold_predict_s": keras_s,
+            "cold_predict_tflite_s": lite_s,
+            "tflite_speedup": round(keras_s / lite_s, 1),
+            "tflite_speedup_goal": 5.0,
         }
     print(json.dumps(results, indent=2))
     return 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -23,6 +24,18 @@ from flowerkit.export import tflite as tflite_module
 from flowerkit.lite import LiteClassifier, read_metadata
 
 pytest.importorskip("ai_edge_litert")
+
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "export.rst"
+
+
+def _docs_example(name: str) -> str:
+    """The code block under ``.. tested-example: NAME`` in docs/export.rst, dedented."""
+    text = DOCS.read_text(encoding="utf-8")
+    pattern = rf"\.\. tested-example: {name}\n\n\.\. code-block:: python\n\n((?:    .*\n|\n)+)"
+    match = re.search(pattern, text)
+    assert match, f"docs/export.rst lost its tested example {name!r}"
+    return textwrap.dedent(match.group(1))
 
 
 def _leftovers(folder: Path) -> list[str]:
@@ -62,41 +75,41 @@ def test_saved_model_export_verifies_both_signatures(exports: dict[str, Any]) ->
     assert names["serving_default"].value <= 1e-4
     assert all(c.passed for c in result.checks)
     assert result.size_bytes > 0
+    weights = sum(f.stat().st_size for f in (result.path / "variables").iterdir())
+    assert weights < 1.3 * exports["lite"].size_bytes  # each weight stored once (keras#23553)
     labels = (result.path / "assets.extra" / "labels.txt").read_text().split()
     assert labels == list(exports["clf"].class_names)
     assert _leftovers(exports["out"]) == []
 
 
 def test_saved_model_served_by_plain_tensorflow(exports: dict[str, Any]) -> None:
-    """Worked example: a fresh process with TensorFlow only (flowerkit is never imported)."""
+    """The documented worked example, run as written in a fresh process that has
+    TensorFlow only (flowerkit is never imported)."""
     clf, data = exports["clf"], exports["data"]
     photo = data.validation_files[0]
     expected = clf.predict(photo)[0]
     proc = _run(
-        f"""
-        import sys
-        import tensorflow as tf
-
-        model = tf.saved_model.load({str(exports["saved"].path)!r})
-        serve = model.signatures["serving_default"]
-        encoded = model.signatures["encoded"]
-
-        data = tf.io.read_file({str(photo)!r})
-        by_bytes = encoded(image_bytes=tf.stack([data]))
-        pixels = tf.image.resize(tf.io.decode_image(data, channels=3), (32, 32), antialias=True)
-        pixels = tf.cast(tf.round(pixels), tf.uint8)[tf.newaxis]
-        by_pixels = serve(images=pixels)
-        print(by_bytes["label"][0].numpy().decode(), by_pixels["label"][0].numpy().decode())
-        print(float(by_bytes["probabilities"][0].numpy().max()))
-        print(by_bytes["class_names"][0].numpy().tolist())
-        assert "flowerkit" not in sys.modules
-        """
+        f"saved_model_dir = {str(exports['saved'].path)!r}\nphoto = {str(photo)!r}\n"
+        + _docs_example("serve-savedmodel")
+        + "import sys\nassert 'flowerkit' not in sys.modules\n"
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    first, confidence, names = proc.stdout.strip().splitlines()[-3:]
-    assert first.split() == [expected.label, expected.label]
+    label, confidence = proc.stdout.split()
+    assert label == expected.label
     assert float(confidence) == pytest.approx(expected.confidence, abs=0.02)
-    assert eval(names) == [n.encode() for n in clf.class_names]
+
+
+def test_saved_model_pixels_signature_returns_every_output(exports: dict[str, Any]) -> None:
+    import tensorflow as tf
+
+    clf, data = exports["clf"], exports["data"]
+    images = np.stack([fk.load_image(f, (32, 32)) for f in data.validation_files[:4]])
+    serve = tf.saved_model.load(str(exports["saved"].path)).signatures["serving_default"]
+    answer = serve(images=tf.constant(images))
+    np.testing.assert_allclose(answer["probabilities"], clf.predict_proba(images), atol=1e-4)
+    assert [x.decode() for x in answer["label"].numpy()] == clf.predict(list(images)).labels
+    assert answer["class_names"].shape == (4, 3)
+    assert [x.decode() for x in answer["class_names"][0].numpy()] == list(clf.class_names)
 
 
 def test_saved_model_cli_shows_both_signatures(exports: dict[str, Any]) -> None:
@@ -202,39 +215,29 @@ def test_lite_predictor_imports_neither_tensorflow_nor_keras(exports: dict[str, 
     assert modules == "[]"
 
 
-def test_tflite_classified_by_bare_litert(exports: dict[str, Any]) -> None:
-    """Worked example: the .tflite file through the LiteRT interpreter, no flowerkit."""
-    photo = exports["data"].validation_files[0]
-    expected = exports["clf"].predict(photo)[0].label
+@pytest.mark.parametrize("quantization", ["float32", "int8"])
+def test_tflite_classified_by_bare_litert(
+    exports: dict[str, Any], quantization: str, tmp_path: Path
+) -> None:
+    """The documented worked example, run as written without flowerkit or TensorFlow."""
+    clf, data = exports["clf"], exports["data"]
+    path = exports["lite"].path
+    if quantization == "int8":
+        path = clf.export(
+            tmp_path / "int8.tflite", "tflite", quantization="int8", representative_data=data
+        ).path
+    photo = data.validation_files[0]
+    expected = clf.predict(photo)[0]
     proc = _run(
-        f"""
-        import json, sys, zipfile
-        import numpy as np
-        from PIL import Image
-        from ai_edge_litert.interpreter import Interpreter
-
-        path = {str(exports["lite"].path)!r}
-        with zipfile.ZipFile(path) as archive:          # labels travel inside the file
-            labels = archive.read("labels.txt").decode().splitlines()
-            meta = json.loads(archive.read("flowerkit.json"))
-        height, width = meta["image_size"]
-
-        image = Image.open({str(photo)!r}).convert("RGB").resize((width, height), Image.BILINEAR)
-        pixels = np.asarray(image, dtype=np.float32)[np.newaxis]   # 0..255, no scaling
-
-        interpreter = Interpreter(model_path=path)
-        interpreter.allocate_tensors()
-        inp = interpreter.get_input_details()[0]
-        out = interpreter.get_output_details()[0]
-        interpreter.set_tensor(inp["index"], pixels.astype(inp["dtype"]))
-        interpreter.invoke()
-        probabilities = interpreter.get_tensor(out["index"])[0]
-        print(labels[int(np.argmax(probabilities))], round(float(probabilities.sum()), 4))
-        assert "flowerkit" not in sys.modules and "tensorflow" not in sys.modules
-        """
+        f"tflite_path = {str(path)!r}\nphoto = {str(photo)!r}\n"
+        + _docs_example("bare-litert")
+        + "import sys\nassert 'flowerkit' not in sys.modules\n"
+        + "assert 'tensorflow' not in sys.modules\n"
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.split() == [expected, "1.0"]
+    label, confidence = proc.stdout.split()
+    assert label == expected.label
+    assert float(confidence) == pytest.approx(expected.confidence, abs=0.05)
 
 
 @pytest.mark.parametrize("quantization", ["float16", "dynamic", "int8"])
@@ -502,3 +505,23 @@ def test_cli_export_and_predict_with_tflite(exports: dict[str, Any], tmp_path: P
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["predictions"][0]["label"] == clf.predict(photo)[0].label
     assert "XNNPACK" not in proc.stderr
+
+
+def test_bfloat16_model_exports_its_float32_twin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import flowerkit.models.build
+    from flowerkit.models.build import computes_in_bfloat16
+
+    monkeypatch.setattr(flowerkit.models.build, "native_bfloat16", lambda: True)
+    clf = fk.Classifier.from_preset(
+        "tutorial", class_names=["a", "b", "c"], image_size=32, seed=0, precision="bfloat16"
+    )
+    clf._fitted = True
+    assert computes_in_bfloat16(clf.model)
+    result = clf.export(tmp_path / "m.tflite", "tflite")
+    assert all(c.passed for c in result.checks)
+    assert computes_in_bfloat16(clf.model)  # the classifier's own model is untouched
+    images = np.random.default_rng(1).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
+    ours = LiteClassifier(result.path).predict_proba(images)
+    np.testing.assert_allclose(ours, clf.predict_proba(images), atol=0.02)  # bf16 vs fp32

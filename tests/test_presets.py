@@ -273,6 +273,9 @@ def test_documented_custom_layer_example_trains_saves_and_loads(
     images = _images(4, 64, seed=7)
     np.testing.assert_allclose(loaded.predict_proba(images), clf.predict_proba(images), atol=1e-6)
     assert namespace["prediction"].label in clf.class_names
+    shipped = namespace["shipped"]
+    assert shipped.path.is_file()
+    assert all(check.passed for check in shipped.checks)
 
 
 @pytest.mark.slow

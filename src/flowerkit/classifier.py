@@ -30,7 +30,7 @@ from flowerkit.exceptions import ConfigError, NotFittedError
 from flowerkit.export import ExportFormat, ExportResult, ExportSource, export_model
 from flowerkit.lite import Quantization
 from flowerkit.models import TrainingRecipe, build_model, get_preset
-from flowerkit.models.build import Precision
+from flowerkit.models.build import Precision, computes_in_bfloat16, float32_twin
 from flowerkit.prediction import Predictions, Scorer, predict_inputs
 from flowerkit.training import loop
 from flowerkit.training.finetune import backbone
@@ -602,6 +602,10 @@ class Classifier:
             verify: reload and check the export (``False`` skips it; LiteRT is then not
                 needed for a ``.tflite`` export).
 
+        A ``precision="bfloat16"`` model exports to ``.tflite`` and ONNX as its float32
+        twin (the same float32 weights, computed in float32), against which the export
+        is verified; its SavedModel computes in bfloat16, as the model does.
+
         Returns:
             An :class:`~flowerkit.export.ExportResult`: the path, size and the checks.
 
@@ -613,11 +617,18 @@ class Classifier:
         """
         self._check_is_fitted("export")
         metadata = self.metadata_
+        model = self.model
+        scores: Callable[[NDArray[Any]], NDArray[np.float64]] = self._scores
+        if format != "saved_model" and computes_in_bfloat16(model):
+            # LiteRT and ONNX have no bfloat16 kernels: convert (and verify against) the
+            # float32 twin, which has the same weights.
+            model = float32_twin(model)
+            scores = Scorer(model, self.image_size, self.outputs)
         source = ExportSource(
-            self.model,
+            model,
             self.class_names,
             self.image_size,
-            self._scores,
+            scores,
             outputs=self.outputs,
             temperature=self.temperature_,
             preset=self.preset,

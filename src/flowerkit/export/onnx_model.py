@@ -10,7 +10,9 @@ document of :class:`flowerkit.lite.LiteMetadata`, format ``"flowerkit.onnx"``), 
 
 Keras' own ``model.export(format="onnx")`` is not used: on the TensorFlow backend it
 traces the model with ``training=None`` and keeps the augmentation layers' random ops,
-which tf2onnx cannot convert (``StatelessRandomUniformV2 is not supported``).
+which tf2onnx cannot convert (``StatelessRandomUniformV2 is not supported``;
+keras-team/keras#21346, onnx/tensorflow-onnx#2395). flowerkit converts the inference
+function (``training=False``) instead, where those layers are the identity.
 """
 
 from __future__ import annotations

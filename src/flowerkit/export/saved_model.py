@@ -64,8 +64,9 @@ def write(source: ExportSource, target: Path, document: dict[str, Any]) -> None:
             "class_names": tf.tile(table[tf.newaxis], [count, 1]),
         }
 
+    # No archive.track(model): the endpoints capture the weights already, and tracking
+    # the model as well stores every weight twice (keras-team/keras#23553).
     archive = keras.export.ExportArchive()
-    archive.track(source.model)
     archive.add_endpoint(
         "serving_default",
         answer,

@@ -106,8 +106,7 @@ def convert(
     import tensorflow as tf
 
     height, width = source.image_size
-    archive = keras.export.ExportArchive()
-    archive.track(source.model)
+    archive = keras.export.ExportArchive()  # untracked: see saved_model.write
     archive.add_endpoint(
         "serving_default",
         lambda images: {"probabilities": source.probabilities(images)},

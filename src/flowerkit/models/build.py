@@ -15,7 +15,7 @@ from flowerkit.models.registry import get_preset
 if TYPE_CHECKING:
     import keras
 
-__all__ = ["PRECISIONS", "Precision", "build_model"]
+__all__ = ["PRECISIONS", "Precision", "build_model", "computes_in_bfloat16", "float32_twin"]
 
 Precision = Literal["float32", "bfloat16"]
 
@@ -141,3 +141,36 @@ def build_model(
         return spec.builder(
             num_classes, image_size=size, augmentation=layer, dropout=rate, **options
         )
+
+
+def computes_in_bfloat16(model: keras.Model) -> bool:
+    """Whether any layer of ``model`` computes in bfloat16 (``precision="bfloat16"``)."""
+    stack = [model]
+    while stack:
+        layer = stack.pop()
+        if getattr(layer, "compute_dtype", None) == "bfloat16":
+            return True
+        stack.extend(getattr(layer, "layers", []))
+    return False
+
+
+def _float32_policies(config: Any) -> Any:
+    if isinstance(config, dict):
+        if config.get("class_name") == "DTypePolicy":
+            return {**config, "config": {**config.get("config", {}), "name": "float32"}}
+        return {key: _float32_policies(value) for key, value in config.items()}
+    if isinstance(config, list):
+        return [_float32_policies(value) for value in config]
+    return config
+
+
+def float32_twin(model: keras.Model) -> keras.Model:
+    """The same model computing in float32, with the same (float32) weights.
+
+    A ``mixed_bfloat16`` model keeps its weights in float32 and only computes in
+    bfloat16; LiteRT and ONNX have no bfloat16 kernels, so exports convert this twin.
+    It is rebuilt from the model's config (registered layers only, as a safe-mode load).
+    """
+    twin = model.__class__.from_config(_float32_policies(model.get_config()))
+    twin.set_weights(model.get_weights())
+    return twin
