@@ -525,3 +525,33 @@ def test_bfloat16_model_exports_its_float32_twin(
     images = np.random.default_rng(1).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
     ours = LiteClassifier(result.path).predict_proba(images)
     np.testing.assert_allclose(ours, clf.predict_proba(images), atol=0.02)  # bf16 vs fp32
+
+
+def test_failed_rename_puts_the_previous_export_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flowerkit.export import _files
+
+    target = tmp_path / "served"
+    target.mkdir()
+    (target / "saved_model.pb").write_bytes(b"previous")
+    real = os.replace
+
+    def failing(src: Any, dst: Any) -> None:
+        if Path(dst) == target and Path(src).name == target.name:
+            raise OSError("disk full")
+        real(src, dst)
+
+    def export_into(work: Path) -> None:
+        work.mkdir()
+        (work / "saved_model.pb").write_bytes(b"new")
+
+    def export() -> None:
+        with _files.staged(target) as work:
+            export_into(work)
+
+    monkeypatch.setattr(_files.os, "replace", failing)
+    with pytest.raises(OSError, match="disk full"):
+        export()
+    assert (target / "saved_model.pb").read_bytes() == b"previous"
+    assert _leftovers(tmp_path) == []

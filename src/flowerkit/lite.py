@@ -37,6 +37,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from flowerkit import artifact
+from flowerkit.core import validation as v
 from flowerkit.core.runtime import available_cores
 from flowerkit.exceptions import ConfigError, ModelFileError
 from flowerkit.prediction import Predictions, predict_inputs
@@ -291,8 +292,7 @@ class LiteClassifier:
                 f"`images` must have shape (N, {self.image_size[0]}, {self.image_size[1]}, 3). "
                 f"Received shape {arr.shape}."
             )
-        if batch_size < 1:
-            raise ConfigError(f"`batch_size` must be at least 1. Received: {batch_size!r}")
+        batch_size = v.check_positive_int(batch_size, "batch_size")
         rows = [self._run(arr[i : i + batch_size]) for i in range(0, len(arr), batch_size)]
         return np.concatenate(rows) if rows else np.zeros((0, len(self.class_names)))
 

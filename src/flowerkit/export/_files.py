@@ -47,9 +47,16 @@ def staged(target: Path) -> Iterator[Path]:
     try:
         path = work / target.name
         yield path
-        if path.is_dir() and target.exists():
-            os.replace(target, work / ".previous")  # a folder cannot be renamed over one
-        os.replace(path, target)
+        previous = None
+        if path.is_dir() and target.exists():  # a folder cannot be renamed over one
+            previous = work / ".previous"
+            os.replace(target, previous)
+        try:
+            os.replace(path, target)
+        except BaseException:
+            if previous is not None:
+                os.replace(previous, target)
+            raise
         if target.is_file():
             os.chmod(target, 0o666 & ~_umask())
     finally:
