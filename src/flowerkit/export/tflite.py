@@ -21,7 +21,8 @@ The class names travel inside the file as a zip archive appended to the flatbuff
 (``labels.txt`` and ``flowerkit.json``; see :mod:`flowerkit.lite`), the way TFLite
 metadata packs its associated files. The TFLite metadata flatbuffer itself
 (``TFLITE_METADATA``, written by ``tflite-support``) is not written: ``tflite-support``
-0.4.4, its last release (2023), does not install beside TensorFlow 2.21.
+0.4.4, its last release (2023), requires ``protobuf<4`` and TensorFlow 2.21
+``protobuf>=6.31.1``: the two cannot be installed together.
 """
 
 from __future__ import annotations
