@@ -89,6 +89,8 @@ def trained_model(colour_folder: Path, tmp_path_factory: pytest.TempPathFactory)
             str(colour_folder),
             "--out",
             str(out),
+            "--preset",
+            "tutorial",
             "--image-size",
             "32",
             "--epochs",
@@ -118,7 +120,16 @@ def test_train_time_budget_stops_early(
     colour_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "budget.keras"
-    argv = ["train", str(colour_folder), "--out", str(out), "--image-size", "16"]
+    argv = [
+        "train",
+        str(colour_folder),
+        "--out",
+        str(out),
+        "--preset",
+        "tutorial",
+        "--image-size",
+        "16",
+    ]
     argv += ["--epochs", "50", "--time-budget", "0", "--no-augment", "--json"]
     code, stdout, _ = run(argv, capsys)
     assert code == 0
@@ -233,6 +244,8 @@ def test_ctrl_c_keeps_the_last_epoch_and_the_same_command_resumes(
         str(colour_folder),
         "--out",
         str(out),
+        "--preset",
+        "tutorial",
         "--image-size",
         "16",
         "--no-augment",
@@ -274,7 +287,16 @@ def test_train_without_suffix_then_predict_with_the_same_name(
     colour_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "model"  # no .keras: train saves model.keras, predict finds it
-    argv = ["train", str(colour_folder), "--out", str(out), "--image-size", "16"]
+    argv = [
+        "train",
+        str(colour_folder),
+        "--out",
+        str(out),
+        "--preset",
+        "tutorial",
+        "--image-size",
+        "16",
+    ]
     code, stdout, err = run([*argv, "--epochs", "1", "--no-augment", "--json"], capsys)
     assert code == 0, err
     summary = json.loads(stdout)

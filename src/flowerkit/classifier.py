@@ -28,6 +28,7 @@ from flowerkit.data import Datasets, LabelledData, labelled_batches
 from flowerkit.evaluation import EvaluationReport, expected_calibration_error, fit_temperature
 from flowerkit.exceptions import ConfigError, NotFittedError
 from flowerkit.export import ExportFormat, ExportResult, ExportSource, export_model
+from flowerkit.images.views import tta_views
 from flowerkit.lite import Quantization
 from flowerkit.models import TrainingRecipe, build_model, get_preset
 from flowerkit.models.build import Precision, computes_in_bfloat16, float32_twin
@@ -212,6 +213,9 @@ class Classifier:
         validation_data: tf.data.Dataset | None = None,
         *,
         epochs: int | None = None,
+        fine_tune_epochs: int | None = None,
+        fine_tune_layers: int | Literal["all"] | None = None,
+        fine_tune_learning_rate: float | None = None,
         callbacks: Iterable[keras.callbacks.Callback] = (),
         class_weight: ClassWeight = None,
         optimizer: keras.optimizers.Optimizer | str | None = None,
@@ -244,7 +248,14 @@ class Classifier:
                 <flowerkit.TrainingRecipe.epochs>`, then for a transfer preset its
                 fine-tuning phase (``mobilenet_v2``: 5 epochs frozen, then 5 fine-tuning
                 the backbone's top 54 layers). An integer trains exactly that many epochs
-                (of the first phase only; call :meth:`fine_tune` afterwards for more).
+                (of the first phase only, unless a fine-tuning argument is given).
+            fine_tune_epochs: a fine-tuning phase of this many epochs after the first
+                phase (default: the recipe's when ``epochs`` is ``None``, else none;
+                0: none). Needs a transfer preset's ``"backbone"``.
+            fine_tune_layers: how many of the backbone's top layers fine-tuning
+                unfreezes, or ``"all"`` (default: the recipe's; ``mobilenet_v2``: 54).
+            fine_tune_learning_rate: the base rate of fine-tuning (default: the
+                recipe's, a tenth of its rate).
             callbacks: Keras callbacks, run after flowerkit's checkpointing.
             class_weight: ``{class index: weight}``, or ``"balanced"`` for
                 ``n_samples / (n_classes * count)`` per class
@@ -274,10 +285,13 @@ class Classifier:
             accumulates every call.
         """
         recipe = self.recipe
-        if epochs is None:
-            phases = loop.recipe_phases(recipe)
-        else:
-            phases = [loop.Phase("train", v.check_positive_int(epochs, "epochs"))]
+        phases = loop.plan_phases(
+            recipe,
+            epochs=epochs,
+            fine_tune_epochs=fine_tune_epochs,
+            fine_tune_layers=fine_tune_layers,
+            fine_tune_learning_rate=fine_tune_learning_rate,
+        )
         return self._train(
             recipe,
             phases,
@@ -427,16 +441,24 @@ class Classifier:
         )
 
     # ------------------------------------------------------------------ inference
-    def _scores(self, batch: NDArray[Any]) -> NDArray[np.float64]:
+    def _scores(self, batch: NDArray[Any], tta: bool = False) -> NDArray[np.float64]:
         """Logits for a batch (log-probabilities for a model that outputs probabilities),
-        through one compiled function kept for the life of the classifier."""
+        through one compiled function kept for the life of the classifier; with ``tta``,
+        the mean over the test-time views (:func:`flowerkit.images.views.tta_views`)."""
         if self._scorer is None:
             self._scorer = Scorer(self.model, self.image_size, self.outputs)
-        return self._scorer(batch)
+        if not tta:
+            return self._scorer(batch)
+        views = tta_views(np.clip(np.round(np.asarray(batch)), 0, 255).astype(np.uint8))
+        mean: NDArray[np.float64] = np.mean([self._scorer(view) for view in views], axis=0)
+        return mean
 
-    def predict_proba(self, images: NDArray[Any], *, batch_size: int = 32) -> NDArray[np.float64]:
+    def predict_proba(
+        self, images: NDArray[Any], *, batch_size: int = 32, tta: bool = False
+    ) -> NDArray[np.float64]:
         """Class probabilities ``(N, classes)`` for a batch of images already at
-        ``image_size`` (uint8 or 0..255 floats, ``(N, H, W, 3)``)."""
+        ``image_size`` (uint8 or 0..255 floats, ``(N, H, W, 3)``); ``tta`` as in
+        :meth:`predict`."""
         self._check_is_fitted("predict")
         arr = np.asarray(images)
         if arr.ndim != 4 or tuple(arr.shape[1:3]) != self.image_size:
@@ -446,7 +468,7 @@ class Classifier:
             )
         batch_size = v.check_positive_int(batch_size, "batch_size")
         rows = [
-            softmax(self._scores(arr[i : i + batch_size]) / self.temperature_)
+            softmax(self._scores(arr[i : i + batch_size], tta) / self.temperature_)
             for i in range(0, len(arr), batch_size)
         ]
         return np.concatenate(rows) if rows else np.zeros((0, len(self.class_names)))
@@ -459,6 +481,7 @@ class Classifier:
         batch_size: int = 32,
         errors: Literal["raise", "skip"] = "raise",
         progress: Callable[[int, int], None] | None = None,
+        tta: bool = False,
     ) -> Predictions:
         """Classify images; return one :class:`~flowerkit.prediction.Prediction` per image.
 
@@ -480,11 +503,14 @@ class Classifier:
                 out and listed in ``Predictions.failures``.
             progress: called as ``progress(done, total)`` after every batch (as in
                 :func:`~flowerkit.data.check_images`).
+            tta: test-time augmentation: average the logits of the image, its mirror, a
+                centre crop (87.5%) and the crop's mirror; four times the model's work.
+                Figures per preset in ``docs/benchmarks.md``.
         """
         self._check_is_fitted("predict")
         return predict_inputs(
             inputs,
-            lambda images: softmax(self._scores(images) / self.temperature_),
+            lambda images: softmax(self._scores(images, tta) / self.temperature_),
             image_size=self.image_size,
             class_names=self.class_names,
             top_k=top_k,
@@ -494,23 +520,32 @@ class Classifier:
         )
 
     def _collect(
-        self, data: LabelledData
+        self,
+        data: LabelledData,
+        tta: bool = False,
+        subset: Literal["validation", "test"] = "validation",
     ) -> tuple[NDArray[np.int64], NDArray[np.float64], list[str] | None]:
         """Labels, logits (before temperature) and file paths if known, in order."""
         dataset, paths = labelled_batches(
-            data, class_names=self.class_names, image_size=self.image_size
+            data, class_names=self.class_names, image_size=self.image_size, subset=subset
         )
         labels: list[NDArray[Any]] = []
         scores: list[NDArray[np.float64]] = []
         for images, ys in dataset:
-            scores.append(self._scores(np.asarray(images)))
+            scores.append(self._scores(np.asarray(images), tta))
             labels.append(np.asarray(ys).reshape(-1))
         if not scores:
             raise ConfigError("The evaluation data is empty.")
         return np.concatenate(labels).astype(np.int64), np.concatenate(scores), paths
 
     def evaluate(
-        self, data: LabelledData, *, top_k: int = 3, num_mistakes: int = 16
+        self,
+        data: LabelledData,
+        *,
+        subset: Literal["validation", "test"] = "validation",
+        top_k: int = 3,
+        num_mistakes: int = 16,
+        tta: bool = False,
     ) -> EvaluationReport:
         """Predict ``data`` once, in order, and return an
         :class:`~flowerkit.evaluation.EvaluationReport`.
@@ -519,11 +554,15 @@ class Classifier:
             data: :class:`~flowerkit.data.Datasets` (its validation split, with file
                 paths), a ``tf.data.Dataset`` of ``(images, labels)`` batches, or a folder
                 of class sub-folders named like this classifier's classes.
+            subset: for :class:`~flowerkit.data.Datasets`, ``"test"`` evaluates its test
+                split (``load_datasets(test_split=...)``) instead; the report's
+                ``split`` says which.
             top_k: the ``k`` of the report's top-k accuracy.
             num_mistakes: how many of the worst mistakes the report keeps.
+            tta: test-time augmentation, as in :meth:`predict`.
         """
         self._check_is_fitted("evaluate")
-        labels, scores, paths = self._collect(data)
+        labels, scores, paths = self._collect(data, tta, subset)
         calibrated = self.temperature_ != 1.0
         return EvaluationReport.from_predictions(
             labels,
@@ -533,6 +572,7 @@ class Classifier:
             top_k=top_k,
             num_mistakes=num_mistakes,
             probabilities_before_calibration=softmax(scores) if calibrated else None,
+            split=subset if isinstance(data, Datasets) else None,
         )
 
     def calibrate(self, data: LabelledData) -> dict[str, float]:

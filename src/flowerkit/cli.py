@@ -16,6 +16,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -35,10 +36,12 @@ _EPILOGS = {
   flowerkit check photos/
   flowerkit check photos/ --json > report.json""",
     "train": """examples:
-  flowerkit train photos/ --out flowers.keras
+  flowerkit train photos/ --out flowers.keras        (the strongest preset available offline)
+  flowerkit train photos/ --out flowers.keras --weights mobilenet_v2_no_top.weights.h5
   flowerkit train photos/ --out flowers.keras --preset tutorial --epochs 15 --augment
-  flowerkit train photos/ --out flowers.keras --image-size 160 --seed 7 --json
-  flowerkit train photos/ --out flowers.keras --preset compact --epochs 1000 --time-budget 900""",
+  flowerkit train photos/ --out flowers.keras --preset compact --option width=1.5 --json
+  flowerkit train photos/ --out flowers.keras --preset mobilenet_v2 --fine-tune-layers all
+  flowerkit train photos/ --out flowers.keras --class-weight balanced --calibrate""",
     "evaluate": """examples:
   flowerkit evaluate flowers.keras photos_test/
   flowerkit evaluate flowers.keras photos_test/ --report report.html --json""",
@@ -127,19 +130,76 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return EXIT_OK if report.usable else EXIT_FAILURE
 
 
+@dataclass(frozen=True)
+class _TrainPlan:
+    """Everything ``train`` (and ``demo``) was asked for, checked and resolved."""
+
+    preset: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    epochs: int | None = None
+    image_size: tuple[int, int] | None = None
+    augment: bool | None = None
+    seed: int = 123
+    batch_size: int = 32
+    time_budget: float | None = None
+    precision: Precision = "float32"
+    validation_split: float = 0.2
+    test_split: float = 0.0
+    split: Literal["stratified", "keras"] = "stratified"
+    class_weight: Literal["balanced"] | None = None
+    early_stopping: int | None = None
+    calibrate: bool = False
+    fine_tune_epochs: int | None = None
+    fine_tune_layers: int | Literal["all"] | None = None
+
+
+def _option_value(text: str) -> Any:
+    """``--option`` values: JSON literals (numbers, true/false, null) or plain strings."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _preset_options(args: argparse.Namespace) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for item in args.option or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise ConfigError(
+                f"--option takes KEY=VALUE, e.g. --option width=1.5. Received: {item!r}"
+            )
+        options[key] = _option_value(value)
+    if args.weights is not None:
+        options["weights"] = None if args.weights.lower() == "none" else args.weights
+    return options
+
+
+def _resolve_preset(args: argparse.Namespace, plan: _TrainPlan) -> tuple[str, dict[str, Any]]:
+    """The preset and options to train, checked against what the preset declares; with
+    no ``--preset``, the strongest preset trainable offline (said in one line)."""
+    from flowerkit.models import get_preset
+    from flowerkit.models.weights import default_preset
+
+    options = dict(plan.options)
+    if plan.preset is None:
+        weights = options.pop("weights", None)
+        choice = default_preset(weights)
+        _out(args, f"training the {choice.preset!r} preset: {choice.reason} (--preset overrides)")
+        preset, options = choice.preset, {**choice.options, **options}
+    else:
+        preset = plan.preset
+    spec = get_preset(preset)
+    unknown = sorted(set(options) - set(spec.options))
+    if unknown:
+        offered = ", ".join(spec.options) or "none"
+        flags = ", ".join("--weights" if k == "weights" else f"--option {k}=..." for k in unknown)
+        raise ConfigError(f"The {preset!r} preset does not take {flags}; its options: {offered}.")
+    return preset, options
+
+
 def _train_and_report(
-    args: argparse.Namespace,
-    directory: str | os.PathLike[str],
-    out: Path,
-    *,
-    preset: str,
-    epochs: int | None,
-    image_size: tuple[int, int] | None,
-    augment: bool | None,
-    seed: int,
-    batch_size: int = 32,
-    time_budget: float | None = None,
-    precision: Precision = "float32",
+    args: argparse.Namespace, directory: str | os.PathLike[str], out: Path, plan: _TrainPlan
 ) -> dict[str, Any]:
     """Load, train, save, and write curves + report next to the model. Returns a summary."""
     from flowerkit.artifact import model_path
@@ -147,16 +207,26 @@ def _train_and_report(
     from flowerkit.data import load_datasets
     from flowerkit.models import get_preset
 
+    preset, options = _resolve_preset(args, plan)
     spec = get_preset(preset)
-    size = image_size or spec.image_size
-    data = load_datasets(directory, image_size=size, batch_size=batch_size, seed=seed)
+    size = plan.image_size or spec.image_size
+    data = load_datasets(
+        directory,
+        image_size=size,
+        batch_size=plan.batch_size,
+        seed=plan.seed,
+        validation_split=plan.validation_split,
+        test_split=plan.test_split,
+        split=plan.split,
+    )
     clf = Classifier.from_preset(
         preset,
         class_names=data.class_names,
         image_size=size,
-        augmentation=augment,
-        seed=seed,
-        precision=precision,
+        augmentation=plan.augment,
+        seed=plan.seed,
+        precision=plan.precision,
+        **options,
     )
     # Beside the file save() writes; removed by fit when training completes.
     target = model_path(out)
@@ -165,9 +235,14 @@ def _train_and_report(
     try:
         clf.fit(
             data,
-            epochs=epochs,
-            seed=seed,
-            time_budget=time_budget,
+            epochs=plan.epochs,
+            fine_tune_epochs=plan.fine_tune_epochs,
+            fine_tune_layers=plan.fine_tune_layers,
+            seed=plan.seed,
+            time_budget=plan.time_budget,
+            class_weight=plan.class_weight,
+            early_stopping=plan.early_stopping,
+            calibrate=plan.calibrate,
             checkpoint_dir=checkpoint,
             verbose=_progress_verbose(args),
         )
@@ -182,6 +257,7 @@ def _train_and_report(
     path = clf.save(out)
     summary: dict[str, Any] = {
         "model": str(path),
+        "preset": preset,
         "classes": list(clf.class_names),
         "train_images": len(data.train_files),
         "validation_images": len(data.validation_files),
@@ -190,6 +266,8 @@ def _train_and_report(
         "metrics": clf.metrics_,
         "left_out": len(data.report.bad_files) if data.report else 0,
     }
+    if clf.calibration_:
+        summary["calibration"] = dict(clf.calibration_)
     summary.update(_write_extras(clf, data, path))
     return summary
 
@@ -207,6 +285,12 @@ def _write_extras(clf: Any, data: Any, model_path: Path) -> dict[str, Any]:
         json_path.write_text(report.to_json())
         written["report"] = str(report_path)
         written["report_json"] = str(json_path)
+    if getattr(data, "test", None) is not None:
+        test = clf.evaluate(data, subset="test")
+        written["test_accuracy"] = test.accuracy
+        test_path = stem.with_name(stem.name + ".test-report.json")
+        test_path.write_text(test.to_json())
+        written["test_report_json"] = str(test_path)
     try:
         from flowerkit.evaluation.plots import plot_history
 
@@ -218,12 +302,11 @@ def _write_extras(clf: Any, data: Any, model_path: Path) -> dict[str, Any]:
     return written
 
 
-def _cmd_train(args: argparse.Namespace) -> int:
-    summary = _train_and_report(
-        args,
-        args.directory,
-        Path(args.out),
+def _plan(args: argparse.Namespace) -> _TrainPlan:
+    layers = args.fine_tune_layers
+    return _TrainPlan(
         preset=args.preset,
+        options=_preset_options(args),
         epochs=args.epochs,
         image_size=args.image_size,
         augment=args.augment,
@@ -231,13 +314,26 @@ def _cmd_train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         time_budget=args.time_budget,
         precision=args.precision,
+        validation_split=args.validation_split,
+        test_split=args.test_split,
+        split=args.split,
+        class_weight=args.class_weight,
+        early_stopping=args.early_stopping,
+        calibrate=args.calibrate,
+        fine_tune_epochs=args.fine_tune_epochs,
+        fine_tune_layers=None if layers is None else "all" if layers == "all" else int(layers),
     )
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    summary = _train_and_report(args, args.directory, Path(args.out), _plan(args))
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
         _out(args, f"saved {summary['model']}")
-        if "validation_accuracy" in summary:
-            _out(args, f"validation accuracy {summary['validation_accuracy']:.3f}")
+        for split in ("validation", "test"):
+            if f"{split}_accuracy" in summary:
+                _out(args, f"{split} accuracy {summary[f'{split}_accuracy']:.3f}")
         for key in ("curves", "report"):
             if summary.get(key):
                 _out(args, f"{key}: {summary[key]}")
@@ -248,7 +344,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from flowerkit.classifier import Classifier
 
     clf = Classifier.load(args.model)
-    report = clf.evaluate(args.directory)
+    report = clf.evaluate(args.directory, tta=args.tta)
     if args.report:
         report.to_html(args.report, history=clf.history_)
     if args.json:
@@ -287,11 +383,17 @@ def _load_predictor(model: str) -> Any:
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     clf = _load_predictor(args.model)
+    extra: dict[str, Any] = {}
+    if args.tta:
+        if not hasattr(clf, "fit"):
+            raise ConfigError("--tta needs the .keras model; a .tflite export predicts plain.")
+        extra["tta"] = True
     preds = clf.predict(
         _expand(args.inputs),
         top_k=args.top_k,
         errors="skip",
         progress=_progress_line(args, "predicting"),
+        **extra,
     )
     fmt = "json" if args.json else args.format
     if fmt == "json":
@@ -371,16 +473,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path.cwd() / "flowerkit-demo"
     out.mkdir(parents=True, exist_ok=True)
     _out(args, f"Training the {args.preset!r} preset on the embedded sample ({folder}) ...")
-    summary = _train_and_report(
-        args,
-        folder,
-        out / "demo.keras",
-        preset=args.preset,
-        epochs=args.epochs,
-        image_size=None,
-        augment=None,
-        seed=args.seed,
-    )
+    plan = _TrainPlan(preset=args.preset, epochs=args.epochs, seed=args.seed)
+    summary = _train_and_report(args, folder, out / "demo.keras", plan)
     clf = Classifier.load(summary["model"])
     preds = clf.predict(heldout)
     summary["predictions"] = [p.to_dict() for p in preds]
@@ -401,44 +495,127 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------- parser
+def _fine_tune_layers(text: str) -> str:
+    if text == "all" or (text.isdigit() and int(text) > 0):
+        return text
+    raise argparse.ArgumentTypeError(f"expected a positive number or 'all', got {text!r}")
+
+
 def _add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("directory", help="folder with one sub-folder per class")
     p.add_argument("--out", required=True, help="where to save the model (.keras)")
-    p.add_argument("--preset", default="tutorial", help="model preset (see 'flowerkit presets')")
-    p.add_argument(
-        "--epochs",
-        type=int,
+    model = p.add_argument_group("model")
+    model.add_argument(
+        "--preset",
         default=None,
-        help="epochs to train (default: the preset's recipe, with its fine-tuning phase)",
+        help="model preset (see 'flowerkit presets'); default: mobilenet_v2 when its "
+        "ImageNet weights are on this machine (--weights, $FLOWERKIT_WEIGHTS, flowerkit's "
+        "cache or Keras' cache; never downloaded), else compact",
     )
-    p.add_argument(
+    model.add_argument(
+        "--weights",
+        metavar="imagenet|FILE|none",
+        help="a transfer preset's starting weights: 'imagenet' (a local copy if found, "
+        "else downloaded by Keras), a weights file, or 'none' (random)",
+    )
+    model.add_argument(
+        "--option",
+        action="append",
+        metavar="KEY=VALUE",
+        help="any other option the preset declares (e.g. --option width=1.5); repeatable",
+    )
+    model.add_argument(
         "--image-size",
         type=_image_size,
         default=None,
         metavar="N|HxW",
         help="input size (default: the preset's)",
     )
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument(
+    model.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="random flips/rotations/zooms in training (default: the preset's)",
+    )
+    model.add_argument(
+        "--precision",
+        choices=("float32", "bfloat16"),
+        default="float32",
+        help="bfloat16: about 2x faster on CPUs with AMX or AVX512_BF16, slightly "
+        "different numbers (refused where it would be emulated)",
+    )
+    data = p.add_argument_group("data")
+    data.add_argument("--batch-size", type=int, default=32)
+    data.add_argument(
+        "--validation-split",
+        type=float,
+        default=0.2,
+        metavar="F",
+        help="fraction of each class held out for validation (default 0.2; 0: none)",
+    )
+    data.add_argument(
+        "--test-split",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="fraction of each class held out as a test set, never used in training, "
+        "early stopping or calibration (default 0); its accuracy is reported apart",
+    )
+    data.add_argument(
+        "--split",
+        choices=("stratified", "keras"),
+        default="stratified",
+        help="stratified: stable per-class hash split (default); keras: the tutorial's "
+        "exact image_dataset_from_directory assignment",
+    )
+    data.add_argument("--seed", type=int, default=123)
+    training = p.add_argument_group("training")
+    training.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="epochs of the first phase (default: the preset's recipe in full, with its "
+        "fine-tuning phase)",
+    )
+    training.add_argument(
+        "--fine-tune-epochs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="epochs of fine-tuning after the first phase (transfer presets; 0: none)",
+    )
+    training.add_argument(
+        "--fine-tune-layers",
+        type=_fine_tune_layers,
+        default=None,
+        metavar="N|all",
+        help="how many of the backbone's top layers fine-tuning unfreezes (default: the recipe's)",
+    )
+    training.add_argument(
         "--time-budget",
         type=float,
         default=None,
         metavar="SECONDS",
         help="stop after this much wall time (a cosine schedule then decays by the end of it)",
     )
-    p.add_argument(
-        "--augment",
-        action=argparse.BooleanOptionalAction,
+    training.add_argument(
+        "--early-stopping",
+        type=int,
         default=None,
-        help="random flips/rotations/zooms in training (default: the preset's)",
+        metavar="PATIENCE",
+        help="stop when the validation loss has not improved for this many epochs, "
+        "keeping the best weights",
     )
-    p.add_argument("--seed", type=int, default=123)
-    p.add_argument(
-        "--precision",
-        choices=("float32", "bfloat16"),
-        default="float32",
-        help="bfloat16: about 2x faster on CPUs with AMX or AVX512_BF16, slightly "
-        "different numbers (refused where it would be emulated)",
+    training.add_argument(
+        "--class-weight",
+        choices=("balanced",),
+        default=None,
+        help="weight each class by n_samples / (n_classes * count), for imbalanced folders",
+    )
+    training.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="fit a softmax temperature on the validation split afterwards",
     )
 
 
@@ -479,6 +656,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="a model saved by 'flowerkit train' or Classifier.save")
     p.add_argument("directory", help="folder with one sub-folder per class")
     p.add_argument("--report", help="also write a self-contained HTML report here")
+    p.add_argument(
+        "--tta",
+        action="store_true",
+        help="test-time augmentation: average over mirror and centre-crop views (4x slower)",
+    )
 
     p = add("predict", "classify image files, folders or glob patterns", _cmd_predict)
     p.add_argument(
@@ -488,6 +670,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", metavar="FILE|DIR|GLOB")
     p.add_argument("--top-k", type=int, default=3)
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.add_argument(
+        "--tta",
+        action="store_true",
+        help="test-time augmentation: average over mirror and centre-crop views (4x slower)",
+    )
 
     p = add("export", "export a saved model as a SavedModel, a LiteRT or an ONNX file", _cmd_export)
     p.add_argument("model", help="a model saved by 'flowerkit train' or Classifier.save")

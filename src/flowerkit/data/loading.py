@@ -1,4 +1,4 @@
-"""Turn a folder of class sub-folders into train/validation ``tf.data`` pipelines.
+"""Turn a folder of class sub-folders into train/validation(/test) ``tf.data`` pipelines.
 
 Pipelines yield ``(images, labels)``: ``uint8`` images of shape ``(batch, h, w, 3)`` with
 raw 0..255 pixels (models rescale inside) and ``int32`` class indices. Each file is
@@ -16,11 +16,15 @@ Two split strategies:
     the seed: never on listing order, and adding or removing other files never moves it.
     The rule is applied within every class, so each class contributes its share of
     validation images (exact in expectation; a class of two or more files always has at
-    least one file on each side).
+    least one file on each side). With ``test_split`` > 0 a file whose hash ``u`` falls in
+    ``[validation_split, validation_split + test_split)`` goes to a third, test split
+    (see :func:`split_files`); the validation files stay exactly those of
+    ``test_split=0``.
 ``"keras"``
     Exactly the files that ``keras.utils.image_dataset_from_directory(directory,
     validation_split=..., seed=..., subset="both")`` puts in each split, for like-for-like
-    comparisons with the TensorFlow tutorial.
+    comparisons with the TensorFlow tutorial. Keras has no test split, so this rule
+    cannot make one (``test_split`` must be 0).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
@@ -65,6 +69,7 @@ __all__ = [
 ]
 
 SplitName = Literal["stratified", "keras"]
+SubsetName = Literal["train", "validation", "test"]
 CacheOption = bool | Literal["auto"] | str | os.PathLike[str]
 
 #: The share of the available memory an automatic (``cache="auto"``) in-memory cache may take.
@@ -94,8 +99,12 @@ class Datasets:
         report: the :class:`~flowerkit.data.DatasetReport` of the check the files come
             from (``report.bad_files`` lists the unusable files left out).
         cache: where the decoded examples are kept, as resolved from the ``cache``
-            argument: ``True`` (memory), a folder (a disk cache with ``train`` and
-            ``validation`` sub-folders) or ``False`` (decoded every epoch).
+            argument: ``True`` (memory), a folder (a disk cache with ``train``,
+            ``validation`` and ``test`` sub-folders) or ``False`` (decoded every epoch).
+        test: the test pipeline, built like ``validation`` (it keeps the order of
+            ``test_files``). ``None`` when ``test_split=0``.
+        test_files: the test images, in the order ``test`` yields them.
+        test_labels: the class index of each test image.
     """
 
     train: tf.data.Dataset
@@ -111,23 +120,45 @@ class Datasets:
     split: str
     report: DatasetReport | None = field(default=None, repr=False)
     cache: bool | Path = True
+    test: tf.data.Dataset | None = None
+    test_files: tuple[Path, ...] = ()
+    test_labels: tuple[int, ...] = ()
 
     @property
     def num_classes(self) -> int:
         """The number of classes."""
         return len(self.class_names)
 
-    def class_counts(self, subset: Literal["train", "validation"] = "train") -> dict[str, int]:
-        """Images per class in one split."""
-        v.check_choice(subset, "subset", ("train", "validation"))
-        labels = self.train_labels if subset == "train" else self.validation_labels
+    def class_counts(self, subset: SubsetName = "train") -> dict[str, int]:
+        """Images per class in one split.
+
+        Args:
+            subset: ``"train"``, ``"validation"`` or ``"test"`` (all zeros when that split
+                is empty).
+
+        Returns:
+            ``{class: n}`` in class order.
+
+        Raises:
+            ~flowerkit.ConfigError: ``subset`` is not one of the three.
+        """
+        v.check_choice(subset, "subset", ("train", "validation", "test"))
+        labels = {
+            "train": self.train_labels,
+            "validation": self.validation_labels,
+            "test": self.test_labels,
+        }[subset]
         counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=self.num_classes)
         return {name: int(n) for name, n in zip(self.class_names, counts, strict=True)}
 
     @property
     def counts(self) -> dict[str, dict[str, int]]:
-        """``{"train": {class: n}, "validation": {class: n}}``."""
-        return {"train": self.class_counts("train"), "validation": self.class_counts("validation")}
+        """``{"train": {class: n}, "validation": {class: n}}``, and ``"test"`` when the
+        test split is not empty."""
+        out = {"train": self.class_counts("train"), "validation": self.class_counts("validation")}
+        if self.test_labels:
+            out["test"] = self.class_counts("test")
+        return out
 
     def class_weights(self) -> dict[int, float]:
         """Per-class loss weights that balance the training split.
@@ -143,14 +174,49 @@ def _unit_hash(seed: int, key: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2.0**64
 
 
+@overload
 def split_files(
     files: Sequence[ImageFile], validation_split: float, seed: int
-) -> tuple[list[ImageFile], list[ImageFile]]:
-    """The ``"stratified"`` split of ``files`` into training and validation files.
+) -> tuple[list[ImageFile], list[ImageFile]]: ...
 
-    A file is in validation when ``sha256(seed, key)`` mapped to [0, 1) is below
-    ``validation_split``; per class, a class of two or more files keeps at least one file on
-    each side.
+
+@overload
+def split_files(
+    files: Sequence[ImageFile], validation_split: float, seed: int, *, test_split: float
+) -> tuple[list[ImageFile], list[ImageFile], list[ImageFile]]: ...
+
+
+def split_files(
+    files: Sequence[ImageFile],
+    validation_split: float,
+    seed: int,
+    *,
+    test_split: float | None = None,
+) -> (
+    tuple[list[ImageFile], list[ImageFile]]
+    | tuple[list[ImageFile], list[ImageFile], list[ImageFile]]
+):
+    """The ``"stratified"`` split of ``files`` into training, validation (and test) files.
+
+    Each file's ``sha256(seed, key)`` is mapped to ``u`` in [0, 1): the file is in
+    validation when ``u < validation_split``, in test when ``validation_split <= u <
+    validation_split + test_split``, else in training. A file's split depends only on its
+    key and the seed, so adding files never moves another one, and the validation files
+    are the same whatever ``test_split`` is.
+
+    Per class, the rule is bent only for small classes whose hashes leave a split empty:
+
+    * a class of two or more files keeps at least one training file and, when
+      ``validation_split`` > 0, at least one validation file;
+    * a class of three or more files also keeps at least one test file when
+      ``test_split`` > 0 (a class of two keeps one training and one validation file, and
+      none for test);
+    * a class of one file goes where its hash says (it may be missing from training).
+
+    A split that must gain a file takes the one whose hash is nearest its range, and one
+    that must give files up (the held-out splits together keep at most all files but one)
+    is the larger held-out split, test on a tie; so these corrections only ever concern
+    the few files at the edges of the ranges.
 
     Args:
         files: the files to split (the usable files of a
@@ -158,25 +224,81 @@ def split_files(
             its side.
         validation_split: the fraction held out for validation (0 for none).
         seed: the seed of the hash.
+        test_split: the fraction held out for testing (0 for none). When given (even 0),
+            a third list is returned; when left out, the result is
+            ``(train, validation)`` exactly as before test splits existed.
 
     Returns:
-        ``(train, validation)`` lists, each sorted by key.
+        ``(train, validation)``, or ``(train, validation, test)`` when ``test_split`` is
+        given; each list sorted by key.
+
+    Raises:
+        ~flowerkit.ConfigError: with ``test_split`` given, a fraction is not in [0, 1) or
+            the two add up to 1 or more.
     """
+    if test_split is None:
+        train, val, _ = _split_three_ways(files, validation_split, 0.0, seed)
+        return train, val
+    validation_split, test_split = _check_split_fractions(validation_split, test_split)
+    return _split_three_ways(files, validation_split, test_split, seed)
+
+
+def _check_split_fractions(validation_split: object, test_split: object) -> tuple[float, float]:
+    """Both fractions in [0, 1), adding up to less than 1."""
+    val = v.check_fraction(validation_split, "validation_split", allow_zero=True)
+    test = v.check_fraction(test_split, "test_split", allow_zero=True)
+    if val + test >= 1:
+        raise ConfigError(
+            "`validation_split` + `test_split` must be less than 1, to leave files for "
+            f"training. Received: validation_split={val!r}, test_split={test!r}"
+        )
+    return val, test
+
+
+def _split_counts(
+    n: int, n_val: int, n_test: int, want_val: bool, want_test: bool
+) -> tuple[int, int]:
+    """The validation and test counts of a class of ``n`` files whose hashes put ``n_val``
+    in validation and ``n_test`` in test, bent as :func:`split_files` documents."""
+    if n < 2 or not (want_val or want_test):
+        return n_val, n_test
+    if want_val:
+        n_val = max(n_val, 1)
+    if want_test:
+        n_test = max(n_test, 1)
+    while n_val + n_test > n - 1:  # keep a training file: shrink the larger held-out split
+        if n_val > n_test:
+            n_val -= 1
+        else:
+            n_test -= 1
+    return n_val, n_test
+
+
+def _split_three_ways(
+    files: Sequence[ImageFile], validation_split: float, test_split: float, seed: int
+) -> tuple[list[ImageFile], list[ImageFile], list[ImageFile]]:
+    """:func:`split_files` from checked fractions: ``(train, validation, test)``."""
     by_class: dict[str, list[tuple[float, ImageFile]]] = {}
     for f in files:
         by_class.setdefault(f.class_name, []).append((_unit_hash(seed, f.key), f))
+    held_out = validation_split + test_split
     train: list[ImageFile] = []
     val: list[ImageFile] = []
+    test: list[ImageFile] = []
     for members in by_class.values():
+        # In hash order the class reads: validation, then test, then training files.
         members.sort(key=lambda item: (item[0], item[1].key))
         n_val = sum(1 for u, _ in members if u < validation_split)
-        if validation_split > 0 and len(members) >= 2:
-            n_val = min(max(n_val, 1), len(members) - 1)
+        n_test = sum(1 for u, _ in members if validation_split <= u < held_out)
+        n_val, n_test = _split_counts(
+            len(members), n_val, n_test, validation_split > 0, test_split > 0
+        )
         val.extend(f for _, f in members[:n_val])
-        train.extend(f for _, f in members[n_val:])
-    train.sort(key=lambda f: f.key)
-    val.sort(key=lambda f: f.key)
-    return train, val
+        test.extend(f for _, f in members[n_val : n_val + n_test])
+        train.extend(f for _, f in members[n_val + n_test :])
+    for part in (train, val, test):
+        part.sort(key=lambda f: f.key)
+    return train, val, test
 
 
 def _keras_split(
@@ -304,6 +426,7 @@ def load_datasets(
     image_size: tuple[int, int] | int = (180, 180),
     batch_size: int = 32,
     validation_split: float = 0.2,
+    test_split: float = 0.0,
     seed: int | None = 123,
     split: SplitName = "stratified",
     class_names: Sequence[str] | None = None,
@@ -313,7 +436,8 @@ def load_datasets(
     check_cache: bool | str | os.PathLike[str] = True,
     report: DatasetReport | None = None,
 ) -> Datasets:
-    """Check ``directory`` and return its train/validation pipelines as :class:`Datasets`.
+    """Check ``directory`` and return its train/validation(/test) pipelines as
+    :class:`Datasets`.
 
     Every file is checked first (see :func:`~flowerkit.data.check_images`); unusable files
     are left out with one :class:`~flowerkit.BadFilesWarning`
@@ -326,15 +450,22 @@ def load_datasets(
         image_size: ``(height, width)`` the images are resized to, or one integer for
             both.
         batch_size: images per batch.
-        validation_split: the fraction held out (0 for none).
+        validation_split: the fraction held out for validation (0 for none): what early
+            stopping, calibration and tuning look at.
+        test_split: a further fraction held out for a final, untouched test figure (0 for
+            none; ``split="stratified"`` only). A file goes to test when its hash ``u`` is
+            in ``[validation_split, validation_split + test_split)``, so the validation
+            files are the same with or without a test split (see :func:`split_files` for
+            tiny classes).
         seed: makes the split and the per-epoch shuffle reproducible; it must be an
-            integer when ``validation_split`` > 0.
+            integer when ``validation_split`` or ``test_split`` > 0.
         split: the assignment rule, ``"stratified"`` or ``"keras"`` (see the module docs).
         class_names: picks and orders a subset of the class folders (default: all,
             sorted).
         cache: as in :func:`image_dataset` (``"auto"``, ``True``, ``False`` or a
-            folder), decided once for both splits from the number of usable files; a
-            folder gets a ``train`` and a ``validation`` sub-folder. When the cache is in
+            folder), decided once for all splits from the number of usable files; a
+            folder gets a ``train``, a ``validation`` and a ``test`` sub-folder. When the
+            cache is in
             memory, the images the check decodes go straight into it, so each file is
             decoded once.
         on_bad_file: what unusable files do, ``"skip"`` or ``"raise"`` (see above).
@@ -345,23 +476,32 @@ def load_datasets(
         report: an existing check of ``directory``, to skip re-checking.
 
     Returns:
-        The train and validation pipelines with their files, labels and the check's report.
+        The train, validation and test pipelines with their files, labels and the check's
+        report.
 
     Raises:
         ~flowerkit.DatasetError: ``directory`` is not an existing folder; it has
             no images, a single class or an empty class; ``class_names`` names a folder
-            that is not in it; or a split is left empty.
+            that is not in it; or a split is left empty (a requested validation or test
+            split included).
         ~flowerkit.UnreadableImageError: with ``on_bad_file="raise"``, the
             folder holds a file that cannot be used.
-        ~flowerkit.ConfigError: an argument is not a valid value, or
-            ``seed=None`` with ``validation_split`` > 0.
+        ~flowerkit.ConfigError: an argument is not a valid value; ``validation_split +
+            test_split`` >= 1; ``test_split`` > 0 with ``split="keras"``; or
+            ``seed=None`` with ``validation_split`` or ``test_split`` > 0.
     """
     tune_for_training()
     size = v.check_image_size(image_size)
     batch_size = v.check_positive_int(batch_size, "batch_size")
-    validation_split = v.check_fraction(validation_split, "validation_split", allow_zero=True)
+    validation_split, test_split = _check_split_fractions(validation_split, test_split)
     seed = v.check_seed(seed)
     v.check_choice(split, "split", ("stratified", "keras"))
+    if split == "keras" and test_split > 0:
+        raise ConfigError(
+            "split='keras' replicates Keras' two-way train/validation assignment, which has "
+            "no test split: use split='stratified' for a test split. "
+            f"Received: test_split={test_split!r}"
+        )
     v.check_choice(on_bad_file, "on_bad_file", ("skip", "raise"))
     _check_cache_option(cache)
     if class_names is not None:
@@ -370,6 +510,11 @@ def load_datasets(
         raise ConfigError(
             "`seed` must be an integer when `validation_split` > 0, so that the split is "
             "reproducible and train/validation never overlap. Received: seed=None"
+        )
+    if test_split > 0 and seed is None:
+        raise ConfigError(
+            "`seed` must be an integer when `test_split` > 0, so that the split is "
+            "reproducible and the test files never leak into training. Received: seed=None"
         )
     root = v.check_directory(directory)
     decoded: DecodedImages | None = None
@@ -384,10 +529,10 @@ def load_datasets(
         )
     report.raise_if_unusable()
     _handle_bad_files(report, on_bad_file)
-    train, val = _assign(report, root, validation_split, split, seed)
-    store = _resolve_cache(cache, len(train) + len(val), size, stacklevel=2)
+    train, val, test = _assign(report, root, validation_split, test_split, split, seed)
+    store = _resolve_cache(cache, len(train) + len(val) + len(test), size, stacklevel=2)
     if store is True:
-        paths = [os.fspath(f.path) for f in (*train, *val)]
+        paths = [os.fspath(f.path) for f in (*train, *val, *test)]
         if decoded is None:  # the caller's report: nothing was decoded yet
             decoded = DecodedImages(paths, size)
         decoded.fill(paths, available_cores())
@@ -430,6 +575,9 @@ def load_datasets(
         split=split,
         report=report,
         cache=store,
+        test=pipeline(test, False, "test") if test else None,
+        test_files=tuple(f.path for f in test),
+        test_labels=tuple(f.label for f in test),
     )
 
 
@@ -484,11 +632,17 @@ def _resolve_cache(
 
 
 def _assign(
-    report: DatasetReport, root: Path, validation_split: float, split: str, seed: int | None
-) -> tuple[list[ImageFile], list[ImageFile]]:
-    """The report's usable files assigned to ``(train, validation)`` by the ``split`` rule;
-    errors name ``root`` as the user gave it."""
-    if validation_split == 0:
+    report: DatasetReport,
+    root: Path,
+    validation_split: float,
+    test_split: float,
+    split: str,
+    seed: int | None,
+) -> tuple[list[ImageFile], list[ImageFile], list[ImageFile]]:
+    """The report's usable files assigned to ``(train, validation, test)`` by the ``split``
+    rule; errors name ``root`` as the user gave it."""
+    test: list[ImageFile] = []
+    if validation_split == 0 and test_split == 0:
         train, val = sorted(report.files, key=lambda f: f.key), list[ImageFile]()
     elif split == "keras":
         assert seed is not None
@@ -503,7 +657,7 @@ def _assign(
             )
     else:
         assert seed is not None
-        train, val = split_files(report.files, validation_split, seed)
+        train, val, test = _split_three_ways(report.files, validation_split, test_split, seed)
     if not train:
         raise DatasetError(f"{str(root)!r}: the training split is empty; add more images.")
     if validation_split > 0 and not val:
@@ -511,7 +665,12 @@ def _assign(
             f"{str(root)!r}: validation_split={validation_split} leaves no validation images "
             f"for {len(report.files)} files; add images or use a larger validation_split."
         )
-    return train, val
+    if test_split > 0 and not test:
+        raise DatasetError(
+            f"{str(root)!r}: test_split={test_split} leaves no test images for "
+            f"{len(report.files)} files; add images or use a larger test_split."
+        )
+    return train, val, test
 
 
 #: What evaluation and calibration accept as labelled data.
@@ -519,29 +678,37 @@ LabelledData = Datasets | str | os.PathLike[str] | Any
 
 
 def labelled_batches(
-    data: LabelledData, *, class_names: Sequence[str], image_size: tuple[int, int]
+    data: LabelledData,
+    *,
+    class_names: Sequence[str],
+    image_size: tuple[int, int],
+    subset: Literal["validation", "test"] = "validation",
 ) -> tuple[tf.data.Dataset, list[str] | None]:
     """``(images, labels)`` batches in a fixed order, and their file paths when known.
 
     Args:
-        data: :class:`Datasets` (its validation split), a ``tf.data.Dataset`` of
+        data: :class:`Datasets` (its ``subset`` split), a ``tf.data.Dataset`` of
             ``(images, labels)`` batches, or a folder of class sub-folders named like
             ``class_names`` (every image in it, checked, at ``image_size``).
         class_names: the classes, in label order; a folder's class sub-folders are read
             in this order.
         image_size: ``(height, width)`` a folder's images are loaded at.
+        subset: which split of a :class:`Datasets` to use, ``"validation"`` or
+            ``"test"``. Ignored for a folder (all of its images are used) and for a
+            ``tf.data.Dataset`` (used as it is).
 
     Returns:
         The batches, and one path per image in batch order (``None`` for a
         ``tf.data.Dataset``).
 
     Raises:
-        ~flowerkit.ConfigError: ``Datasets`` without a validation split, or
-            another kind of object.
+        ~flowerkit.ConfigError: ``subset`` is neither split; ``Datasets`` without that
+            split; or another kind of object.
         ~flowerkit.DatasetError: a folder that :func:`load_datasets` cannot use.
     """
     import tensorflow as tf
 
+    v.check_choice(subset, "subset", ("validation", "test"))
     if isinstance(data, str | os.PathLike):
         folder = load_datasets(
             data,
@@ -559,6 +726,14 @@ def labelled_batches(
         )
         return ordered, [str(p) for p in folder.train_files]
     if isinstance(data, Datasets):
+        if subset == "test":
+            if data.test is None:
+                raise ConfigError(
+                    "These Datasets have no test split (test_split=0); load them with "
+                    "load_datasets(..., test_split=0.1) or similar, or pass a folder or a "
+                    "tf.data.Dataset to evaluate on. Received: subset='test'"
+                )
+            return data.test, [str(p) for p in data.test_files]
         if data.validation is None:
             raise ConfigError(
                 "These Datasets have no validation split (validation_split=0); pass a "

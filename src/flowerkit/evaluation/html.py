@@ -271,7 +271,9 @@ def render_report(
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{escape(heading)}</title><style>{_CSS}</style></head><body><main>",
         f"<h1>{escape(heading)}</h1>",
-        f'<p class="sub">{report.num_samples} images in {report.num_classes} classes: '
+        f'<p class="sub">{report.num_samples} images'
+        + ("" if report.split is None else f" of the {escape(report.split)} split")
+        + f" in {report.num_classes} classes: "
         + ", ".join(escape(n) for n in report.class_names)
         + "</p>",
         _cards(report),

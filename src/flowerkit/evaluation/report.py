@@ -349,11 +349,14 @@ class EvaluationReport:
                                     "accuracy": float, "confidence": float}, ...]},
           "mistakes": [{"index": int, "file_path": str | null, "true_label": str,
                         "predicted_label": str, "confidence": float,
-                        "true_probability": float, "loss": float}, ...]   # worst first
+                        "true_probability": float, "loss": float}, ...],  # worst first
+          "split": str                        # "validation", "test", ...; only when known
         }
 
     Keys are never removed or renamed within a schema version; new keys may be added.
-    ``calibration.bins`` lists only non-empty bins.
+    ``calibration.bins`` lists only non-empty bins. ``split`` was added within version 1
+    and is written only when known, so a report of unknown split has exactly the keys it
+    always had; one without it loads with ``split=None``.
 
     Attributes:
         class_names: the class names, in the order of every per-class field.
@@ -376,6 +379,8 @@ class EvaluationReport:
         loss_before_calibration: the mean cross-entropy before calibration, or ``None``.
         ece_before_calibration: the expected calibration error before calibration, or
             ``None``.
+        split: the split the images come from, e.g. ``"validation"`` or ``"test"``, or
+            ``None`` when unknown (a folder or a ``tf.data.Dataset`` of the caller's).
     """
 
     class_names: tuple[str, ...]
@@ -394,6 +399,7 @@ class EvaluationReport:
     mistakes: tuple[Mistake, ...]
     loss_before_calibration: float | None = None
     ece_before_calibration: float | None = None
+    split: str | None = None
 
     # ----------------------------------------------------------------- construction
 
@@ -408,6 +414,7 @@ class EvaluationReport:
         top_k: int = 3,
         num_mistakes: int = 16,
         probabilities_before_calibration: ArrayLike | None = None,
+        split: str | None = None,
     ) -> EvaluationReport:
         """Compute a report from true ``labels`` and predicted ``probabilities``.
 
@@ -421,6 +428,8 @@ class EvaluationReport:
             num_mistakes: how many of the worst mistakes to keep.
             probabilities_before_calibration: the uncalibrated probabilities, to also
                 record the loss and ECE before calibration (e.g. temperature scaling).
+            split: the name of the split evaluated (e.g. ``"validation"`` or ``"test"``),
+                recorded and shown by the renderings; ``None`` when unknown.
 
         Raises:
             ~flowerkit.ConfigError: an input is malformed; the message names the
@@ -432,6 +441,7 @@ class EvaluationReport:
         paths = _check_file_paths(file_paths, len(y))
         k = min(v.check_positive_int(top_k, "top_k"), len(names))
         keep = v.check_positive_int(num_mistakes, "num_mistakes", minimum=0)
+        split = _check_split(split)
 
         n, c = probs.shape
         predicted = probs.argmax(axis=1)
@@ -460,6 +470,7 @@ class EvaluationReport:
             mistakes=mistakes,
             loss_before_calibration=loss_before,
             ece_before_calibration=ece_before,
+            split=split,
         )
 
     # ----------------------------------------------------------------- queries
@@ -512,7 +523,7 @@ class EvaluationReport:
         def _metrics(m: ClassMetrics | AverageMetrics) -> dict[str, Any]:
             return {"precision": m.precision, "recall": m.recall, "f1": m.f1, "support": m.support}
 
-        return {
+        out: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
             "num_samples": self.num_samples,
             "num_errors": self.num_errors,
@@ -554,6 +565,9 @@ class EvaluationReport:
                 for m in self.mistakes
             ],
         }
+        if self.split is not None:
+            out["split"] = self.split
+        return out
 
     def to_json(self, indent: int | None = 2) -> str:
         """:meth:`to_dict` as strict JSON (no ``NaN``)."""
@@ -628,6 +642,7 @@ class EvaluationReport:
                 ),
                 loss_before_calibration=_optional_float(data.get("loss_before_calibration")),
                 ece_before_calibration=_optional_float(data.get("ece_before_calibration")),
+                split=_optional_str(data.get("split"), "split"),
             )
         except KeyError as exc:
             raise ConfigError(
@@ -646,6 +661,10 @@ class EvaluationReport:
             "",
             f"{self.num_samples} images, {self.num_classes} classes, {self.num_errors} wrong.",
             "",
+        ]
+        if self.split is not None:
+            lines += [f"split: {md(self.split)}", ""]
+        lines += [
             "| Metric | Value |",
             "| --- | ---: |",
             f"| Accuracy | {self.accuracy:.4f} |",
@@ -713,6 +732,8 @@ class EvaluationReport:
         )
         if self.ece_before_calibration is not None:
             head += f" (before calibration {self.ece_before_calibration:.4f})"
+        if self.split is not None:
+            head = f"split: {self.split}\n" + head
         rows = [head, "", f"{'class':<{width}}  precision  recall      f1  support"]
         for name, m in [(m.name, m) for m in self.per_class] + [
             ("macro avg", self.macro_avg),
@@ -753,7 +774,8 @@ class EvaluationReport:
             path: the file to write.
             history: a Keras ``History``, its ``.history`` dict or a fitted
                 ``Classifier``; adds the training curves.
-            title: the page's heading.
+            title: the page's heading (default ``"Evaluation report"``); the split, when
+                known, is named under it.
 
         Returns:
             The path written, with ``~`` expanded.
@@ -841,6 +863,21 @@ def _optional_float(value: object) -> float | None:
     if isinstance(value, numbers.Real):
         return float(value)
     raise ValueError(f"expected a number or null, got {value!r}")
+
+
+def _optional_str(value: object, name: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise ValueError(f"expected {name!r} to be a string or null, got {value!r}")
+
+
+def _check_split(value: object) -> str | None:
+    if value is None or (isinstance(value, str) and value):
+        return value
+    raise ConfigError(
+        f"`split` must be the name of the split evaluated, e.g. 'validation' or 'test', "
+        f"or None. Received: split={value!r}"
+    )
 
 
 def _md_cell(text: str) -> str:

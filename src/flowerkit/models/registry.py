@@ -76,6 +76,9 @@ class PresetSpec:
         recipe: how its models are trained when the user does not say otherwise.
         options: keyword options the builder accepts beyond the standard ones (for docs
             and checks).
+        pretrained_weights: shell-style file names of local pretrained weights files the
+            preset can start from (a transfer preset); :func:`flowerkit.models.weights.find_weights`
+            looks for them in the weights folders.
     """
 
     name: str
@@ -87,6 +90,7 @@ class PresetSpec:
     dropout: float = 0.0
     recipe: TrainingRecipe = field(default_factory=TrainingRecipe)
     options: tuple[str, ...] = ()
+    pretrained_weights: tuple[str, ...] = ()
 
 
 _REGISTRY: dict[str, PresetSpec] = {}
@@ -102,6 +106,7 @@ def register_preset(
     dropout: float = 0.0,
     recipe: TrainingRecipe | None = None,
     options: tuple[str, ...] = (),
+    pretrained_weights: tuple[str, ...] = (),
     overwrite: bool = False,
 ) -> Callable[[ModelBuilder], ModelBuilder]:
     """Decorator that registers a model builder as a preset.
@@ -123,6 +128,9 @@ def register_preset(
             a plain :class:`~flowerkit.TrainingRecipe`).
         options: keyword options the builder accepts beyond the standard ones
             (:func:`~flowerkit.models.build_model` rejects any other).
+        pretrained_weights: shell-style names of local weights files the preset starts
+            from (a transfer preset that declares a ``weights`` option); see
+            :func:`flowerkit.models.weights.find_weights`.
         overwrite: replace a preset already registered as ``name``.
 
     Returns:
@@ -154,6 +162,7 @@ def register_preset(
             dropout=dropout,
             recipe=recipe or TrainingRecipe(),
             options=options,
+            pretrained_weights=pretrained_weights,
         )
         return builder
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from flowerkit.core import validation as v
+from flowerkit.exceptions import ConfigError
 from flowerkit.training import callbacks as cb
 from flowerkit.training.batchnorm import RECALIBRATION_EPOCHS
 from flowerkit.training.finetune import unfreeze
@@ -92,6 +93,60 @@ def recipe_phases(recipe: TrainingRecipe) -> list[Phase]:
             layers=recipe.fine_tune_layers,
             learning_rate=recipe.fine_tune_learning_rate,
         ),
+    ]
+
+
+def plan_phases(
+    recipe: TrainingRecipe,
+    *,
+    epochs: int | None = None,
+    fine_tune_epochs: int | None = None,
+    fine_tune_layers: int | Literal["all"] | None = None,
+    fine_tune_learning_rate: float | None = None,
+) -> list[Phase]:
+    """The phases ``Classifier.fit`` runs for these arguments.
+
+    With none of them, the recipe's (:func:`recipe_phases`). ``epochs`` alone trains that
+    many epochs in one phase. Any fine-tuning argument adds a fine-tuning phase after a
+    first phase of ``epochs`` (default: the recipe's), with the recipe's value for each
+    fine-tuning argument not given; ``fine_tune_epochs=0`` means none.
+
+    Raises:
+        ~flowerkit.ConfigError: a bad value, or fine-tuning arguments without fine-tuning
+            epochs (given or in the recipe).
+    """
+    tuning = (fine_tune_epochs, fine_tune_layers, fine_tune_learning_rate)
+    if all(value is None for value in tuning):
+        if epochs is None:
+            return recipe_phases(recipe)
+        return [Phase("train", v.check_positive_int(epochs, "epochs"))]
+    first = recipe.epochs if epochs is None else v.check_positive_int(epochs, "epochs")
+    count = (
+        recipe.fine_tune_epochs
+        if fine_tune_epochs is None
+        else v.check_positive_int(fine_tune_epochs, "fine_tune_epochs", minimum=0)
+    )
+    if count == 0:
+        if fine_tune_epochs is None:
+            raise ConfigError(
+                "The recipe declares no fine-tuning epochs; pass fine_tune_epochs=N with "
+                "fine_tune_layers or fine_tune_learning_rate."
+            )
+        return [Phase("train", first)]
+    if fine_tune_layers == "all":
+        layers: int | None = None
+    elif fine_tune_layers is None:
+        layers = recipe.fine_tune_layers
+    else:
+        layers = v.check_positive_int(fine_tune_layers, "fine_tune_layers")
+    rate = (
+        recipe.fine_tune_learning_rate
+        if fine_tune_learning_rate is None
+        else v.check_non_negative_float(fine_tune_learning_rate, "fine_tune_learning_rate")
+    )
+    return [
+        Phase("frozen", first),
+        Phase("fine_tune", count, fine_tune=True, layers=layers, learning_rate=rate),
     ]
 
 

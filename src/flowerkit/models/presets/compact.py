@@ -102,7 +102,8 @@ def _residual_block(x: Any, filters: int, strides: int, name: str) -> Any:
         "layer. Images are fed at 160x160 and the network sees 112x112 (at most): random "
         "crops of the 160x160 image resized to 112x112 in training, the whole image resized "
         "at inference. Random-resized-crop, flip and colour augmentation by default; "
-        "AdamW with weight decay, cosine schedule with warm-up and label smoothing. "
+        "AdamW with weight decay, cosine schedule with warm-up and label smoothing, 30 "
+        "epochs. "
         "Option `width` scales every layer's filters."
     ),
     image_size=(160, 160),
@@ -117,6 +118,7 @@ def _residual_block(x: Any, filters: int, strides: int, name: str) -> Any:
         schedule="cosine",
         warmup_epochs=2,
         recalibrate_batchnorm=True,
+        epochs=30,
     ),
     options=("width",),
 )

@@ -17,10 +17,25 @@ if TYPE_CHECKING:
 __all__: list[str] = []
 
 
+#: Local files with this preset's ImageNet weights (see flowerkit.models.weights): Keras'
+#: own downloads at any size, and the Keras 3 file of the same values.
+_PRETRAINED = (
+    "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_*_no_top.h5",
+    "mobilenet_v2_1.0_*_no_top.weights.h5",
+)
+
+
 def _check_weights(weights: object) -> str | None:
-    """``"imagenet"``, ``None`` or an existing local weights file (returned as a string)."""
-    if weights is None or weights == "imagenet":
-        return weights
+    """``None``, an existing local weights file (returned as a string) or ``"imagenet"``:
+    a local copy found by :func:`flowerkit.models.weights.find_weights` when there is one,
+    else Keras downloads them."""
+    if weights is None:
+        return None
+    if weights == "imagenet":
+        from flowerkit.models.weights import find_weights
+
+        found = find_weights("mobilenet_v2")
+        return "imagenet" if found is None else str(found)
     if isinstance(weights, str | os.PathLike):
         path = Path(os.fspath(weights)).expanduser()
         if not path.is_file():
@@ -73,7 +88,8 @@ _MOBILENET_SIZES = (96, 128, 160, 192, 224)
         "by default): in-model preprocessing to [-1, 1], the backbone as a frozen sub-model "
         "named 'backbone' whose pretrained batch norms always run in inference mode, then global "
         "average pooling, dropout and a Dense layer. 160x160 input. Option `weights`: "
-        "'imagenet' (downloaded by Keras), a local weights file, or None. Its recipe trains "
+        "'imagenet' (a local copy when one is found, else downloaded by Keras), a local "
+        "weights file, or None. Its recipe trains "
         "5 epochs with the backbone frozen, then fine-tunes the backbone's top 54 layers "
         "for 5 epochs at a tenth of the learning rate."
     ),
@@ -92,6 +108,7 @@ _MOBILENET_SIZES = (96, 128, 160, 192, 224)
         fine_tune_layers=54,
     ),
     options=("weights",),
+    pretrained_weights=_PRETRAINED,
 )
 def _mobilenet_v2(
     num_classes: int,
