@@ -36,6 +36,7 @@ from flowerkit.prediction import Predictions, Scorer, predict_inputs
 from flowerkit.training import loop
 from flowerkit.training.finetune import backbone
 from flowerkit.training.inputs import ClassWeight, resolve_class_weight, resolve_data
+from flowerkit.training.lr_finder import LearningRateFinding, find_learning_rate
 from flowerkit.training.optimizers import compile_model
 
 if TYPE_CHECKING:
@@ -309,6 +310,34 @@ class Classifier:
             verbose=verbose,
         )
 
+    def find_learning_rate(
+        self, data: Datasets | tf.data.Dataset, **options: Any
+    ) -> LearningRateFinding:
+        """Run a learning-rate range test, as fastai's ``lr_find``; the model is left as
+        it was.
+
+        Trains one batch at each of ``steps`` rates rising exponentially from ``start``
+        to ``end``, records the (smoothed) loss, stops when it diverges, and suggests a
+        rate (fastai's "valley" rule). Draw it with
+        :func:`flowerkit.evaluation.plots.plot_lr_find`; pass the suggestion to
+        ``fit(learning_rate=...)``.
+
+        Args:
+            data: as for :meth:`fit` (its training split is used).
+            **options: ``start``, ``end``, ``steps``, ``divergence``, ``smoothing``,
+                ``seed``, as for :func:`flowerkit.training.lr_finder.find_learning_rate`.
+
+        Returns:
+            The :class:`~flowerkit.training.lr_finder.LearningRateFinding`.
+        """
+        tune_for_training()
+        train, _ = resolve_data(
+            data, None, class_names=self.class_names, image_size=self.image_size
+        )
+        if not self.model.compiled:
+            self._scheduled_rate = self._compile(self.recipe, None, None)
+        return find_learning_rate(self.model, train, **options)
+
     def fine_tune(
         self,
         data: Datasets | tf.data.Dataset,
@@ -482,6 +511,7 @@ class Classifier:
         errors: Literal["raise", "skip"] = "raise",
         progress: Callable[[int, int], None] | None = None,
         tta: bool = False,
+        min_confidence: float | None = None,
     ) -> Predictions:
         """Classify images; return one :class:`~flowerkit.prediction.Prediction` per image.
 
@@ -506,6 +536,11 @@ class Classifier:
             tta: test-time augmentation: average the logits of the image, its mirror, a
                 centre crop (87.5%) and the crop's mirror; four times the model's work.
                 Figures per preset in ``docs/benchmarks.md``.
+            min_confidence: a confidence (0..1) below which a prediction is marked
+                :attr:`~flowerkit.prediction.Prediction.uncertain` rather than answered
+                (its ``label`` stays the best guess). Calibrate first (:meth:`calibrate`)
+                so that confidence means accuracy; :meth:`evaluate` with the same
+                threshold reports the coverage and accuracy it gives.
         """
         self._check_is_fitted("predict")
         return predict_inputs(
@@ -517,6 +552,7 @@ class Classifier:
             batch_size=batch_size,
             errors=errors,
             progress=progress,
+            min_confidence=min_confidence,
         )
 
     def _collect(
@@ -546,6 +582,7 @@ class Classifier:
         top_k: int = 3,
         num_mistakes: int = 16,
         tta: bool = False,
+        min_confidence: float | None = None,
     ) -> EvaluationReport:
         """Predict ``data`` once, in order, and return an
         :class:`~flowerkit.evaluation.EvaluationReport`.
@@ -560,6 +597,8 @@ class Classifier:
             top_k: the ``k`` of the report's top-k accuracy.
             num_mistakes: how many of the worst mistakes the report keeps.
             tta: test-time augmentation, as in :meth:`predict`.
+            min_confidence: also report the coverage and accuracy when only predictions
+                at least this confident are answered (as :meth:`predict` does with it).
         """
         self._check_is_fitted("evaluate")
         labels, scores, paths = self._collect(data, tta, subset)
@@ -573,6 +612,7 @@ class Classifier:
             num_mistakes=num_mistakes,
             probabilities_before_calibration=softmax(scores) if calibrated else None,
             split=subset if isinstance(data, Datasets) else None,
+            min_confidence=min_confidence,
         )
 
     def calibrate(self, data: LabelledData) -> dict[str, float]:

@@ -344,7 +344,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from flowerkit.classifier import Classifier
 
     clf = Classifier.load(args.model)
-    report = clf.evaluate(args.directory, tta=args.tta)
+    report = clf.evaluate(args.directory, tta=args.tta, min_confidence=args.min_confidence)
     if args.report:
         report.to_html(args.report, history=clf.history_)
     if args.json:
@@ -393,6 +393,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         top_k=args.top_k,
         errors="skip",
         progress=_progress_line(args, "predicting"),
+        min_confidence=args.min_confidence,
         **extra,
     )
     fmt = "json" if args.json else args.format
@@ -402,13 +403,17 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         import csv
 
         writer = csv.writer(sys.stdout)
-        writer.writerow(["source", "label", "confidence", *clf.class_names])
+        flagged = args.min_confidence is not None  # the column only when it can say yes
+        writer.writerow(
+            ["source", "label", "confidence", *(["uncertain"] if flagged else []), *clf.class_names]
+        )
         for p in preds:
             writer.writerow(
                 [
                     p.source,
                     p.label,
                     f"{p.confidence:.6f}",
+                    *([int(p.uncertain)] if flagged else []),
                     *(f"{p.probabilities[c]:.6f}" for c in clf.class_names),
                 ]
             )
@@ -417,7 +422,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         _out(args, f"{'source':<{width}}  {'label':<14} confidence  top-{args.top_k}")
         for p in preds:
             top = ", ".join(f"{lbl} {prob:.1%}" for lbl, prob in p.top_k)
-            _out(args, f"{p.source:<{width}}  {p.label:<14} {p.confidence:>10.1%}  {top}")
+            label = "uncertain" if p.uncertain else p.label
+            _out(args, f"{p.source:<{width}}  {label:<14} {p.confidence:>10.1%}  {top}")
     for failure in preds.failures:
         print(f"flowerkit: skipped {failure.source}: {failure.message}", file=sys.stderr)
     return EXIT_FAILURE if preds.failures else EXIT_OK
@@ -661,6 +667,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="test-time augmentation: average over mirror and centre-crop views (4x slower)",
     )
+    p.add_argument(
+        "--min-confidence",
+        type=float,
+        default=None,
+        metavar="P",
+        help="also report the coverage and accuracy when answering only at this confidence",
+    )
 
     p = add("predict", "classify image files, folders or glob patterns", _cmd_predict)
     p.add_argument(
@@ -674,6 +687,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--tta",
         action="store_true",
         help="test-time augmentation: average over mirror and centre-crop views (4x slower)",
+    )
+    p.add_argument(
+        "--min-confidence",
+        type=float,
+        default=None,
+        metavar="P",
+        help="below this confidence (0..1) a photo is 'uncertain' instead of labelled",
     )
 
     p = add("export", "export a saved model as a SavedModel, a LiteRT or an ONNX file", _cmd_export)

@@ -304,6 +304,7 @@ class LiteClassifier:
         batch_size: int = 32,
         errors: Literal["raise", "skip"] = "raise",
         progress: Callable[[int, int], None] | None = None,
+        min_confidence: float | None = None,
     ) -> Predictions:
         """Classify images, as :meth:`Classifier.predict
         <flowerkit.classifier.Classifier.predict>` does (same inputs, arguments, errors
@@ -317,6 +318,7 @@ class LiteClassifier:
             batch_size=batch_size,
             errors=errors,
             progress=progress,
+            min_confidence=min_confidence,
         )
 
     def __repr__(self) -> str:

@@ -43,6 +43,9 @@ class Prediction:
         confidence: the probability of the most likely class.
         probabilities: maps every class name to its probability.
         top_k: the ``k`` most likely ``(label, probability)`` pairs, best first.
+        uncertain: ``True`` when ``predict(min_confidence=...)`` was given and
+            ``confidence`` is below it: ``label`` is then only the best guess, and the
+            classifier declines to answer (the CLI prints ``uncertain``).
     """
 
     source: str
@@ -51,6 +54,7 @@ class Prediction:
     confidence: float
     probabilities: dict[str, float]
     top_k: tuple[tuple[str, float], ...]
+    uncertain: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """The prediction as JSON-ready data."""
@@ -61,10 +65,12 @@ class Prediction:
             "confidence": self.confidence,
             "probabilities": dict(self.probabilities),
             "top_k": [{"label": lbl, "probability": p} for lbl, p in self.top_k],
+            "uncertain": self.uncertain,
         }
 
     def __str__(self) -> str:
-        return f"{self.source}: {self.label} ({self.confidence:.1%})"
+        guess = f"uncertain, perhaps {self.label}" if self.uncertain else self.label
+        return f"{self.source}: {guess} ({self.confidence:.1%})"
 
 
 @dataclass(frozen=True)
@@ -105,8 +111,14 @@ class Predictions(list[Prediction]):
 
     @property
     def labels(self) -> list[str]:
-        """The predicted class name of every prediction, in order."""
+        """The predicted class name of every prediction, in order (best guesses for the
+        uncertain ones too)."""
         return [p.label for p in self]
+
+    @property
+    def answered(self) -> list[Prediction]:
+        """The predictions that are not :attr:`~Prediction.uncertain`."""
+        return [p for p in self if not p.uncertain]
 
     def to_dict(self) -> dict[str, Any]:
         """The predictions and failures as JSON-ready data, with a ``"schema_version"``."""
@@ -128,6 +140,7 @@ def from_probabilities(
     *,
     top_k: int,
     failures: Sequence[FailedInput] = (),
+    min_confidence: float | None = None,
 ) -> Predictions:
     """One :class:`Prediction` per row of ``probabilities``.
 
@@ -138,6 +151,8 @@ def from_probabilities(
         top_k: how many entries each prediction's ``top_k`` holds at most; they come best
             class first, ties in class order.
         failures: the inputs that could not be predicted.
+        min_confidence: mark a prediction :attr:`~Prediction.uncertain` when its highest
+            probability is below this.
 
     Returns:
         The predictions, in row order, with ``failures``.
@@ -155,6 +170,7 @@ def from_probabilities(
                 confidence=float(row[best]),
                 probabilities={c: float(p) for c, p in zip(class_names, row, strict=True)},
                 top_k=tuple((class_names[int(i)], float(row[int(i)])) for i in order[:k]),
+                uncertain=min_confidence is not None and float(row[best]) < min_confidence,
             )
         )
     return Predictions(results, tuple(failures))
@@ -170,6 +186,7 @@ def predict_inputs(
     batch_size: int = 32,
     errors: Literal["raise", "skip"] = "raise",
     progress: Callable[[int, int], None] | None = None,
+    min_confidence: float | None = None,
 ) -> Predictions:
     """Decode ``inputs`` in batches and turn each batch's probabilities into predictions.
 
@@ -189,6 +206,8 @@ def predict_inputs(
         errors: ``"raise"`` on the first unusable input, or ``"skip"`` it and list it in
             ``Predictions.failures``.
         progress: called as ``progress(done, total)`` after every batch.
+        min_confidence: a calibrated confidence (0..1) below which a prediction is
+            marked :attr:`~Prediction.uncertain` instead of answered.
 
     Raises:
         ~flowerkit.UnreadableImageError: an unusable input, with ``errors="raise"``.
@@ -197,6 +216,10 @@ def predict_inputs(
     top_k = v.check_positive_int(top_k, "top_k")
     batch_size = v.check_positive_int(batch_size, "batch_size")
     v.check_choice(errors, "errors", ("raise", "skip"))
+    if min_confidence is not None:
+        min_confidence = v.check_fraction(
+            min_confidence, "min_confidence", allow_zero=True, allow_one=True
+        )
     names: list[str] = []
     rows: list[NDArray[np.float64]] = [np.zeros((0, len(class_names)))]
     failures: list[FailedInput] = []
@@ -212,7 +235,12 @@ def predict_inputs(
         if progress is not None:
             progress(len(names) + len(failures), len(items))
     return from_probabilities(
-        names, np.concatenate(rows), class_names, top_k=top_k, failures=failures
+        names,
+        np.concatenate(rows),
+        class_names,
+        top_k=top_k,
+        failures=failures,
+        min_confidence=min_confidence,
     )
 
 

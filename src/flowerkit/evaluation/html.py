@@ -127,6 +127,11 @@ def _cards(report: EvaluationReport) -> str:
     items.append((f"{report.ece:.3f}", "Calibration error (ECE)"))
     if report.ece_before_calibration is not None:
         items.append((f"{report.ece_before_calibration:.3f}", "ECE before calibration"))
+    if report.min_confidence is not None and report.coverage is not None:
+        threshold = f"confidence >= {report.min_confidence:g}"
+        items.append((_percent(report.coverage), f"Answered at {threshold}"))
+        if report.selective_accuracy is not None:
+            items.append((_percent(report.selective_accuracy), f"Accuracy at {threshold}"))
     cards = "".join(
         f'<div class="card"><div class="value">{escape(value)}</div>'
         f'<div class="label">{escape(label)}</div></div>'

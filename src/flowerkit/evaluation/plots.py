@@ -33,11 +33,13 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
     from flowerkit.data.loading import Datasets
+    from flowerkit.training.lr_finder import LearningRateFinding
 
 __all__ = [
     "plot_calibration",
     "plot_confusion_matrix",
     "plot_history",
+    "plot_lr_find",
     "plot_mistakes",
     "plot_samples",
 ]
@@ -445,4 +447,82 @@ def plot_calibration(
     ax.set_ylabel("Accuracy")
     ax.set_title(f"Reliability diagram (ECE = {report.ece:.3f})")
     ax.legend(loc="upper left")
+    return _finish(fig, path)
+
+
+def plot_lr_find(
+    finding: LearningRateFinding,
+    *,
+    ax: Axes | None = None,
+    save_path: str | os.PathLike[str] | None = None,
+) -> Figure:
+    """The learning-rate range test: loss against learning rate, on a log rate axis.
+
+    The raw loss of each step is drawn faintly, the smoothed loss over it, and the
+    suggested rate (if any) as a marker on the smoothed curve with a dashed line. When the
+    test stopped on divergence, the loss axis stops a little above the smoothed curve's
+    highest point before its last five steps, so the blow-up does not flatten the rest;
+    non-finite losses are left out.
+
+    Args:
+        finding: what :func:`~flowerkit.training.lr_finder.find_learning_rate` returned.
+        ax: draw into these axes (and return their figure) instead of a new figure.
+        save_path: where to write the figure too (``.png``, ``.svg`` or ``.pdf``).
+
+    Returns:
+        The figure.
+
+    Raises:
+        ~flowerkit.ConfigError: ``finding`` is not a ``LearningRateFinding`` or has no
+            steps, or ``save_path`` is not a path with a supported suffix.
+    """
+    from flowerkit.training.lr_finder import LearningRateFinding
+
+    if not isinstance(finding, LearningRateFinding):
+        raise ConfigError(
+            f"`finding` must be a LearningRateFinding. Received {type(finding).__name__}."
+        )
+    if not finding.rates:
+        raise ConfigError("`finding` has no steps to plot.")
+    path = _check_save_path(save_path)
+    if ax is None:
+        fig = _figure((6.0, 4.0))
+        ax = fig.add_subplot()
+    else:
+        fig = cast("Figure", ax.figure)
+    rates = np.asarray(finding.rates, dtype=np.float64)
+    raw = np.asarray(finding.losses, dtype=np.float64)
+    smooth = np.asarray(finding.smoothed, dtype=np.float64)
+    raw = np.where(np.isfinite(raw), raw, np.nan)
+    smooth = np.where(np.isfinite(smooth), smooth, np.nan)
+    ax.plot(rates, raw, color="#4c72b0", alpha=0.3, linewidth=1, label="Loss")
+    ax.plot(rates, smooth, color="#4c72b0", linewidth=2, label="Smoothed loss")
+    if finding.suggestion is not None:
+        i = int(np.argmin(np.abs(np.log(rates) - math.log(finding.suggestion))))
+        ax.axvline(finding.suggestion, color="#c44e52", linestyle="--", linewidth=1)
+        ax.plot(
+            [finding.suggestion],
+            [smooth[i]],
+            marker="o",
+            markersize=8,
+            color="#c44e52",
+            linestyle="none",
+            label=f"Suggestion: {finding.suggestion:.2g}",
+        )
+    ax.set_xscale("log")
+    kept = smooth[: max(1, len(smooth) - 5)] if finding.stopped_early else smooth
+    kept = kept[np.isfinite(kept)]
+    shown = np.concatenate([raw[np.isfinite(raw)], smooth[np.isfinite(smooth)]])
+    if kept.size and shown.size:
+        low, high = float(shown.min()), float(kept.max())
+        margin = 0.1 * (high - low) or 0.1 * abs(high) or 0.1
+        ax.set_ylim(low - margin, high + margin)
+    ax.set_xlabel("Learning rate (log scale)")
+    ax.set_ylabel("Loss")
+    title = "Learning-rate range test"
+    if finding.suggestion is None:
+        title += " (no suggestion)"
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(loc="lower left")
     return _finish(fig, path)

@@ -400,6 +400,9 @@ class EvaluationReport:
     loss_before_calibration: float | None = None
     ece_before_calibration: float | None = None
     split: str | None = None
+    min_confidence: float | None = None
+    coverage: float | None = None
+    selective_accuracy: float | None = None
 
     # ----------------------------------------------------------------- construction
 
@@ -415,6 +418,7 @@ class EvaluationReport:
         num_mistakes: int = 16,
         probabilities_before_calibration: ArrayLike | None = None,
         split: str | None = None,
+        min_confidence: float | None = None,
     ) -> EvaluationReport:
         """Compute a report from true ``labels`` and predicted ``probabilities``.
 
@@ -430,6 +434,10 @@ class EvaluationReport:
                 record the loss and ECE before calibration (e.g. temperature scaling).
             split: the name of the split evaluated (e.g. ``"validation"`` or ``"test"``),
                 recorded and shown by the renderings; ``None`` when unknown.
+            min_confidence: a confidence threshold (0..1): the report then also records
+                the ``coverage`` (share of images whose highest probability reaches it,
+                the ones ``predict(min_confidence=...)`` answers) and the
+                ``selective_accuracy`` on those images (``None`` when none reaches it).
 
         Raises:
             ~flowerkit.ConfigError: an input is malformed; the message names the
@@ -442,6 +450,15 @@ class EvaluationReport:
         k = min(v.check_positive_int(top_k, "top_k"), len(names))
         keep = v.check_positive_int(num_mistakes, "num_mistakes", minimum=0)
         split = _check_split(split)
+        coverage = selective = None
+        if min_confidence is not None:
+            min_confidence = v.check_fraction(
+                min_confidence, "min_confidence", allow_zero=True, allow_one=True
+            )
+            answered = probs.max(axis=1) >= min_confidence
+            coverage = float(answered.mean())
+            if answered.any():
+                selective = float((probs.argmax(axis=1)[answered] == y[answered]).mean())
 
         n, c = probs.shape
         predicted = probs.argmax(axis=1)
@@ -471,6 +488,9 @@ class EvaluationReport:
             loss_before_calibration=loss_before,
             ece_before_calibration=ece_before,
             split=split,
+            min_confidence=min_confidence,
+            coverage=coverage,
+            selective_accuracy=selective,
         )
 
     # ----------------------------------------------------------------- queries
@@ -567,6 +587,10 @@ class EvaluationReport:
         }
         if self.split is not None:
             out["split"] = self.split
+        if self.min_confidence is not None:
+            out["min_confidence"] = self.min_confidence
+            out["coverage"] = self.coverage
+            out["selective_accuracy"] = self.selective_accuracy
         return out
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -643,6 +667,9 @@ class EvaluationReport:
                 loss_before_calibration=_optional_float(data.get("loss_before_calibration")),
                 ece_before_calibration=_optional_float(data.get("ece_before_calibration")),
                 split=_optional_str(data.get("split"), "split"),
+                min_confidence=_optional_float(data.get("min_confidence")),
+                coverage=_optional_float(data.get("coverage")),
+                selective_accuracy=_optional_float(data.get("selective_accuracy")),
             )
         except KeyError as exc:
             raise ConfigError(
@@ -664,6 +691,8 @@ class EvaluationReport:
         ]
         if self.split is not None:
             lines += [f"split: {md(self.split)}", ""]
+        if self.min_confidence is not None:
+            lines += [f"{self._selective_line()}", ""]
         lines += [
             "| Metric | Value |",
             "| --- | ---: |",
@@ -722,6 +751,14 @@ class EvaluationReport:
                 )
         return "\n".join(lines) + "\n"
 
+    def _selective_line(self) -> str:
+        """One line: what answering only above ``min_confidence`` covers and scores."""
+        accuracy = "-" if self.selective_accuracy is None else f"{self.selective_accuracy:.1%}"
+        return (
+            f"at confidence >= {self.min_confidence:g}: coverage {self.coverage:.1%}, "
+            f"accuracy {accuracy}"
+        )
+
     def to_text(self, max_mistakes: int = 5) -> str:
         """A compact plain-text table for a terminal (arrows are written ``->``)."""
         width = min(max(12, *(len(n) for n in self.class_names)), 28)
@@ -734,6 +771,8 @@ class EvaluationReport:
             head += f" (before calibration {self.ece_before_calibration:.4f})"
         if self.split is not None:
             head = f"split: {self.split}\n" + head
+        if self.min_confidence is not None:
+            head += "\n" + self._selective_line()
         rows = [head, "", f"{'class':<{width}}  precision  recall      f1  support"]
         for name, m in [(m.name, m) for m in self.per_class] + [
             ("macro avg", self.macro_avg),
