@@ -8,15 +8,18 @@ same split as the TensorFlow tutorial (``split="keras"``, 80/20, seed 123, batch
     the tutorial's regularised recipe: the ``tutorial`` preset with
     ``augmentation_block(seed=123)`` and dropout 0.2, 15 epochs at 180x180 (the baseline);
 ``compact``
-    the ``compact`` preset with its own augmentation and recipe, images loaded at 160x160
-    and cropped (training) or resized (validation) to its 112x112 network. When the
-    tutorial ran first, its ``fit`` gets the tutorial's measured wall time as
-    ``time_budget`` and up to 1,000 epochs: it trains until that time is used up (so it
-    can never take longer) and its cosine schedule decays over the budget. Without a
-    budget it trains 40 epochs;
+    the ``compact`` preset as ``Classifier.from_preset("compact", ...).fit(data)`` trains
+    it: its own augmentation and recipe (30 epochs), images loaded at 160x160 and cropped
+    (training) or resized (validation) to its 112x112 network. With ``--budget`` its
+    ``fit`` gets the tutorial's measured wall time as ``time_budget`` and up to 1,000
+    epochs instead (it trains until that time is used up);
 ``mobilenet_v2``
-    the ``mobilenet_v2`` preset at 160x160 with a local ImageNet weights file: 5 epochs
-    with the backbone frozen, then 5 epochs fine-tuning the top 54 backbone layers.
+    the ``mobilenet_v2`` preset at 160x160 with a local ImageNet weights file, trained by
+    its recipe (``fit(data)``: 5 epochs with the backbone frozen, then 5 epochs fine-tuning
+    the top 54 backbone layers).
+
+Every preset trains by the default API call unless an option here says otherwise: no
+setting is known only to this script.
 
 Each ``fit`` is timed from the call to its return: it includes decoding the JPEGs in the
 first epoch, the in-model augmentation and every epoch's validation pass. Afterwards each
@@ -63,9 +66,9 @@ class Plan:
 
     preset: str
     image_size: int
-    epochs: int
-    fine_tune_epochs: int = 0
-    fine_tune_layers: int | None = None
+    epochs: int | None = None  # None: the recipe's
+    fine_tune_epochs: int | None = None  # None: the recipe's
+    fine_tune_layers: int | None = None  # None: the recipe's
     build: dict[str, Any] = field(default_factory=dict)
     #: Train until the time budget runs out (up to 1,000 epochs) when there is one.
     until_budget: bool = False
@@ -77,8 +80,8 @@ class Result:
 
     preset: str
     image_size: int
-    epochs: int
-    fine_tune_epochs: int
+    epochs: int | None
+    fine_tune_epochs: int | None
     params: int
     seconds: float
     val_accuracy: float
@@ -100,13 +103,13 @@ def plans(args: argparse.Namespace) -> list[Plan]:
     epochs = 1 if args.quick else args.epochs
     table = {
         "tutorial": Plan("tutorial", 180, epochs or 15),
-        "compact": Plan("compact", 160, epochs or 40, until_budget=not epochs),
+        "compact": Plan("compact", 160, epochs, until_budget=args.budget and not epochs),
         "mobilenet_v2": Plan(
             "mobilenet_v2",
             160,
-            epochs or 5,
-            fine_tune_epochs=1 if args.quick else (args.fine_tune_epochs),
-            fine_tune_layers=args.fine_tune_layers,
+            epochs,
+            fine_tune_epochs=1 if args.quick else args.fine_tune_epochs,
+            fine_tune_layers=args.fine_tune_layers or None,
             build={"weights": args.weights or "imagenet"},
         ),
     }
@@ -144,28 +147,28 @@ def run_one(
             seed=123,
             **plan.build,
         )
+    recipe = clf.recipe
+    planned = (plan.epochs or recipe.epochs) + (
+        recipe.fine_tune_epochs if plan.fine_tune_epochs is None else plan.fine_tune_epochs
+    )
     print(
         f"\n== {plan.preset}: {clf.model.count_params():,} parameters, {plan.image_size}px, "
-        f"{plan.epochs}+{plan.fine_tune_epochs} epochs"
-        + (f", time budget {budget:.0f} s" if budget else ""),
+        f"{planned} epochs" + (f", time budget {budget:.0f} s" if budget else ""),
         flush=True,
     )
     started = time.perf_counter()
-    clf.fit(data, epochs=plan.epochs, time_budget=budget, verbose=verbose)
-    spent = time.perf_counter() - started
-    if plan.fine_tune_epochs and (budget is None or spent < budget):
-        clf.fine_tune(
-            data,
-            epochs=plan.fine_tune_epochs,
-            layers=plan.fine_tune_layers or "all",
-            time_budget=None if budget is None else budget - spent,
-            verbose=verbose,
-        )
+    clf.fit(
+        data,
+        epochs=plan.epochs,
+        fine_tune_epochs=plan.fine_tune_epochs,
+        fine_tune_layers=plan.fine_tune_layers,
+        time_budget=budget,
+        verbose=verbose,
+    )
     seconds = time.perf_counter() - started
     history = clf.history_
     calibration = clf.calibrate(data)
     val = history.get("val_accuracy", [float("nan")])
-    planned = plan.epochs + plan.fine_tune_epochs
     return Result(
         preset=plan.preset,
         image_size=plan.image_size,
@@ -215,21 +218,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--epochs",
         type=int,
         default=None,
-        help="epochs for every preset (default: 15 / until the tutorial's time, else 40 / "
-        "5 frozen)",
+        help="epochs of the first phase for every preset (default: 15 for the tutorial, "
+        "each recipe's for the others)",
     )
     parser.add_argument(
         "--fine-tune-epochs",
         type=int,
-        default=5,
-        help="mobilenet_v2 fine-tuning epochs after the frozen ones (0: none; the recipe's "
-        "default is 5)",
+        default=None,
+        help="mobilenet_v2 fine-tuning epochs after the frozen ones (0: none; default: the "
+        "recipe's 5)",
     )
     parser.add_argument(
         "--fine-tune-layers",
         type=int,
-        default=54,
-        help="top backbone layers unfrozen for fine-tuning (0: all; the recipe's default is 54)",
+        default=None,
+        help="top backbone layers unfrozen for fine-tuning (default: the recipe's 54)",
     )
     parser.add_argument(
         "--weights",
@@ -237,9 +240,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="MobileNetV2 weights file ('' for weights='imagenet')",
     )
     parser.add_argument(
-        "--no-budget",
+        "--budget",
         action="store_true",
-        help="do not cap the other presets' time at the tutorial's",
+        help="give compact the tutorial's measured time as a time budget instead of its "
+        "recipe's epochs, and cap the others at it",
     )
     parser.add_argument(
         "--quick", action="store_true", help="smoke test: 20 photos per class and 1 epoch per phase"
@@ -286,7 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for plan in plans(args):
             if tutorial_seconds is None and args.tutorial_seconds:
                 tutorial_seconds = args.tutorial_seconds
-            capped = not (args.no_budget or args.quick) and plan.preset != "tutorial"
+            capped = args.budget and not args.quick and plan.preset != "tutorial"
             budget = tutorial_seconds if capped else None
             result = run_one(plan, data_dir, budget, args.split, args.verbose)
             if plan.preset == "tutorial":

@@ -91,7 +91,7 @@ _MOBILENET_SIZES = (96, 128, 160, 192, 224)
         "'imagenet' (a local copy when one is found, else downloaded by Keras), a local "
         "weights file, or None. Its recipe trains "
         "5 epochs with the backbone frozen, then fine-tunes the backbone's top 54 layers "
-        "for 5 epochs at a tenth of the learning rate."
+        "for 5 epochs at 1e-4 (the head trains at 3e-3)."
     ),
     image_size=(160, 160),
     augment_by_default=True,
@@ -99,7 +99,10 @@ _MOBILENET_SIZES = (96, 128, 160, 192, 224)
     dropout=0.2,
     recipe=TrainingRecipe(
         optimizer="adam",
-        learning_rate=1e-3,
+        # The frozen phase trains only the head: 3e-3 lets it learn on small folders
+        # (4 batches an epoch) without hurting large ones; fine-tuning stays at 1e-4.
+        learning_rate=3e-3,
+        fine_tune_learning_rate=1e-4,
         label_smoothing=0.1,
         schedule="cosine",
         warmup_epochs=0,
