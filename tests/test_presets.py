@@ -300,7 +300,7 @@ def test_mobilenet_v2_with_pretrained_weights_learns_flowers(tmp_path: Path) -> 
         reference.get_weights(), clf.model.get_layer("backbone").get_weights(), strict=True
     ):
         np.testing.assert_array_equal(a, b)
-    clf.fit(data, epochs=4, verbose=0)
+    clf.fit(data, verbose=0)  # the default recipe: 5 frozen + 5 fine-tuning epochs
     assert clf.evaluate(data).accuracy >= 0.7
 
 

@@ -28,12 +28,13 @@ from flowerkit.data import Datasets, LabelledData, labelled_batches
 from flowerkit.evaluation import EvaluationReport, expected_calibration_error, fit_temperature
 from flowerkit.exceptions import ConfigError, NotFittedError
 from flowerkit.export import ExportFormat, ExportResult, ExportSource, export_model
+from flowerkit.images.decode import resize_image
 from flowerkit.images.views import tta_views
 from flowerkit.lite import Quantization
 from flowerkit.models import TrainingRecipe, build_model, get_preset
 from flowerkit.models.build import Precision, computes_in_bfloat16, float32_twin
 from flowerkit.prediction import Predictions, Scorer, predict_inputs
-from flowerkit.training import loop
+from flowerkit.training import distill, loop
 from flowerkit.training.finetune import backbone
 from flowerkit.training.inputs import ClassWeight, resolve_class_weight, resolve_data
 from flowerkit.training.lr_finder import LearningRateFinding, find_learning_rate
@@ -338,6 +339,63 @@ class Classifier:
             self._scheduled_rate = self._compile(self.recipe, None, None)
         return find_learning_rate(self.model, train, **options)
 
+    def distill(
+        self,
+        teacher: Classifier,
+        data: Datasets | tf.data.Dataset,
+        validation_data: tf.data.Dataset | None = None,
+        *,
+        epochs: int | None = None,
+        temperature: float = 2.0,
+        alpha: float = 0.5,
+        **options: Any,
+    ) -> keras.callbacks.History:
+        """Train this (small) model on a trained ``teacher``'s softened outputs plus the
+        labels (knowledge distillation, Hinton et al. 2015).
+
+        The loss is ``alpha`` x the recipe's cross-entropy with the labels plus
+        ``(1 - alpha) x temperature^2`` x the KL divergence from the teacher's
+        ``softmax(logits / temperature)`` to the student's. The teacher scores every
+        training and validation image once, un-augmented, before training (see
+        :mod:`flowerkit.training.distill`); this model's own augmentation and recipe run
+        as in :meth:`fit`. Afterwards the model is recompiled with its recipe's loss, so
+        ``fit`` and ``evaluate`` work on it as on any model.
+
+        Args:
+            teacher: a trained :class:`Classifier` with the same classes (any preset or
+                image size: images are resized for it).
+            data: as for :meth:`fit`.
+            validation_data: as for :meth:`fit`.
+            epochs: as for :meth:`fit` (default: the recipe's first phase).
+            temperature: the softening temperature (2 to 4 is usual).
+            alpha: the weight of the labels (0: the teacher only; 1: plain training).
+            **options: ``callbacks``, ``early_stopping``, ``time_budget``,
+                ``checkpoint_dir``, ``calibrate``, ``optimizer``, ``learning_rate``,
+                ``seed`` and ``verbose``, as for :meth:`fit` (no ``class_weight``).
+
+        Returns:
+            The ``keras.callbacks.History`` of this call (its ``loss`` is the
+            distillation loss; ``accuracy`` against the labels).
+
+        Raises:
+            ConfigError: the teacher's classes differ, or a bad argument.
+            NotFittedError: the teacher is not trained.
+        """
+        if teacher.class_names != self.class_names:
+            raise ConfigError(
+                f"The teacher's classes {list(teacher.class_names)} differ from this "
+                f"classifier's {list(self.class_names)}; they must be the same, in order."
+            )
+        teacher._check_is_fitted("teach")
+        unknown = sorted(set(options) - (_FIT_OPTIONS | {"optimizer", "learning_rate"}))
+        if unknown:
+            raise TypeError(f"distill() got unexpected keyword arguments {unknown}.")
+        t, a = distill.check_distillation(temperature, alpha)
+        phases = loop.plan_phases(self.recipe, epochs=epochs, fine_tune_epochs=0)
+        return self._train(
+            self.recipe, phases, data, validation_data, teacher=(teacher, t, a), **options
+        )
+
     def fine_tune(
         self,
         data: Datasets | tf.data.Dataset,
@@ -412,6 +470,7 @@ class Classifier:
         calibrate: bool = False,
         seed: int | None = None,
         class_weight: ClassWeight = None,
+        teacher: tuple[Classifier, float, float] | None = None,
         **options: Any,
     ) -> keras.callbacks.History:
         import keras
@@ -422,6 +481,21 @@ class Classifier:
         train, val = resolve_data(
             data, validation_data, class_names=self.class_names, image_size=self.image_size
         )
+        plain_val = val  # calibration scores plain labels, distillation or not
+        losses: dict[str, Any] = {}
+        if teacher is not None:
+            if class_weight is not None:
+                raise ConfigError("`class_weight` cannot be combined with distillation.")
+            model, temperature, alpha = teacher
+            train, val = distill.distillation_data(
+                train,
+                val,
+                model._teacher_scores(self.image_size),
+                batch_size=data.batch_size if isinstance(data, Datasets) else 32,
+                seed=seed,
+            )
+            loss, metric = distill.loss_and_metric(temperature, alpha, recipe.label_smoothing)
+            losses = {"loss": loss, "metric": metric}
         run_options = loop.check_options(
             started=started,
             class_weight=resolve_class_weight(class_weight, data, len(self.class_names)),
@@ -433,8 +507,9 @@ class Classifier:
             raise ConfigError("`calibrate=True` needs validation data to fit the temperature on.")
         if seed is not None:
             keras.utils.set_random_seed(seed)
-        if optimizer is not None or learning_rate is not None or not self.model.compiled:
-            self._scheduled_rate = self._compile(recipe, optimizer, learning_rate)
+        recompile = losses or optimizer is not None or learning_rate is not None
+        if recompile or not self.model.compiled:
+            self._scheduled_rate = self._compile(recipe, optimizer, learning_rate, **losses)
         history = loop.run(
             self.model,
             phases,
@@ -443,22 +518,38 @@ class Classifier:
             validation=val,
             options=run_options,
             scheduled_rate=self._scheduled_rate,
-            recompile=lambda rate: self._compile(recipe, None, rate),
+            recompile=lambda rate: self._compile(recipe, None, rate, **losses),
         )
+        if losses:  # back to the recipe's loss, so a later fit trains on plain labels
+            self._scheduled_rate = self._compile(recipe, None, None)
         for key, values in history.history.items():
             self.history_.setdefault(key, []).extend(values)
         self.metrics_ = {k: vals[-1] for k, vals in self.history_.items() if vals}
         self._fitted = True
         if calibrate:
-            assert val is not None
-            self.calibrate(val)
+            assert plain_val is not None
+            self.calibrate(plain_val)
         return history
+
+    def _teacher_scores(
+        self, image_size: tuple[int, int]
+    ) -> Callable[[NDArray[np.uint8]], NDArray[np.float64]]:
+        """This classifier's logits for a student's batch at ``image_size``."""
+        self._check_is_fitted("teach")
+        if image_size == self.image_size:
+            return self._scores
+
+        def scores(images: NDArray[np.uint8]) -> NDArray[np.float64]:
+            return self._scores(np.stack([resize_image(im, self.image_size) for im in images]))
+
+        return scores
 
     def _compile(
         self,
         recipe: TrainingRecipe,
         optimizer: keras.optimizers.Optimizer | str | None,
         learning_rate: float | None,
+        **losses: Any,
     ) -> float | None:
         return compile_model(
             self.model,
@@ -467,6 +558,7 @@ class Classifier:
             learning_rate=learning_rate,
             from_logits=self.outputs == "logits",
             num_classes=len(self.class_names),
+            **losses,
         )
 
     # ------------------------------------------------------------------ inference

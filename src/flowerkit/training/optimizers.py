@@ -93,6 +93,8 @@ def compile_model(
     learning_rate: float | None,
     from_logits: bool,
     num_classes: int,
+    loss: keras.losses.Loss | None = None,
+    metric: keras.metrics.Metric | None = None,
 ) -> float | None:
     """Compile ``model`` with the recipe's loss and an accuracy metric.
 
@@ -104,6 +106,8 @@ def compile_model(
             rate).
         from_logits: whether the model outputs logits rather than probabilities.
         num_classes: how many classes the model outputs.
+        loss: a loss instead of the recipe's (distillation's).
+        metric: an accuracy metric instead of ``SparseCategoricalAccuracy``.
 
     Returns:
         The base rate the recipe's schedule then drives, or ``None`` for a user's
@@ -123,7 +127,7 @@ def compile_model(
         raise ConfigError("Pass either `optimizer` or `learning_rate`, not both.")
     model.compile(
         optimizer=optimizer,
-        loss=make_loss(recipe, from_logits=from_logits, num_classes=num_classes),
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        loss=loss or make_loss(recipe, from_logits=from_logits, num_classes=num_classes),
+        metrics=[metric or keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )
     return rate
