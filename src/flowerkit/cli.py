@@ -625,6 +625,15 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_inference_arguments(p: argparse.ArgumentParser, confidence_help: str) -> None:
+    p.add_argument(
+        "--tta",
+        action="store_true",
+        help="test-time augmentation: average over mirror and centre-crop views (4x slower)",
+    )
+    p.add_argument("--min-confidence", type=float, default=None, metavar="P", help=confidence_help)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="flowerkit",
@@ -662,17 +671,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="a model saved by 'flowerkit train' or Classifier.save")
     p.add_argument("directory", help="folder with one sub-folder per class")
     p.add_argument("--report", help="also write a self-contained HTML report here")
-    p.add_argument(
-        "--tta",
-        action="store_true",
-        help="test-time augmentation: average over mirror and centre-crop views (4x slower)",
-    )
-    p.add_argument(
-        "--min-confidence",
-        type=float,
-        default=None,
-        metavar="P",
-        help="also report the coverage and accuracy when answering only at this confidence",
+    _add_inference_arguments(
+        p, "also report the coverage and accuracy when answering only at this confidence"
     )
 
     p = add("predict", "classify image files, folders or glob patterns", _cmd_predict)
@@ -683,17 +683,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", metavar="FILE|DIR|GLOB")
     p.add_argument("--top-k", type=int, default=3)
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
-    p.add_argument(
-        "--tta",
-        action="store_true",
-        help="test-time augmentation: average over mirror and centre-crop views (4x slower)",
-    )
-    p.add_argument(
-        "--min-confidence",
-        type=float,
-        default=None,
-        metavar="P",
-        help="below this confidence (0..1) a photo is 'uncertain' instead of labelled",
+    _add_inference_arguments(
+        p, "below this confidence (0..1) a photo is 'uncertain' instead of labelled"
     )
 
     p = add("export", "export a saved model as a SavedModel, a LiteRT or an ONNX file", _cmd_export)
