@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flowerkit._version import __version__
+from flowerkit.core.paths import new_file_mode
 from flowerkit.exceptions import ModelFileError, VersionMismatchWarning
 
 if TYPE_CHECKING:
@@ -235,12 +236,6 @@ def find(path: str | os.PathLike[str]) -> Path:
     raise ModelFileError("No saved model at " + " or ".join(repr(str(c)) for c in tried) + ".")
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 @contextlib.contextmanager
 def _without_training_state(model: keras.Model) -> Iterator[None]:
     """Hide the optimizer and compile settings of ``model`` while it is saved.
@@ -279,7 +274,7 @@ def write(model: keras.Model, metadata: ModelMetadata, path: str | os.PathLike[s
         with zipfile.ZipFile(tmp, "a") as archive:
             archive.writestr(METADATA_NAME, json.dumps(document, indent=2, sort_keys=True))
         # mkstemp makes the file private (0600); give it the permissions of a normal file.
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, new_file_mode())
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -33,7 +33,7 @@ from flowerkit.images.views import tta_views
 from flowerkit.lite import Quantization
 from flowerkit.models import TrainingRecipe, build_model, get_preset
 from flowerkit.models.build import Precision, computes_in_bfloat16, float32_twin
-from flowerkit.prediction import Predictions, Scorer, predict_inputs
+from flowerkit.prediction import Predictions, Scorer, predict_arrays, predict_inputs
 from flowerkit.training import distill, loop
 from flowerkit.training.finetune import backbone
 from flowerkit.training.inputs import ClassWeight, resolve_class_weight, resolve_data
@@ -535,7 +535,6 @@ class Classifier:
         self, image_size: tuple[int, int]
     ) -> Callable[[NDArray[np.uint8]], NDArray[np.float64]]:
         """This classifier's logits for a student's batch at ``image_size``."""
-        self._check_is_fitted("teach")
         if image_size == self.image_size:
             return self._scores
 
@@ -581,18 +580,13 @@ class Classifier:
         ``image_size`` (uint8 or 0..255 floats, ``(N, H, W, 3)``); ``tta`` as in
         :meth:`predict`."""
         self._check_is_fitted("predict")
-        arr = np.asarray(images)
-        if arr.ndim != 4 or tuple(arr.shape[1:3]) != self.image_size:
-            raise ConfigError(
-                f"`images` must have shape (N, {self.image_size[0]}, {self.image_size[1]}, 3). "
-                f"Received shape {arr.shape}."
-            )
-        batch_size = v.check_positive_int(batch_size, "batch_size")
-        rows = [
-            softmax(self._scores(arr[i : i + batch_size], tta) / self.temperature_)
-            for i in range(0, len(arr), batch_size)
-        ]
-        return np.concatenate(rows) if rows else np.zeros((0, len(self.class_names)))
+        return predict_arrays(
+            images,
+            lambda batch: softmax(self._scores(batch, tta) / self.temperature_),
+            image_size=self.image_size,
+            num_classes=len(self.class_names),
+            batch_size=batch_size,
+        )
 
     def predict(
         self,

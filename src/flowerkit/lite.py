@@ -37,10 +37,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from flowerkit import artifact
-from flowerkit.core import validation as v
 from flowerkit.core.runtime import available_cores
-from flowerkit.exceptions import ConfigError, ModelFileError
-from flowerkit.prediction import Predictions, predict_inputs
+from flowerkit.exceptions import ModelFileError
+from flowerkit.prediction import Predictions, predict_arrays, predict_inputs
 
 __all__ = [
     "LABELS_NAME",
@@ -286,15 +285,13 @@ class LiteClassifier:
     def predict_proba(self, images: NDArray[Any], *, batch_size: int = 32) -> NDArray[np.float64]:
         """Class probabilities ``(N, classes)`` for images already at ``image_size``
         (uint8 or 0..255 floats, ``(N, H, W, 3)``)."""
-        arr = np.asarray(images)
-        if arr.ndim != 4 or tuple(arr.shape[1:]) != (*self.image_size, 3):
-            raise ConfigError(
-                f"`images` must have shape (N, {self.image_size[0]}, {self.image_size[1]}, 3). "
-                f"Received shape {arr.shape}."
-            )
-        batch_size = v.check_positive_int(batch_size, "batch_size")
-        rows = [self._run(arr[i : i + batch_size]) for i in range(0, len(arr), batch_size)]
-        return np.concatenate(rows) if rows else np.zeros((0, len(self.class_names)))
+        return predict_arrays(
+            images,
+            self._run,
+            image_size=self.image_size,
+            num_classes=len(self.class_names),
+            batch_size=batch_size,
+        )
 
     def predict(
         self,

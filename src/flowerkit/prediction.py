@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from flowerkit.core import validation as v
+from flowerkit.exceptions import ConfigError
 from flowerkit.images.inputs import decode_batches, expand
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ __all__ = [
     "Predictions",
     "Scorer",
     "from_probabilities",
+    "predict_arrays",
     "predict_inputs",
 ]
 
@@ -174,6 +176,33 @@ def from_probabilities(
             )
         )
     return Predictions(results, tuple(failures))
+
+
+def predict_arrays(
+    images: ArrayLike,
+    probabilities: Callable[[NDArray[Any]], NDArray[np.float64]],
+    *,
+    image_size: tuple[int, int],
+    num_classes: int,
+    batch_size: int = 32,
+) -> NDArray[np.float64]:
+    """``probabilities`` of ``images`` already at ``image_size``, in batches of
+    ``batch_size``: what ``Classifier.predict_proba`` and
+    :meth:`flowerkit.lite.LiteClassifier.predict_proba` return.
+
+    Raises:
+        ~flowerkit.ConfigError: ``images`` is not ``(N, height, width, 3)``, or a bad
+            ``batch_size``.
+    """
+    arr = np.asarray(images)
+    if arr.ndim != 4 or tuple(arr.shape[1:]) != (*image_size, 3):
+        raise ConfigError(
+            f"`images` must have shape (N, {image_size[0]}, {image_size[1]}, 3). "
+            f"Received shape {arr.shape}."
+        )
+    batch_size = v.check_positive_int(batch_size, "batch_size")
+    rows = [probabilities(arr[i : i + batch_size]) for i in range(0, len(arr), batch_size)]
+    return np.concatenate(rows) if rows else np.zeros((0, num_classes))
 
 
 def predict_inputs(

@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from flowerkit.core.paths import new_file_mode
 from flowerkit.exceptions import ExportError
 
 __all__ = ["check_target", "staged"]
@@ -58,12 +59,6 @@ def staged(target: Path) -> Iterator[Path]:
                 os.replace(previous, target)
             raise
         if target.is_file():
-            os.chmod(target, 0o666 & ~_umask())
+            os.chmod(target, new_file_mode())
     finally:
         shutil.rmtree(work, ignore_errors=True)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
