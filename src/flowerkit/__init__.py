@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         BadFilesWarning,
         ConfigError,
         DatasetError,
+        DistributedError,
         DownloadError,
         ExportError,
         FlowerkitError,
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
         register_preset,
     )
     from flowerkit.prediction import FailedInput, Prediction, Predictions
+    from flowerkit.training.distribute import make_strategy
 
 __all__ = [
     "BadFilesWarning",
@@ -52,6 +54,7 @@ __all__ = [
     "DatasetError",
     "DatasetReport",
     "Datasets",
+    "DistributedError",
     "DownloadError",
     "EvaluationReport",
     "ExportError",
@@ -76,6 +79,7 @@ __all__ = [
     "list_presets",
     "load_datasets",
     "load_image",
+    "make_strategy",
     "register_preset",
 ]
 
@@ -92,6 +96,7 @@ _LAZY = {
             "BadFilesWarning",
             "ConfigError",
             "DatasetError",
+            "DistributedError",
             "DownloadError",
             "ExportError",
             "FlowerkitError",
@@ -118,6 +123,7 @@ _LAZY = {
         "flowerkit.models",
     ),
     **dict.fromkeys(["FailedInput", "Prediction", "Predictions"], "flowerkit.prediction"),
+    "make_strategy": "flowerkit.training.distribute",
 }
 
 

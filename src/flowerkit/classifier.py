@@ -34,7 +34,7 @@ from flowerkit.lite import Quantization
 from flowerkit.models import TrainingRecipe, build_model, get_preset
 from flowerkit.models.build import Precision, computes_in_bfloat16, float32_twin
 from flowerkit.prediction import Predictions, Scorer, predict_arrays, predict_inputs
-from flowerkit.training import distill, loop
+from flowerkit.training import distill, distribute, loop
 from flowerkit.training.finetune import backbone
 from flowerkit.training.inputs import ClassWeight, resolve_class_weight, resolve_data
 from flowerkit.training.lr_finder import LearningRateFinding, find_learning_rate
@@ -105,6 +105,10 @@ class Classifier:
         trained: ``True`` when ``model`` already has trained weights, so ``predict`` works
             without ``fit``.
         build_config: how the model was built (saved with it, for the record).
+        strategy: the ``tf.distribute`` strategy to train under (see
+            :func:`~flowerkit.training.distribute.make_strategy`); ``model`` must have been
+            built in its scope. A model built in a strategy's scope brings that strategy
+            along without this argument.
 
     Attributes:
         history_: per-epoch metrics of every ``fit`` and ``fine_tune`` call, appended.
@@ -123,8 +127,10 @@ class Classifier:
         outputs: Outputs | None = None,
         trained: bool = False,
         build_config: Mapping[str, Any] | None = None,
+        strategy: tf.distribute.Strategy | None = None,
     ) -> None:
         self.class_names: tuple[str, ...] = v.check_class_names(class_names)
+        self.strategy = distribute.model_strategy(model, strategy)
         self.image_size: tuple[int, int] = _check_model(model, self.class_names)
         self.model = model
         self.preset = preset
@@ -153,21 +159,28 @@ class Classifier:
         dropout: float | None = None,
         seed: int | None = None,
         precision: Precision = "float32",
+        strategy: tf.distribute.Strategy | None = None,
         **options: Any,
     ) -> Classifier:
         """Build a model with :func:`~flowerkit.models.build_model` and wrap it
-        (``precision="bfloat16"``: see there)."""
+        (``precision="bfloat16"``: see there).
+
+        With ``strategy`` (a ``tf.distribute.Strategy``, e.g. from
+        :func:`~flowerkit.training.distribute.make_strategy`) the model is built, and later
+        compiled, in its scope, and ``fit`` trains it on every replica; the data's
+        ``batch_size`` is the global batch, split over the replicas."""
         names = v.check_class_names(class_names)
-        model = build_model(
-            len(names),
-            image_size=image_size,
-            preset=preset,
-            augmentation=augmentation,
-            dropout=dropout,
-            seed=seed,
-            precision=precision,
-            **options,
-        )
+        with distribute.scope(strategy):
+            model = build_model(
+                len(names),
+                image_size=image_size,
+                preset=preset,
+                augmentation=augmentation,
+                dropout=dropout,
+                seed=seed,
+                precision=precision,
+                **options,
+            )
         config = {
             "preset": preset,
             "image_size": list(model.input_shape[1:3]),
@@ -181,7 +194,7 @@ class Classifier:
                 if isinstance(val, str | int | float | bool | None)
             },
         }
-        return cls(model, names, preset=preset, build_config=config)
+        return cls(model, names, preset=preset, build_config=config, strategy=strategy)
 
     @property
     def is_fitted(self) -> bool:
@@ -482,6 +495,21 @@ class Classifier:
             data, validation_data, class_names=self.class_names, image_size=self.image_size
         )
         plain_val = val  # calibration scores plain labels, distillation or not
+        weights = resolve_class_weight(class_weight, data, len(self.class_names))
+        recalibration: tf.data.Dataset | None = None
+        if distribute.multi_worker(self.strategy) and isinstance(data, Datasets):
+            if teacher is not None:
+                raise ConfigError(
+                    "Distillation on several workers is not supported: distil on one "
+                    "machine (several devices under MirroredStrategy work)."
+                )
+            assert self.strategy is not None
+            recalibration = data.train  # every worker re-estimates on the same images
+            train, shard_val = distribute.distributed_inputs(
+                self.strategy, data, class_weight=weights
+            )
+            val = shard_val if validation_data is None else validation_data
+            weights = None  # they travel with the batches as sample weights
         losses: dict[str, Any] = {}
         if teacher is not None:
             if class_weight is not None:
@@ -498,7 +526,9 @@ class Classifier:
             losses = {"loss": loss, "metric": metric}
         run_options = loop.check_options(
             started=started,
-            class_weight=resolve_class_weight(class_weight, data, len(self.class_names)),
+            class_weight=weights,
+            strategy=self.strategy,
+            recalibration_data=recalibration,
             **options,
         )
         if any(p.fine_tune for p in phases):
@@ -550,15 +580,16 @@ class Classifier:
         learning_rate: float | None,
         **losses: Any,
     ) -> float | None:
-        return compile_model(
-            self.model,
-            recipe,
-            optimizer=optimizer,
-            learning_rate=learning_rate,
-            from_logits=self.outputs == "logits",
-            num_classes=len(self.class_names),
-            **losses,
-        )
+        with distribute.scope(self.strategy):  # the optimizer's variables are replicated
+            return compile_model(
+                self.model,
+                recipe,
+                optimizer=optimizer,
+                learning_rate=learning_rate,
+                from_logits=self.outputs == "logits",
+                num_classes=len(self.class_names),
+                **losses,
+            )
 
     # ------------------------------------------------------------------ inference
     def _scores(self, batch: NDArray[Any], tta: bool = False) -> NDArray[np.float64]:
@@ -836,16 +867,20 @@ class Classifier:
         return artifact.write(self.model, metadata, path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Classifier:
+    def load(
+        cls, path: str | os.PathLike[str], *, strategy: tf.distribute.Strategy | None = None
+    ) -> Classifier:
         """Load a classifier saved by :meth:`save` (Keras safe mode: no code is run).
 
-        ``path`` is what was given to :meth:`save` or the file it returned.
+        ``path`` is what was given to :meth:`save` or the file it returned. With
+        ``strategy``, the model is loaded in its scope, to train further under it.
 
         Raises:
             ModelFileError: no such model (the message names the paths tried), or a file
                 that is not a flowerkit model.
         """
-        model, meta = artifact.read(path)
+        with distribute.scope(strategy):
+            model, meta = artifact.read(path)
         clf = cls(
             model,
             meta.class_names,
@@ -853,6 +888,7 @@ class Classifier:
             outputs="probabilities" if meta.outputs == "probabilities" else "logits",
             trained=True,
             build_config=meta.build_config,
+            strategy=strategy,
         )
         clf.history_ = {k: list(vals) for k, vals in meta.history.items()}
         clf.metrics_ = dict(meta.metrics)

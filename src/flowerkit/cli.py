@@ -151,6 +151,8 @@ class _TrainPlan:
     calibrate: bool = False
     fine_tune_epochs: int | None = None
     fine_tune_layers: int | Literal["all"] | None = None
+    devices: int | None = None
+    multi_worker: bool = False
 
 
 def _option_value(text: str) -> Any:
@@ -206,7 +208,10 @@ def _train_and_report(
     from flowerkit.classifier import Classifier
     from flowerkit.data import load_datasets
     from flowerkit.models import get_preset
+    from flowerkit.training import distribute
 
+    strategy = _strategy(args, plan)  # first: splitting a CPU must precede TF's start
+    cluster = distribute.cluster_of(strategy)
     preset, options = _resolve_preset(args, plan)
     spec = get_preset(preset)
     size = plan.image_size or spec.image_size
@@ -218,6 +223,8 @@ def _train_and_report(
         validation_split=plan.validation_split,
         test_split=plan.test_split,
         split=plan.split,
+        # Each worker decodes its own share of the files (see flowerkit.data.sharding).
+        cache=False if cluster.num_workers > 1 else "auto",
     )
     clf = Classifier.from_preset(
         preset,
@@ -226,6 +233,7 @@ def _train_and_report(
         augmentation=plan.augment,
         seed=plan.seed,
         precision=plan.precision,
+        strategy=strategy,
         **options,
     )
     # Beside the file save() writes; removed by fit when training completes.
@@ -254,6 +262,9 @@ def _train_and_report(
         )
         raise SystemExit(130) from None
     seconds = time.monotonic() - started
+    if not cluster.is_chief:
+        _out(args, f"worker {cluster.task_index}: trained; the chief writes the model and report")
+        return {"model": None, "worker": cluster.task_index, "seconds": round(seconds, 1)}
     path = clf.save(out)
     summary: dict[str, Any] = {
         "model": str(path),
@@ -270,6 +281,22 @@ def _train_and_report(
         summary["calibration"] = dict(clf.calibration_)
     summary.update(_write_extras(clf, data, path))
     return summary
+
+
+def _strategy(args: argparse.Namespace, plan: _TrainPlan) -> Any:
+    """The ``tf.distribute`` strategy ``--devices`` / ``--multi-worker`` ask for, or None."""
+    if plan.devices is None and not plan.multi_worker:
+        return None
+    from flowerkit.training import distribute
+
+    if plan.multi_worker:
+        strategy = distribute.make_strategy("multi_worker", devices=plan.devices)
+    else:
+        strategy = distribute.make_strategy("mirrored", devices=plan.devices)
+    cluster = distribute.cluster_of(strategy)
+    where = f"{cluster.num_workers} workers, " if cluster.num_workers > 1 else ""
+    _out(args, f"training on {where}{strategy.num_replicas_in_sync} replicas (global batch)")
+    return strategy
 
 
 def _write_extras(clf: Any, data: Any, model_path: Path) -> dict[str, Any]:
@@ -322,6 +349,8 @@ def _plan(args: argparse.Namespace) -> _TrainPlan:
         calibrate=args.calibrate,
         fine_tune_epochs=args.fine_tune_epochs,
         fine_tune_layers=None if layers is None else "all" if layers == "all" else int(layers),
+        devices=args.devices,
+        multi_worker=args.multi_worker,
     )
 
 
@@ -329,7 +358,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     summary = _train_and_report(args, args.directory, Path(args.out), _plan(args))
     if args.json:
         print(json.dumps(summary, indent=2))
-    else:
+    elif summary["model"] is not None:  # None: a worker that is not the chief
         _out(args, f"saved {summary['model']}")
         for split in ("validation", "test"):
             if f"{split}_accuracy" in summary:
@@ -622,6 +651,22 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
         "--calibrate",
         action="store_true",
         help="fit a softmax temperature on the validation split afterwards",
+    )
+    devices = p.add_argument_group("several devices (tf.distribute)")
+    devices.add_argument(
+        "--devices",
+        type=int,
+        default=None,
+        metavar="N",
+        help="train on N devices of this machine under MirroredStrategy: N GPUs, or "
+        "without a GPU the CPU split into N logical devices (for testing; not faster); "
+        "--batch-size is the global batch",
+    )
+    devices.add_argument(
+        "--multi-worker",
+        action="store_true",
+        help="train on the machines TF_CONFIG names (MultiWorkerMirroredStrategy); "
+        "run the same command on each, with the same --out on a shared disk",
     )
 
 

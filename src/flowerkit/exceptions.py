@@ -11,6 +11,7 @@
     │                                         predict/evaluate/save before fit or load
     ├── ModelFileError (OSError)              a saved model that cannot be read or written
     ├── ExportError (RuntimeError)            an export that failed to convert or verify
+    ├── DistributedError (RuntimeError)       training a tf.distribute strategy cannot run
     └── DownloadError (OSError)               a download that failed or did not verify
 
     FlowerkitWarning (UserWarning)
@@ -30,6 +31,7 @@ __all__ = [
     "BadFilesWarning",
     "ConfigError",
     "DatasetError",
+    "DistributedError",
     "DownloadError",
     "ExportError",
     "FlowerkitError",
@@ -94,6 +96,11 @@ class ExportError(FlowerkitError, RuntimeError):
     def __init__(self, message: str, *, format: str = "") -> None:
         super().__init__(message)
         self.format = format
+
+
+class DistributedError(FlowerkitError, RuntimeError):
+    """Training under a ``tf.distribute`` strategy failed for a reason of the strategy's
+    own (today: Keras cannot train under ``MultiWorkerMirroredStrategy``)."""
 
 
 class DownloadError(FlowerkitError, OSError):

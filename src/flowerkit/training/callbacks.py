@@ -13,7 +13,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,16 +49,27 @@ class TimeBudget(keras.callbacks.Callback):  # type: ignore[misc]
             whole epoch's, so one slow batch does not inflate it), plus how much longer a
             phase's first epoch took than the last one (tracing and filling caches; the
             closing work traces a step of its own).
+        sync: after every batch, the share of the budget used is replaced by
+            ``sync(share)``: in a multi-worker run, the mean over the workers, so that all
+            of them stop after the same batch and follow the same schedule.
 
     Attributes:
         stopped: whether the budget ran out.
     """
 
-    def __init__(self, seconds: float, start: float | None = None, closing_epochs: float = 0.0):
+    def __init__(
+        self,
+        seconds: float,
+        start: float | None = None,
+        closing_epochs: float = 0.0,
+        sync: Callable[[float], float] | None = None,
+    ):
         super().__init__()
         self.seconds = seconds
         self.closing_epochs = closing_epochs
+        self.sync = sync
         self.stopped = False
+        self._synced: float | None = None
         self._start = start
         self._batch_end: float | None = None
         self._batch_seconds = 0.0
@@ -91,8 +102,14 @@ class TimeBudget(keras.callbacks.Callback):  # type: ignore[misc]
         """The share of the usable budget used so far.
 
         The usable budget is the budget less the reserve for an epoch's end and the
-        duration of the last batch (the next one's estimate).
+        duration of the last batch (the next one's estimate). With ``sync``, the agreed
+        share as of the last batch.
         """
+        if self._synced is not None:
+            return self._synced
+        return self._local_fraction()
+
+    def _local_fraction(self) -> float:
         if self._start is None:
             return 0.0
         usable = self.seconds - self._reserve - self._batch_seconds
@@ -106,6 +123,8 @@ class TimeBudget(keras.callbacks.Callback):  # type: ignore[misc]
         if self._batch_end is not None:
             self._batch_seconds = now - self._batch_end
         self._batch_end = now
+        if self.sync is not None:
+            self._synced = self.sync(self._local_fraction())
         if self.fraction() >= 1.0:
             self.stopped = True
             self.model.stop_training = True
@@ -373,7 +392,7 @@ def clear_checkpoints(folder: Path) -> None:
     """
     import shutil
 
-    for child in folder.glob("backup-*"):
+    for child in [*folder.glob("backup-*"), *folder.glob("worker-*")]:
         shutil.rmtree(child, ignore_errors=True)
     (folder / "history.json").unlink(missing_ok=True)
     with contextlib.suppress(OSError):  # not empty: the user keeps other files there

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from flowerkit.core import validation as v
-from flowerkit.exceptions import ConfigError
+from flowerkit.exceptions import ConfigError, DistributedError
 from flowerkit.training import callbacks as cb
+from flowerkit.training import distribute
 from flowerkit.training.batchnorm import RECALIBRATION_EPOCHS
 from flowerkit.training.finetune import unfreeze
 from flowerkit.training.optimizers import make_schedule
@@ -69,6 +70,10 @@ class RunOptions:
         verbose: Keras' ``verbose``.
         started: ``time.monotonic()`` when the user's call began; the budget counts from
             there.
+        strategy: the ``tf.distribute`` strategy the model was built under, if any.
+        recalibration_data: the batches batch-norm re-estimation reads, when they are not
+            the training pipeline (a multi-worker run's is sharded: every worker
+            re-estimates on all the training images, so the replicas stay identical).
     """
 
     callbacks: tuple[keras.callbacks.Callback, ...] = ()
@@ -78,6 +83,8 @@ class RunOptions:
     checkpoint_dir: Path | None = None
     verbose: Verbose = "auto"
     started: float = field(default_factory=time.monotonic)
+    strategy: tf.distribute.Strategy | None = None
+    recalibration_data: tf.data.Dataset | None = None
 
 
 def recipe_phases(recipe: TrainingRecipe) -> list[Phase]:
@@ -159,6 +166,8 @@ def check_options(
     time_budget: float | None = None,
     checkpoint_dir: str | os.PathLike[str] | None = None,
     verbose: Verbose = "auto",
+    strategy: tf.distribute.Strategy | None = None,
+    recalibration_data: tf.data.Dataset | None = None,
 ) -> RunOptions:
     """The user's run options, checked.
 
@@ -178,6 +187,8 @@ def check_options(
         checkpoint_dir=None if checkpoint_dir is None else Path(checkpoint_dir).expanduser(),
         verbose=verbose,
         started=started,
+        strategy=strategy,
+        recalibration_data=recalibration_data,
     )
 
 
@@ -192,6 +203,7 @@ class _Run:
     train: tf.data.Dataset
     validation: tf.data.Dataset | None
     options: RunOptions
+    folder: Path | None  # this process's checkpoint folder
     log: cb.HistoryLog
     budget: cb.TimeBudget | None
     scheduled_rate: float | None
@@ -234,6 +246,7 @@ def run(
     previous: dict[str, list[float]] = {}
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
+        folder = distribute.worker_checkpoint_dir(folder, distribute.cluster_of(options.strategy))
         _, previous = cb.read_history_log(folder / "history.json")
     state = _Run(
         model=model,
@@ -241,6 +254,7 @@ def run(
         train=train,
         validation=validation,
         options=options,
+        folder=folder,
         log=cb.HistoryLog(None if folder is None else folder / "history.json", previous),
         budget=_budget(options, recipe),
         scheduled_rate=scheduled_rate,
@@ -268,7 +282,16 @@ def _budget(options: RunOptions, recipe: TrainingRecipe) -> cb.TimeBudget | None
     if options.time_budget is None:
         return None
     closing = RECALIBRATION_EPOCHS if recipe.recalibrate_batchnorm else 0.0
-    return cb.TimeBudget(options.time_budget, start=options.started, closing_epochs=closing)
+    strategy = options.strategy
+    return cb.TimeBudget(
+        options.time_budget,
+        start=options.started,
+        closing_epochs=closing,
+        # Workers' clocks differ: they must agree on when to stop and on the schedule.
+        sync=distribute.mean_across_workers(strategy)
+        if strategy is not None and distribute.multi_worker(strategy)
+        else None,
+    )
 
 
 def _callbacks(
@@ -277,7 +300,7 @@ def _callbacks(
     import keras
 
     options = state.options
-    folder = options.checkpoint_dir
+    folder = state.folder
     # Checkpointing runs first, so an epoch is on disk before any user callback sees its
     # end (and whatever happens there cannot lose it).
     checkpoint = (
@@ -296,7 +319,7 @@ def _callbacks(
     if state.recipe.recalibrate_batchnorm:
         out.append(
             cb.RecalibrateBatchNorm(
-                state.train,
+                state.train if options.recalibration_data is None else options.recalibration_data,
                 final_phase=final,
                 budget=state.budget,
                 before_validation=options.early_stopping is None,
@@ -316,6 +339,20 @@ def _callbacks(
 
 
 def _fit_phase(state: _Run, name: str, first: int, last: int, *, final: bool) -> None:
+    try:
+        _keras_fit(state, name, first, last, final=final)
+    except ValueError as exc:
+        if distribute.multi_worker(state.options.strategy) and distribute.is_keras_multi_worker_bug(
+            exc
+        ):
+            import keras
+
+            message = distribute.KERAS_MULTI_WORKER.format(version=keras.__version__)
+            raise DistributedError(message) from exc
+        raise
+
+
+def _keras_fit(state: _Run, name: str, first: int, last: int, *, final: bool) -> None:
     state.model.fit(
         state.train,
         validation_data=state.validation,
