@@ -13,6 +13,7 @@ import pytest
 
 from flowerkit import __version__
 from flowerkit.cli import main
+from flowerkit.training.callbacks import latest_checkpoint
 
 #: How the tests start the installed CLI in a fresh process.
 FLOWERKIT = (sys.executable, "-m", "flowerkit")
@@ -259,17 +260,21 @@ def test_ctrl_c_keeps_the_last_epoch_and_the_same_command_resumes(
         text=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    log = tmp_path / "m.keras.checkpoint" / "history.json"
+    folder = tmp_path / "m.keras.checkpoint"
     deadline = time.monotonic() + 120
-    while not log.exists() and time.monotonic() < deadline and proc.poll() is None:
+    while not list(folder.glob("checkpoint-*")) and time.monotonic() < deadline:
+        if proc.poll() is not None:
+            break
         time.sleep(0.2)
-    assert log.exists(), "no epoch was checkpointed"
+    assert list(folder.glob("checkpoint-*")), "no epoch was checkpointed"
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130
     assert "m.keras.checkpoint" in err and "resume" in err
     assert "Traceback" not in err
-    done = json.loads(log.read_text())["epochs_done"]
+    checkpoint = latest_checkpoint(folder)
+    assert checkpoint is not None
+    done = checkpoint.epochs_done
     assert not out.exists()
 
     # The same command again (with a reachable epoch count) resumes and finishes.
@@ -280,7 +285,7 @@ def test_ctrl_c_keeps_the_last_epoch_and_the_same_command_resumes(
     assert finished.returncode == 0, finished.stderr[-2000:]
     summary = json.loads(finished.stdout)
     assert summary["epochs"] == epochs
-    assert out.is_file() and not log.exists()
+    assert out.is_file() and not folder.exists()
 
 
 def test_train_without_suffix_then_predict_with_the_same_name(

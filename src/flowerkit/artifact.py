@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flowerkit._version import __version__
-from flowerkit.core.paths import new_file_mode
+from flowerkit.core.paths import new_file_mode, remove_stale_temporaries, temporary_prefix
 from flowerkit.exceptions import ModelFileError, VersionMismatchWarning
 
 if TYPE_CHECKING:
@@ -259,13 +259,20 @@ def write(model: keras.Model, metadata: ModelMetadata, path: str | os.PathLike[s
     """Write ``model`` (layers and weights, without optimizer state) plus ``metadata`` to
     ``path`` atomically.
 
+    The file is written under a temporary name beside ``path`` and renamed into place, so
+    a process killed at any moment leaves the previous file intact; the temporaries such
+    kills leave are removed by the next save into that folder.
+
     Returns:
         The final path (:func:`model_path`).
     """
     target = model_path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(target.parent)  # what saves killed mid-write left
     document = metadata.to_document()
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".keras", dir=target.parent)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=temporary_prefix(target), suffix=".keras", dir=target.parent
+    )
     os.close(fd)
     tmp = Path(tmp_name)
     try:

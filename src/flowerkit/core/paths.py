@@ -1,12 +1,21 @@
-"""Where flowerkit keeps its caches (one place, shared by every module that writes one), and
-the permissions the files it writes get."""
+"""Where flowerkit keeps its caches (one place, shared by every module that writes one), the
+permissions the files it writes get, and the names of the temporaries it renames into
+place (so that those of a killed writer can be cleaned up)."""
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
 from pathlib import Path
 
-__all__ = ["CACHE_ENV", "default_cache_dir", "new_file_mode"]
+__all__ = [
+    "CACHE_ENV",
+    "default_cache_dir",
+    "new_file_mode",
+    "remove_stale_temporaries",
+    "temporary_prefix",
+]
 
 CACHE_ENV = "FLOWERKIT_CACHE_DIR"
 
@@ -40,3 +49,44 @@ def new_file_mode() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return 0o666 & ~mask
+
+
+_WRITER = re.compile(r"\.pid(\d+)\.")
+
+
+def temporary_prefix(final: Path) -> str:
+    """The name prefix of a temporary file or folder that will be renamed to ``final``:
+    hidden, and carrying this process's id so that :func:`remove_stale_temporaries` can
+    tell a killed writer's leftovers from a running writer's work."""
+    return f".{final.name}.pid{os.getpid()}."
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Remove from ``folder`` the temporaries (named by :func:`temporary_prefix`) of
+    writers that no longer run, e.g. killed in the middle of a save; return them.
+
+    Those of running processes, this one included, are left alone.
+    """
+    removed = []
+    for child in folder.glob(".*.pid*"):
+        match = _WRITER.search(child.name)
+        if match is None or _running(int(match.group(1))):
+            continue
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
+        removed.append(child)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):  # another user's process, or cannot tell: keep
+        return True
+    return True

@@ -10,23 +10,32 @@ import contextlib
 import json
 import math
 import os
+import shutil
 import signal
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import keras
 
+from flowerkit.core.paths import remove_stale_temporaries, temporary_prefix
+
 __all__ = [
+    "CHECKPOINT_FORMAT",
+    "Checkpoint",
     "EpochCheckpoint",
     "HistoryLog",
     "RecalibrateBatchNorm",
     "TimeBudget",
     "WarmupCosine",
     "clear_checkpoints",
-    "read_history_log",
+    "latest_checkpoint",
+    "restore",
+    "write_checkpoint",
 ]
 
 
@@ -272,17 +281,14 @@ class HistoryLog(keras.callbacks.Callback):  # type: ignore[misc]
     """Collect every finished epoch's logs across fit calls, for resuming.
 
     Args:
-        path: a JSON file the logs are written to atomically after every epoch, or
-            ``None`` to keep them in memory only.
-        previous: the history of the epochs already done (see :func:`read_history_log`).
+        previous: the history of the epochs already done (from the checkpoint resumed).
 
     Attributes:
         history: every finished epoch's logs, by metric name (the learning rate left out).
     """
 
-    def __init__(self, path: Path | None, previous: dict[str, list[float]]):
+    def __init__(self, previous: dict[str, list[float]]):
         super().__init__()
-        self.path = path
         self.history = {k: list(v) for k, v in previous.items()}
 
     @property
@@ -297,11 +303,6 @@ class HistoryLog(keras.callbacks.Callback):  # type: ignore[misc]
             values = self.history.setdefault(key, [])
             del values[epoch:]  # an epoch re-run after a resume replaces its old entry
             values.append(float(value))
-        if self.path is None:
-            return
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"epochs_done": epoch + 1, "history": self.history}))
-        os.replace(tmp, self.path)
 
 
 @contextlib.contextmanager
@@ -334,55 +335,146 @@ def _defer_sigint() -> Iterator[None]:
             signal.raise_signal(signal.SIGINT)
 
 
-class EpochCheckpoint(keras.callbacks.Callback):  # type: ignore[misc]
-    """Keras' ``BackupAndRestore`` plus the :class:`HistoryLog`, written together.
+CHECKPOINT_FORMAT = "flowerkit.checkpoint"
+_PREFIX = "checkpoint-"
+_WEIGHTS = "weights.weights.h5"
+_STATE = "state.json"
 
-    Both are written at the end of every epoch with Ctrl-C held back until both files are
-    complete. ``BackupAndRestore`` overwrites its weights file in place, so an interrupt in
-    the middle of that write used to leave a checkpoint that could not be resumed.
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """One complete checkpoint: a folder ``checkpoint-<epochs done>`` holding the model's
+    weights with its optimizer's state, and the run's history, written as one unit.
+
+    Attributes:
+        path: the folder.
+        epochs_done: epochs finished when it was written (all phases).
+        phase: the phase it was written in (``"train"``, ``"frozen"``, ``"fine_tune"``).
+        history: every finished epoch's logs.
+    """
+
+    path: Path
+    epochs_done: int
+    phase: str
+    history: dict[str, list[float]]
+
+    @property
+    def weights(self) -> Path:
+        """The weights file (``model.save_weights``: layers and optimizer)."""
+        return self.path / _WEIGHTS
+
+
+def _read_checkpoint(path: Path) -> Checkpoint | None:
+    try:
+        doc = json.loads((path / _STATE).read_text())
+        if doc.get("format") != CHECKPOINT_FORMAT or not (path / _WEIGHTS).is_file():
+            return None
+        history = {str(k): [float(x) for x in v] for k, v in doc["history"].items()}
+        return Checkpoint(path, int(doc["epochs_done"]), str(doc["phase"]), history)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def latest_checkpoint(folder: Path) -> Checkpoint | None:
+    """The newest complete checkpoint in ``folder``, or ``None``.
+
+    A checkpoint is complete once its folder has its final name: it is written under a
+    temporary name and renamed, so a process killed at any moment leaves either the new
+    checkpoint or the one before it.
+    """
+    found = []
+    for child in folder.glob(_PREFIX + "*"):
+        suffix = child.name[len(_PREFIX) :]
+        if suffix.isdigit():
+            found.append((int(suffix), child))
+    for _, child in sorted(found, reverse=True):
+        checkpoint = _read_checkpoint(child)
+        if checkpoint is not None:
+            return checkpoint
+    return None
+
+
+def write_checkpoint(
+    folder: Path, model: Any, *, epochs_done: int, phase: str, history: dict[str, list[float]]
+) -> Checkpoint:
+    """Write a checkpoint of ``model`` and ``history`` into ``folder`` atomically, then
+    remove the older ones and what killed writers left.
+
+    The weights and the state go into a temporary folder, which is renamed into place
+    when both are complete (Ctrl-C is held back meanwhile).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / f"{_PREFIX}{epochs_done:05d}"
+    with _defer_sigint():
+        tmp = Path(tempfile.mkdtemp(prefix=temporary_prefix(final), dir=folder))
+        try:
+            model.save_weights(str(tmp / _WEIGHTS))
+            state = {
+                "format": CHECKPOINT_FORMAT,
+                "format_version": 1,
+                "epochs_done": epochs_done,
+                "phase": phase,
+                "history": history,
+            }
+            (tmp / _STATE).write_text(json.dumps(state))
+            if final.exists():  # an epoch re-run after a resume
+                shutil.rmtree(final)
+            os.rename(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    for child in folder.glob(_PREFIX + "*"):
+        if child != final:
+            shutil.rmtree(child, ignore_errors=True)
+    remove_stale_temporaries(folder)
+    return Checkpoint(final, epochs_done, phase, history)
+
+
+class EpochCheckpoint(keras.callbacks.Callback):  # type: ignore[misc]
+    """Write a :class:`Checkpoint` (weights, optimizer state and the :class:`HistoryLog`)
+    at the end of every epoch, as one atomic unit.
+
+    Keras' ``BackupAndRestore`` writes its weights file in place and its epoch number
+    separately, so a kill in between, or in the middle of the weights, could leave a
+    checkpoint that did not resume; this writes a new folder and renames it into place.
 
     Args:
-        folder: the folder of ``BackupAndRestore``'s checkpoint.
+        folder: the run's checkpoint folder.
+        phase: the phase being trained (recorded, so a resume knows where it is).
         log: the history log written with it.
     """
 
-    def __init__(self, folder: Path, log: HistoryLog):
+    def __init__(self, folder: Path, phase: str, log: HistoryLog):
         super().__init__()
-        self.backup = keras.callbacks.BackupAndRestore(
-            str(folder), save_freq="epoch", double_checkpoint=True, delete_checkpoint=False
-        )
+        self.folder = folder
+        self.phase = phase
         self.log = log
 
     def set_model(self, model: Any) -> None:
         super().set_model(model)
-        self.backup.set_model(model)
         self.log.set_model(model)
 
     def set_params(self, params: Any) -> None:
         super().set_params(params)
-        self.backup.set_params(params)
         self.log.set_params(params)
 
-    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        self.backup.on_train_begin(logs)
-
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        with _defer_sigint():
-            self.backup.on_epoch_end(epoch, logs)
-            self.log.on_epoch_end(epoch, logs)
+        self.log.on_epoch_end(epoch, logs)
+        write_checkpoint(
+            self.folder,
+            self.model,
+            epochs_done=epoch + 1,
+            phase=self.phase,
+            history=self.log.history,
+        )
 
-    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        self.backup.on_train_end(logs)
 
-
-def read_history_log(path: Path) -> tuple[int, dict[str, list[float]]]:
-    """``(epochs_done, history)`` from a :class:`HistoryLog` file, or ``(0, {})``."""
-    try:
-        doc = json.loads(path.read_text())
-        history = {str(k): [float(x) for x in v] for k, v in doc["history"].items()}
-        return int(doc["epochs_done"]), history
-    except (OSError, ValueError, KeyError, TypeError):
-        return 0, {}
+def restore(model: Any, checkpoint: Checkpoint) -> None:
+    """Load ``checkpoint``'s weights and optimizer state into ``model`` (compiled)."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None and not optimizer.built:
+        optimizer.build(model.trainable_variables)
+    model.load_weights(str(checkpoint.weights))
 
 
 def clear_checkpoints(folder: Path) -> None:
@@ -390,10 +482,8 @@ def clear_checkpoints(folder: Path) -> None:
 
     The folder itself goes too when nothing else is left in it.
     """
-    import shutil
-
-    for child in [*folder.glob("backup-*"), *folder.glob("worker-*")]:
+    for child in [*folder.glob(_PREFIX + "*"), *folder.glob("worker-*")]:
         shutil.rmtree(child, ignore_errors=True)
-    (folder / "history.json").unlink(missing_ok=True)
+    remove_stale_temporaries(folder)
     with contextlib.suppress(OSError):  # not empty: the user keeps other files there
         folder.rmdir()

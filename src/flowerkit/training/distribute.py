@@ -323,9 +323,8 @@ def worker_checkpoint_dir(folder: Path, cluster: Cluster) -> Path:
     """Where this process writes its checkpoints of a run checkpointed in ``folder``.
 
     The chief writes to ``folder``. Every other worker writes to its own
-    ``folder/worker-<index>`` (its copy is needed only so Keras' step stays the same on
-    all workers) after taking the chief's last checkpoint, so a restarted cluster resumes
-    on every worker from the same epoch.
+    ``folder/worker-<index>`` after taking a copy of the chief's last checkpoint, so a
+    restarted cluster resumes on every worker from the same epoch.
     """
     if cluster.is_chief:
         return folder
@@ -342,8 +341,8 @@ def worker_checkpoint_dir(folder: Path, cluster: Cluster) -> Path:
 
 
 def _checkpoint_items(folder: Path) -> Iterator[Path]:
-    if folder.is_dir():
-        yield from folder.glob("backup-*")
-        history = folder / "history.json"
-        if history.exists():
-            yield history
+    from flowerkit.training.callbacks import latest_checkpoint
+
+    latest = latest_checkpoint(folder) if folder.is_dir() else None
+    if latest is not None:
+        yield latest.path

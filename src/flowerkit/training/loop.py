@@ -243,11 +243,18 @@ def run(
     import keras
 
     folder = options.checkpoint_dir
-    previous: dict[str, list[float]] = {}
+    resumed: cb.Checkpoint | None = None
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
         folder = distribute.worker_checkpoint_dir(folder, distribute.cluster_of(options.strategy))
-        _, previous = cb.read_history_log(folder / "history.json")
+        resumed = cb.latest_checkpoint(folder)
+    resume_phase = (
+        None
+        if resumed is None
+        else next((i for i, p in enumerate(phases) if p.name == resumed.phase), None)
+    )
+    if resume_phase is None:  # none, or one of another run's phases: start afresh
+        resumed = None
     state = _Run(
         model=model,
         recipe=recipe,
@@ -255,20 +262,29 @@ def run(
         validation=validation,
         options=options,
         folder=folder,
-        log=cb.HistoryLog(None if folder is None else folder / "history.json", previous),
+        log=cb.HistoryLog({} if resumed is None else resumed.history),
         budget=_budget(options, recipe),
         scheduled_rate=scheduled_rate,
     )
+    first = 0
     for i, phase in enumerate(phases):
         if i and state.budget is not None and state.budget.stopped:
             break
-        first = 0 if i == 0 else state.log.epochs_done
+        last = first + phase.epochs
+        if resume_phase is not None and i < resume_phase:
+            first = last  # done before the checkpoint; its weights are in the checkpoint
+            continue
         if phase.fine_tune:
             unfreeze(model, phase.layers)
             state.scheduled_rate = recompile(
                 recipe.fine_tune_rate if phase.learning_rate is None else phase.learning_rate
             )
-        _fit_phase(state, phase.name, first, first + phase.epochs, final=i == len(phases) - 1)
+        start = first
+        if resumed is not None and i == resume_phase:
+            cb.restore(model, resumed)
+            start = min(resumed.epochs_done, last)
+        _fit_phase(state, phase.name, first, start, last, final=i == len(phases) - 1)
+        first = last
     if folder is not None:
         cb.clear_checkpoints(folder)
     history = keras.callbacks.History()
@@ -303,9 +319,7 @@ def _callbacks(
     folder = state.folder
     # Checkpointing runs first, so an epoch is on disk before any user callback sees its
     # end (and whatever happens there cannot lose it).
-    checkpoint = (
-        state.log if folder is None else cb.EpochCheckpoint(folder / f"backup-{name}", state.log)
-    )
+    checkpoint = state.log if folder is None else cb.EpochCheckpoint(folder, name, state.log)
     out: list[keras.callbacks.Callback] = [checkpoint, *options.callbacks]
     if options.early_stopping is not None:
         monitor = "val_loss" if state.validation is not None else "loss"
@@ -338,9 +352,11 @@ def _callbacks(
     return out
 
 
-def _fit_phase(state: _Run, name: str, first: int, last: int, *, final: bool) -> None:
+def _fit_phase(state: _Run, name: str, first: int, start: int, last: int, *, final: bool) -> None:
+    """Train epochs ``[start, last)`` of the phase ``[first, last)`` (``start > first``
+    when it resumes from a checkpoint)."""
     try:
-        _keras_fit(state, name, first, last, final=final)
+        _keras_fit(state, name, first, start, last, final=final)
     except ValueError as exc:
         if distribute.multi_worker(state.options.strategy) and distribute.is_keras_multi_worker_bug(
             exc
@@ -352,11 +368,11 @@ def _fit_phase(state: _Run, name: str, first: int, last: int, *, final: bool) ->
         raise
 
 
-def _keras_fit(state: _Run, name: str, first: int, last: int, *, final: bool) -> None:
+def _keras_fit(state: _Run, name: str, first: int, start: int, last: int, *, final: bool) -> None:
     state.model.fit(
         state.train,
         validation_data=state.validation,
-        initial_epoch=first,
+        initial_epoch=start,
         epochs=last,
         callbacks=_callbacks(state, name, first, last, final),
         class_weight=state.options.class_weight,
