@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import hashlib
 import json
+import math
 import os
 import platform
 import tempfile
 import warnings
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -44,7 +47,12 @@ __all__ = [
 
 METADATA_NAME = "flowerkit.json"
 FORMAT_NAME = "flowerkit.model"
+#: The format of ``flowerkit.json``; a file of a newer format is refused, an older one read.
 FORMAT_VERSION = 1
+#: The largest ``flowerkit.json`` read (a long training history is well under 1 MB).
+MAX_METADATA_BYTES = 64 * 2**20
+#: The largest side of an image size in the metadata.
+MAX_SIDE = 16_384
 
 
 #: How images reach a saved model: what ``Classifier.predict`` does before the model runs.
@@ -133,7 +141,35 @@ class ModelMetadata:
         """Read a document written by any flowerkit version of this format.
 
         Missing optional fields take their defaults and unknown ones are ignored.
+
+        Raises:
+            ValueError: a field of the wrong type or out of range (what it is and why).
         """
+        try:
+            metadata = cls._from_document(document)
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as exc:
+            raise ValueError(f"{type(exc).__name__}: {exc}") from exc
+        names = metadata.class_names
+        if not names or len(set(names)) != len(names):
+            raise ValueError(f"class_names must be distinct and not empty, not {list(names)!r}")
+        if not all(0 < side <= MAX_SIDE for side in metadata.image_size):
+            raise ValueError(f"image_size {metadata.image_size} is out of range 1..{MAX_SIDE}")
+        if metadata.outputs not in ("logits", "probabilities"):
+            raise ValueError(
+                f"outputs must be 'logits' or 'probabilities', not {metadata.outputs!r}"
+            )
+        if not (math.isfinite(metadata.temperature) and metadata.temperature > 0):
+            raise ValueError(f"temperature must be a positive number, not {metadata.temperature}")
+        return metadata
+
+    @classmethod
+    def _from_document(cls, document: dict[str, Any]) -> ModelMetadata:
+        names = document["class_names"]
+        size = document["image_size"]
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise TypeError(f"class_names must be a list of strings, not {names!r:.100}")
+        if not (isinstance(size, list) and len(size) == 2 and all(_is_int(x) for x in size)):
+            raise TypeError(f"image_size must be [height, width] integers, not {size!r:.100}")
         rate = document.get("scheduled_learning_rate")
         return cls(
             class_names=tuple(str(n) for n in document["class_names"]),
@@ -198,6 +234,10 @@ def check_decode_rules(
             VersionMismatchWarning,
             stacklevel=stacklevel,
         )
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _floats(value: object) -> dict[str, float]:
@@ -279,6 +319,7 @@ def write(model: keras.Model, metadata: ModelMetadata, path: str | os.PathLike[s
         with _without_training_state(model):
             model.save(tmp)
         with zipfile.ZipFile(tmp, "a") as archive:
+            document["checksums"] = _checksums(archive)
             archive.writestr(METADATA_NAME, json.dumps(document, indent=2, sort_keys=True))
         # mkstemp makes the file private (0600); give it the permissions of a normal file.
         os.chmod(tmp, new_file_mode())
@@ -287,6 +328,45 @@ def write(model: keras.Model, metadata: ModelMetadata, path: str | os.PathLike[s
         tmp.unlink(missing_ok=True)
         raise
     return target
+
+
+def _checksums(archive: zipfile.ZipFile) -> dict[str, str]:
+    """SHA-256 of every entry but the metadata: a zip's CRC catches a damaged file, not an
+    entry rewritten (or a copy damaged and re-zipped) with valid CRCs."""
+    sums = {}
+    for info in archive.infolist():
+        if info.filename == METADATA_NAME:
+            continue
+        digest = hashlib.sha256()
+        with archive.open(info) as entry:
+            for block in iter(lambda: entry.read(1 << 20), b""):
+                digest.update(block)
+        sums[info.filename] = digest.hexdigest()
+    return sums
+
+
+def _verify_checksums(path: Path, document: dict[str, Any]) -> None:
+    """Check the entries against the checksums saved with them (files saved before
+    checksums were kept have none)."""
+    expected = document.get("checksums")
+    if expected is None:
+        return
+    if not isinstance(expected, dict):
+        raise ModelFileError(f"{str(path)!r} has damaged flowerkit metadata: bad checksums.")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            actual = _checksums(archive)
+    except (zipfile.BadZipFile, OSError, ValueError, zlib.error, EOFError) as exc:
+        raise ModelFileError(f"{str(path)!r} could not be read: {exc!r}") from exc
+    for name in sorted(set(expected) | set(actual)):
+        if expected.get(name) != actual.get(name):
+            what = "is missing" if name not in actual else "does not match its checksum"
+            if name not in expected:
+                what = "was added after saving"
+            raise ModelFileError(
+                f"{str(path)!r} is corrupted: its entry {name!r} {what}. Save or copy the "
+                "model again."
+            )
 
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -311,12 +391,27 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
                     f"{str(p)!r} is a Keras model without flowerkit metadata. Wrap it with "
                     "Classifier(keras.saving.load_model(path), class_names, trained=True)."
                 )
+            size = archive.getinfo(METADATA_NAME).file_size
+            if size > MAX_METADATA_BYTES:
+                raise ModelFileError(
+                    f"{str(p)!r} has a {METADATA_NAME} of {size:,} bytes, more than the "
+                    f"{MAX_METADATA_BYTES:,} flowerkit reads; the file is damaged or not "
+                    "flowerkit's."
+                )
             document = json.loads(archive.read(METADATA_NAME))
-    except (zipfile.BadZipFile, json.JSONDecodeError, OSError) as exc:
+    except (zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
         raise ModelFileError(f"{str(p)!r} could not be read: {exc}") from exc
+    except (ValueError, RecursionError, zlib.error, EOFError) as exc:  # damaged entries
+        raise ModelFileError(f"{str(p)!r} could not be read: {exc!r}") from exc
     if not isinstance(document, dict) or document.get("format") != FORMAT_NAME:
         raise ModelFileError(f"{str(p)!r} has a {METADATA_NAME} that is not flowerkit's.")
-    if int(document.get("format_version", 0)) > FORMAT_VERSION:
+    version = document.get("format_version", 0)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise ModelFileError(
+            f"{str(p)!r} has damaged flowerkit metadata: format_version={version!r} is not "
+            "a format number."
+        )
+    if version > FORMAT_VERSION:
         raise ModelFileError(
             f"{str(p)!r} was saved in flowerkit model format "
             f"{document.get('format_version')}, newer than this flowerkit understands "
@@ -342,7 +437,27 @@ def read_model(path: str | os.PathLike[str]) -> keras.Model:
     try:
         return keras.saving.load_model(p, compile=False, safe_mode=True)
     except Exception as exc:
-        raise ModelFileError(f"{str(p)!r} could not be loaded by Keras: {exc}") from exc
+        raise ModelFileError(f"{str(p)!r} could not be loaded: {_load_failure(exc)}") from exc
+
+
+def _load_failure(exc: Exception) -> str:
+    """What a failed Keras load means for a flowerkit user, from Keras' message."""
+    text = str(exc)
+    if "Lambda" in text and ("safe_mode" in text or "lambda" in text):
+        return (
+            "it contains a Lambda layer, whose Python code flowerkit never runs (Keras safe "
+            "mode). Rebuild the model with a registered custom layer instead (see "
+            "'Writing your own preset')."
+        )
+    if "Could not locate" in text or "register_keras_serializable" in text:
+        return (
+            "it uses a layer or function that is not registered in this process. Import "
+            "the module that defines it (registered with "
+            "keras.saving.register_keras_serializable) before loading. Keras said: " + text
+        )
+    if "safe_mode" in text or "not allowed" in text or "disallowed" in text:
+        return "it asks Keras to run code, which safe mode refuses. Keras said: " + text
+    return f"Keras could not load it ({type(exc).__name__}: {text})"
 
 
 def read(path: str | os.PathLike[str]) -> tuple[keras.Model, ModelMetadata]:
@@ -356,9 +471,10 @@ def read(path: str | os.PathLike[str]) -> tuple[keras.Model, ModelMetadata]:
             readable flowerkit model.
     """
     document = read_metadata(path)
+    _verify_checksums(find(path), document)
     try:
         metadata = ModelMetadata.from_document(document)
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
-        raise ModelFileError(f"{str(path)!r} has damaged flowerkit metadata: {exc!r}") from exc
+    except ValueError as exc:
+        raise ModelFileError(f"{str(path)!r} has damaged flowerkit metadata: {exc}") from exc
     metadata.check_version(path, stacklevel=4)
     return read_model(path), metadata

@@ -26,7 +26,7 @@ from flowerkit.core.numeric import softmax
 from flowerkit.core.runtime import tune_for_training
 from flowerkit.data import Datasets, LabelledData, labelled_batches
 from flowerkit.evaluation import EvaluationReport, expected_calibration_error, fit_temperature
-from flowerkit.exceptions import ConfigError, NotFittedError
+from flowerkit.exceptions import ConfigError, ModelFileError, NotFittedError
 from flowerkit.export import ExportFormat, ExportResult, ExportSource, export_model
 from flowerkit.images.decode import resize_image
 from flowerkit.images.views import tta_views
@@ -876,20 +876,26 @@ class Classifier:
         ``strategy``, the model is loaded in its scope, to train further under it.
 
         Raises:
-            ModelFileError: no such model (the message names the paths tried), or a file
-                that is not a flowerkit model.
+            ModelFileError: no such model (the message names the paths tried), a file that
+                is not a flowerkit model, or one that is truncated, corrupted, of a newer
+                format, with damaged metadata, or that would need code to run (a
+                ``Lambda`` layer, an unregistered class); the message names the file and
+                the cause.
         """
         with distribute.scope(strategy):
             model, meta = artifact.read(path)
-        clf = cls(
-            model,
-            meta.class_names,
-            preset=meta.preset,
-            outputs="probabilities" if meta.outputs == "probabilities" else "logits",
-            trained=True,
-            build_config=meta.build_config,
-            strategy=strategy,
-        )
+        try:
+            clf = cls(
+                model,
+                meta.class_names,
+                preset=meta.preset,
+                outputs="probabilities" if meta.outputs == "probabilities" else "logits",
+                trained=True,
+                build_config=meta.build_config,
+                strategy=strategy,
+            )
+        except ConfigError as exc:  # the metadata does not describe the model it holds
+            raise ModelFileError(f"{str(path)!r} does not hold together: {exc}") from exc
         clf.history_ = {k: list(vals) for k, vals in meta.history.items()}
         clf.metrics_ = dict(meta.metrics)
         clf.temperature_ = meta.temperature
