@@ -482,8 +482,12 @@ def clear_checkpoints(folder: Path) -> None:
 
     The folder itself goes too when nothing else is left in it.
     """
-    for child in [*folder.glob(_PREFIX + "*"), *folder.glob("worker-*")]:
-        shutil.rmtree(child, ignore_errors=True)
+    legacy = [*folder.glob("backup-*"), folder / "history.json"]  # flowerkit <= 0.1's
+    for child in [*folder.glob(_PREFIX + "*"), *folder.glob("worker-*"), *legacy]:
+        if child.is_dir():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
     remove_stale_temporaries(folder)
     with contextlib.suppress(OSError):  # not empty: the user keeps other files there
         folder.rmdir()
