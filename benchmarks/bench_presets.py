@@ -122,11 +122,12 @@ def run_one(
     budget: float | None,
     split: Literal["keras", "stratified"],
     verbose: Literal[0, 1, 2],
+    seed: int = 123,
 ) -> Result:
     import flowerkit as fk
 
     data = fk.load_datasets(
-        data_dir, split=split, seed=123, image_size=plan.image_size, batch_size=32
+        data_dir, split=split, seed=seed, image_size=plan.image_size, batch_size=32
     )
     if budget is not None and plan.until_budget:
         plan = Plan(**{**asdict(plan), "epochs": 1000})
@@ -135,16 +136,16 @@ def run_one(
             "tutorial",
             class_names=data.class_names,
             image_size=plan.image_size,
-            augmentation=fk.augmentation_block(seed=123),
+            augmentation=fk.augmentation_block(seed=seed),
             dropout=0.2,
-            seed=123,
+            seed=seed,
         )
     else:
         clf = fk.Classifier.from_preset(
             plan.preset,
             class_names=data.class_names,
             image_size=plan.image_size,
-            seed=123,
+            seed=seed,
             **plan.build,
         )
     recipe = clf.recipe
@@ -263,6 +264,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the tutorial's time from an earlier run on this machine, used for the budget "
         "and the ratio when the tutorial is not among --presets",
     )
+    parser.add_argument(
+        "--seed", type=int, default=123, help="the split's and the models' seed (default: 123)"
+    )
     parser.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2))
     args = parser.parse_args(argv)
 
@@ -278,7 +282,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         document = {
             "data": str(args.data),
             "quick": args.quick,
-            "split": {"split": args.split, "validation_split": 0.2, "seed": 123, "batch_size": 32},
+            "split": {
+                "split": args.split,
+                "validation_split": 0.2,
+                "seed": args.seed,
+                "batch_size": 32,
+            },
             "machine": info,
             "results": [asdict(r) for r in results],
         }
@@ -292,7 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 tutorial_seconds = args.tutorial_seconds
             capped = args.budget and not args.quick and plan.preset != "tutorial"
             budget = tutorial_seconds if capped else None
-            result = run_one(plan, data_dir, budget, args.split, args.verbose)
+            result = run_one(plan, data_dir, budget, args.split, args.verbose, args.seed)
             if plan.preset == "tutorial":
                 tutorial_seconds = result.seconds
             if tutorial_seconds:
