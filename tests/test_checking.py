@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import MakeFolder
 from corpus import Expected, build_dataset, can_symlink, encode, noise, solid
 from flowerkit.data import _checkcache
 from flowerkit.data.checking import (
@@ -343,7 +344,7 @@ def test_same_size_and_mtime_but_replaced_file(tmp_path: Path, count_decodes: Co
     "garbage",
     [b"", b"\x00\xff not json", b"[1, 2, 3]", b'{"format": "flowerkit-check-cache", "version": 1}',
      json.dumps({"format": "flowerkit-check-cache", "version": 1,
-                 "decoder": _checkcache._DECODER, "entries": {"x": [1], "y": "z"}}).encode()],
+                 "decoder": _checkcache._decoder(), "entries": {"x": [1], "y": "z"}}).encode()],
 )  # fmt: skip
 def test_corrupt_cache_is_ignored(
     tmp_path: Path, private_cache: Path, count_decodes: Counter, garbage: bytes
@@ -497,3 +498,17 @@ def test_progress_is_reported_for_files_decoded(tmp_path: Path) -> None:
     transient = sum(b.reason in ("missing", "unreadable") for b in report.bad_files)
     assert transient >= 1
     assert calls[-1:] == [(transient, transient)]
+
+
+def test_a_bad_pixel_limit_is_one_clear_error_not_a_bad_file_each(
+    make_folder: MakeFolder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = make_folder(per_class=2)
+    monkeypatch.setenv("FLOWERKIT_MAX_PIXELS", "lots")
+    with pytest.raises(ConfigError, match="FLOWERKIT_MAX_PIXELS"):
+        check_images(folder)
+    monkeypatch.setenv("FLOWERKIT_MAX_PIXELS", "100")  # below a 40x48 image
+    report = check_images(folder)
+    assert {bad.reason for bad in report.bad_files} == {"too_large"}
+    monkeypatch.delenv("FLOWERKIT_MAX_PIXELS")
+    assert check_images(folder).bad_files == ()  # the cached results did not stick

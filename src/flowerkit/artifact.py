@@ -229,7 +229,8 @@ def check_decode_rules(
             f"{str(path)!r} was trained on photos decoded by flowerkit's decode rules "
             f"{rules}; this flowerkit decodes by rules {current} (see "
             "flowerkit.images.decode), so some photos give it slightly different pixels "
-            "than in training (JPEGs 4x its input size or more are now DCT-scaled). "
+            "than in training (rules 2: JPEGs 4x its input size or more are DCT-scaled; "
+            "rules 3: embedded colour profiles are converted to sRGB). "
             "Retrain or fine-tune it to match.",
             VersionMismatchWarning,
             stacklevel=stacklevel,

@@ -33,15 +33,23 @@ import PIL
 
 from flowerkit.core.paths import default_cache_dir
 from flowerkit.data._probe import Probe
-from flowerkit.images.decode import MAX_PIXELS
+from flowerkit.images.decode import DECODE_RULES, max_pixels
 
 __all__: list[str] = []  # private module
 
 _FORMAT = "flowerkit-check-cache"
 _VERSION = 1
-#: Bump whenever ``flowerkit.images`` changes what it accepts or how it decodes.
-_DECODE_RULES = 1
-_DECODER = f"rules-{_DECODE_RULES}/pillow-{PIL.__version__}/max-{MAX_PIXELS}"
+#: Bump whenever the check itself changes what it records for a file; a change of
+#: ``flowerkit.images.decode.DECODE_RULES``, of Pillow or of the pixel limit invalidates
+#: the cache by itself (see :func:`_decoder`).
+_CHECK_RULES = 1
+
+
+def _decoder() -> str:
+    """What the cached results depend on, besides the files: read on each use, since the
+    pixel limit comes from the environment."""
+    return f"check-{_CHECK_RULES}/rules-{DECODE_RULES}/pillow-{PIL.__version__}/max-{max_pixels()}"
+
 
 #: Cache files untouched for this many days are deleted.
 MAX_AGE_DAYS = 30
@@ -122,7 +130,7 @@ class CheckCache:
             not isinstance(data, dict)
             or data.get("format") != _FORMAT
             or data.get("version") != _VERSION
-            or data.get("decoder") != _DECODER
+            or data.get("decoder") != _decoder()
             or not isinstance(data.get("entries"), dict)
         ):
             return {}
@@ -162,7 +170,7 @@ class CheckCache:
         payload = {
             "format": _FORMAT,
             "version": _VERSION,
-            "decoder": _DECODER,
+            "decoder": _decoder(),
             "root": self.root,
             "entries": entries,
         }

@@ -32,7 +32,7 @@ from flowerkit.data._index import class_folders, index_folder
 from flowerkit.data._pipeline import DecodedImages
 from flowerkit.data._probe import Probe, probe_and_resize
 from flowerkit.exceptions import ConfigError, DatasetError
-from flowerkit.images.decode import IMAGE_EXTENSIONS
+from flowerkit.images.decode import IMAGE_EXTENSIONS, max_pixels
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -430,6 +430,7 @@ def check_and_decode(
     of all the candidate files would take more than ``max_bytes``.
     """
     n_workers = _check_options(workers, cache)
+    max_pixels()  # a bad FLOWERKIT_MAX_PIXELS is a ConfigError, not a decode_error per file
     root = check_directory(directory).absolute()
     _check_selected(root, class_names)
     try:

@@ -13,6 +13,9 @@ What differs (documented in ``docs/export.rst``):
 
 * EXIF orientation is not applied (TensorFlow has no op for it): a phone photo stored on
   its side is classified on its side;
+* embedded ICC colour profiles (Display P3, Adobe RGB) are not converted to sRGB (no
+  TensorFlow op does colour management): such photos come out slightly less saturated
+  than ``load_image`` gives them;
 * CMYK JPEGs, 16-bit PNGs (truncated to 8 bits, not rounded), and transparency in GIF,
   BMP and WebP (dropped, not composited) follow TensorFlow's decoders;
 * TIFF, AVIF and HEIF are not decoded: the call fails, as it does for any bytes that are

@@ -5,15 +5,16 @@ array of shape ``(height, width, 3)``, resized to ``image_size`` when one is giv
 ``flowerkit.data`` (the tf.data pipeline), ``Classifier.predict`` and the checker all call
 it, so what the model sees in training is exactly what it sees in use.
 
-Rules, in order:
+Rules, in order (rule 8, added last, applies between rules 5 and 6):
 
 1. The file type comes from the bytes, not the extension (a PNG named ``.jpg`` loads).
    The formats decoded are listed in :data:`DECODED_FORMATS`: JPEG (baseline, progressive,
    CMYK, multi-picture), PNG and APNG, GIF, BMP, WEBP, TIFF, AVIF (when Pillow was built
    with it) and HEIF (when a plugin such as ``pillow-heif`` is registered).
-2. Images with more than :data:`MAX_PIXELS` pixels are refused as ``too_large`` from their
-   header, before any pixel memory is allocated (decompression bombs). flowerkit applies
-   its own limit and ignores ``PIL.Image.MAX_IMAGE_PIXELS``.
+2. Images with more pixels than :func:`max_pixels` (:data:`MAX_PIXELS`, about 8,000 x
+   11,000, unless ``$FLOWERKIT_MAX_PIXELS`` says otherwise) are refused as ``too_large``
+   from their header, before any pixel memory is allocated (decompression bombs).
+   flowerkit applies its own limit and ignores ``PIL.Image.MAX_IMAGE_PIXELS``.
 3. A file that ends early is ``truncated`` whatever ``PIL.ImageFile.LOAD_TRUNCATED_IMAGES``
    is set to: flowerkit never returns the grey-filled remains of a cut-off download.
    flowerkit reads no Pillow setting and changes none.
@@ -32,6 +33,22 @@ Rules, in order:
    phone photo loads at 180x180 about 4 times faster, its pixels 0.2 levels (of 255) from
    a full decode on average; on flower_photos at 64x64, 1.0 on average and 3.3 for the
    worst photo (``benchmarks/bench_dct.py`` measures this and the accuracy).
+8. Colours are converted to sRGB when the file embeds an ICC profile
+   (``image.info["icc_profile"]``: Display P3 from phones, Adobe RGB from cameras, CMYK
+   press profiles), after rule 5 and before the conversion of rule 6 and the resize of
+   rule 7 (a DCT-scaled JPEG is converted at its reduced size). The conversion is
+   littleCMS's (``PIL.ImageCms``) to ``ImageCms.createProfile("sRGB")``, intent
+   *relative colorimetric* with black-point compensation (Photoshop's default; it only
+   matters for CMYK, whose darkest ink is not black): colours outside sRGB are clipped
+   channel by channel. An RGB profile converts RGB, palette and RGBA pixels (the alpha
+   is kept, then composited on white by rule 6), a gray profile grayscale pixels, a CMYK
+   profile CMYK pixels (Adobe inverted CMYK included). A profile that is damaged or that
+   littleCMS cannot use, of a colour space other than the pixels' (an RGB profile on a
+   grayscale JPEG), or a device-link, abstract or named-colour profile is ignored and the
+   pixels used as they are, as for a damaged EXIF block. A profile whose conversion
+   leaves pixels as they are (sRGB itself: every level of each channel, the grays and a
+   16 x 16 x 16 grid of colours within 1 level, tested once per distinct profile) is
+   skipped. Images without a profile give exactly the pixels they gave before this rule.
 
 A file that cannot be used raises :class:`~flowerkit.UnreadableImageError`
 whose ``reason`` is one of these stable codes (see :data:`REASONS`):
@@ -45,7 +62,7 @@ whose ``reason`` is one of these stable codes (see :data:`REASONS`):
 ``not_an_image``       the bytes are not an image: a web page, a PDF, random bytes...
 ``unsupported_format`` an image format flowerkit does not decode (HEIC without a HEIF
                        plugin, JPEG XL, SVG, PSD, EPS, a TIFF codec that is missing...)
-``too_large``          more than :data:`MAX_PIXELS` pixels (decompression-bomb guard)
+``too_large``          more pixels than :func:`max_pixels` (decompression-bomb guard)
 ``decode_error``       a known format whose data is damaged
 ``missing``            the path does not exist, or is a broken symbolic link
 ``unreadable``         the file exists but cannot be read: permissions, a folder or
@@ -55,17 +72,20 @@ whose ``reason`` is one of these stable codes (see :data:`REASONS`):
 
 from __future__ import annotations
 
+import errno
+import functools
 import io
 import os
+import re
 import stat
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageCms
 
 from flowerkit.exceptions import ConfigError, UnreadableImageError
 from flowerkit.images._sniff import PREFIX_BYTES, sniff
@@ -80,11 +100,13 @@ __all__ = [
     "DECODE_RULES",
     "IMAGE_EXTENSIONS",
     "MAX_PIXELS",
+    "MAX_PIXELS_ENV",
     "REASONS",
     "ImageInput",
     "dct_scaled",
     "decode_image",
     "load_image",
+    "max_pixels",
     "resize_decoded",
     "resize_image",
     "to_rgb_array",
@@ -106,9 +128,20 @@ DECODED_FORMATS: frozenset[str] = frozenset(
     {"JPEG", "MPO", "PNG", "GIF", "BMP", "DIB", "WEBP", "TIFF", "AVIF", "HEIF"}
 )
 
-#: The largest image (width x height) flowerkit decodes, about 8,000 x 11,000 pixels.
-#: Larger files are refused as ``too_large`` before decoding (decompression bombs).
+#: The largest image (width x height) flowerkit decodes by default, about 8,000 x 11,000
+#: pixels: ``$FLOWERKIT_MAX_PIXELS`` overrides it (see :func:`max_pixels`). Larger files
+#: are refused as ``too_large`` from their header, before decoding (decompression bombs).
+#: It is Pillow's own default, 1024 x 1024 x 1024 // 4 // 3. A decoded RGB image this size
+#: takes about 270 MB as a uint8 array (Pillow holds it in 4 bytes a pixel while decoding,
+#: about 360 MB), so one decode stays under 0.4 GB and even a dozen at once (a tf.data
+#: pipeline decoding in parallel) under 5 GB of a 24 GiB machine, while a 100-byte file
+#: declaring 100,000 x 100,000 pixels (30 GB) is refused. The cost: photos over about 89
+#: megapixels (some medium-format cameras, stitched panoramas, scans) cannot be used until
+#: resized, or the limit raised.
 MAX_PIXELS: int = 89_478_485
+
+#: The environment variable that overrides :data:`MAX_PIXELS` (a positive whole number).
+MAX_PIXELS_ENV = "FLOWERKIT_MAX_PIXELS"
 
 #: Every ``UnreadableImageError.reason`` code and what it means.
 REASONS: Mapping[str, str] = MappingProxyType(
@@ -117,7 +150,10 @@ REASONS: Mapping[str, str] = MappingProxyType(
         "truncated": "the file ends before the image does (interrupted copy or download)",
         "not_an_image": "the bytes are not an image (web page, document, random bytes)",
         "unsupported_format": "an image format flowerkit does not decode",
-        "too_large": f"more than {MAX_PIXELS:,} pixels (decompression-bomb guard)",
+        "too_large": (
+            f"more than {MAX_PIXELS:,} pixels, or ${MAX_PIXELS_ENV} when set "
+            "(decompression-bomb guard)"
+        ),
         "decode_error": "a known image format whose data is damaged",
         "missing": "the file does not exist, or is a broken symbolic link",
         "unreadable": "the file exists but cannot be read",
@@ -130,9 +166,10 @@ ImageInput: TypeAlias = "str | os.PathLike[str] | bytes | Image.Image | NDArray[
 _RESAMPLE = Image.Resampling.BILINEAR
 
 #: The version of the rules above, saved with every model: 1 until 0.1, 2 since large
-#: JPEGs are DCT-scaled (rule 7). It goes up whenever a rule changes the pixels a photo
-#: gives, so that a model can tell it is fed photos decoded otherwise than in training.
-DECODE_RULES = 2
+#: JPEGs are DCT-scaled (rule 7), 3 since embedded ICC colour profiles are converted to
+#: sRGB (rule 8). It goes up whenever a rule changes the pixels a photo gives, so that a
+#: model can tell it is fed photos decoded otherwise than in training.
+DECODE_RULES = 3
 
 #: A JPEG decoded for an image size is DCT-scaled down to no less than this many times
 #: that size (then resized), as in ``PIL.Image.Image.thumbnail(reducing_gap=2.0)``.
@@ -158,19 +195,47 @@ _BOMB = (Image.DecompressionBombError, Image.DecompressionBombWarning)
 
 
 class _EofTracking:
-    """Remembers whether a reader was asked for bytes past the end of its data.
+    """Remembers whether a reader was asked for bytes past the end of its data, and reads
+    a file exactly as its bytes.
 
     Pillow stops quietly at the end of a cut-off file when ``LOAD_TRUNCATED_IMAGES`` is
     set; an empty read while decoding tells flowerkit the file was truncated regardless.
+
+    A header may point past the end of the data, as far as 2**64. Bytes in memory can be
+    positioned anywhere up to 2**63 (then read nothing), but the file system refuses an
+    offset over the largest file it can hold (2**44 to 2**63) with ``EINVAL``, which is no
+    I/O error: such a position is kept here and reads nothing, as from bytes. A negative
+    position is a ``ValueError`` for both, as for bytes.
     """
 
     hit_eof = False
+    _beyond: int | None = None  # a position past any file, where reads give nothing
 
     def read(self, size: int | None = -1, /) -> bytes:
-        data: bytes = super().read(size)  # type: ignore[misc]
+        data: bytes = b"" if self._beyond is not None else super().read(size)  # type: ignore[misc]
         if size is not None and size > 0 and not data:
             self.hit_eof = True
         return data
+
+    def tell(self) -> int:
+        return self._beyond if self._beyond is not None else int(super().tell())  # type: ignore[misc]
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET, /) -> int:
+        if whence == io.SEEK_CUR and self._beyond is not None:
+            offset, whence = self._beyond + offset, io.SEEK_SET
+        self._beyond = None
+        try:
+            return int(super().seek(offset, whence))  # type: ignore[misc]
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                raise
+            base = {io.SEEK_SET: 0, io.SEEK_CUR: self.tell()}.get(whence)
+            end = int(super().seek(0, io.SEEK_END))  # type: ignore[misc]
+            target = (end if base is None else base) + offset
+            if target < 0:
+                raise ValueError(f"negative seek value {target}") from exc
+            self._beyond = target
+            return target
 
 
 class _TrackedFile(_EofTracking, io.BufferedReader):
@@ -249,6 +314,22 @@ def _unidentified(reader: _Reader, size: int, path: Path | None) -> UnreadableIm
     )
 
 
+def _accepts(
+    accept: Callable[[bytes], bool | str] | None, prefix: bytes, *, default: bool
+) -> bool | str:
+    """A plugin's verdict on a file's first bytes: a string names a missing codec.
+
+    Some plugins read past the end of a prefix shorter than they expect (the DIB plugin
+    on a file of 1 to 3 bytes); as for ``Image.open``, that means "not this format".
+    """
+    if accept is None:
+        return default
+    try:
+        return accept(prefix)
+    except _DATA_ERRORS:
+        return False
+
+
 def _identify(reader: _Reader, size: int, path: Path | None) -> Image.Image:
     """Open ``reader`` with the Pillow plugin its bytes match, reading only the header.
 
@@ -265,7 +346,7 @@ def _identify(reader: _Reader, size: int, path: Path | None) -> Image.Image:
             others.append(name)
             continue
         factory, accept = Image.OPEN[name]
-        verdict = accept(prefix) if accept is not None else True
+        verdict = _accepts(accept, prefix, default=True)
         if isinstance(verdict, str):  # the plugin knows the format but lacks a codec
             raise _error(
                 path,
@@ -291,7 +372,7 @@ def _identify(reader: _Reader, size: int, path: Path | None) -> Image.Image:
             continue
     for name in others:  # named only to give a precise message
         factory, accept = Image.OPEN[name]
-        verdict = accept(prefix) if accept is not None else False
+        verdict = _accepts(accept, prefix, default=False)
         if not verdict or isinstance(verdict, str):
             continue
         reader.seek(0)
@@ -315,30 +396,61 @@ def _identify(reader: _Reader, size: int, path: Path | None) -> Image.Image:
     raise _unidentified(reader, size, path)
 
 
+def max_pixels() -> int:
+    """The most pixels (width x height) an image may have to be decoded (rule 2).
+
+    ``$FLOWERKIT_MAX_PIXELS`` when it is set (read at every decode, so it can be changed
+    while the process runs), else :data:`MAX_PIXELS`. An empty value counts as unset.
+
+    Raises:
+        ~flowerkit.ConfigError: ``$FLOWERKIT_MAX_PIXELS`` is not a positive whole number.
+    """
+    value = os.environ.get(MAX_PIXELS_ENV)
+    if not value:
+        return MAX_PIXELS
+    text = value.strip()
+    if re.fullmatch(r"[0-9]+(_[0-9]+)*", text) and int(text) > 0:
+        return int(text)
+    raise ConfigError(
+        f"The environment variable {MAX_PIXELS_ENV} must be a positive whole number of "
+        f"pixels (width x height; the default is {MAX_PIXELS:,}). Received {value!r}."
+    )
+
+
 def _check_dimensions(image: Image.Image, path: Path | None) -> None:
     width, height = image.size
     if width < 1 or height < 1:
         raise _error(path, "decode_error", f"has no pixels ({width}x{height})", "delete it")
-    if width * height > MAX_PIXELS:
+    limit = max_pixels()
+    if width * height > limit:
+        where = f" (set by ${MAX_PIXELS_ENV})" if limit != MAX_PIXELS else ""
         raise _error(
             path,
             "too_large",
             f"is {width:,}x{height:,} = {width * height:,} pixels, more than the "
-            f"{MAX_PIXELS:,} flowerkit decodes (a guard against decompression bombs)",
+            f"{limit:,}{where} flowerkit decodes (a guard against decompression bombs)",
             "resize it to a smaller size first",
         )
 
 
 def _sixteen_to_eight(image: Image.Image) -> Image.Image:
+    """8-bit gray from 16-bit, 32-bit integer or float samples (floats up to 1.0 are
+    scaled to 255; NaN becomes 0 and infinities 0 or 255, whatever the other samples)."""
     arr = np.asarray(image).astype(np.float32)
     mode = image.mode
+    finite = np.isfinite(arr)
+    if not finite.all():
+        arr = np.where(finite, arr, np.where(arr > 0, np.float32(255), np.float32(0)))
+    peak = float(arr[finite].max(initial=0.0))
     if mode == "F":
-        scale = 255.0 if float(arr.max(initial=0.0)) <= 1.0 else 1.0
-    elif mode in _SIXTEEN_BIT or float(arr.max(initial=0.0)) > 255:
+        scale = 255.0 if peak <= 1.0 else 1.0
+    elif mode in _SIXTEEN_BIT or peak > 255:
         scale = 1.0 / 257.0
     else:
         scale = 1.0
-    return Image.fromarray(np.clip(np.rint(arr * scale), 0, 255).astype(np.uint8))
+    return Image.fromarray(
+        np.where(finite, np.clip(np.rint(arr * scale), 0, 255), arr).astype(np.uint8)
+    )
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
@@ -393,8 +505,127 @@ def _orientation(image: Image.Image) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
+class _Profile(NamedTuple):
+    """An embedded ICC profile littleCMS can convert from."""
+
+    profile: ImageCms.ImageCmsProfile
+    space: str  # "RGB", "GRAY" or "CMYK"
+
+
+#: Device classes whose profiles describe the pixels of an image: input (camera,
+#: scanner), display, output (printer, press) and colour-space profiles.
+_IMAGE_CLASSES = frozenset({"scnr", "mntr", "prtr", "spac"})
+_ICC_ERRORS = (ImageCms.PyCMSError, OSError, ValueError, TypeError, AttributeError)
+_GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "F", *_SIXTEEN_BIT})
+_RGB_MODES = frozenset({"RGB", "RGBA", "RGBX", "RGBa", "P", "PA", "YCbCr"})
+
+
+@functools.cache
+def _srgb() -> ImageCms.ImageCmsProfile:
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+@functools.lru_cache(maxsize=16)
+def _parse_profile(icc: bytes) -> _Profile | None:
+    """``icc`` parsed, or ``None`` when it is damaged or describes no image pixels."""
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        space = str(profile.profile.xcolor_space).strip()
+        device_class = str(profile.profile.device_class)
+    except _ICC_ERRORS:
+        return None
+    if space not in ("RGB", "GRAY", "CMYK") or device_class not in _IMAGE_CLASSES:
+        return None
+    return _Profile(profile, space)
+
+
+def _probe(mode: str) -> Image.Image:
+    """Every level of each channel alone, the grays and a 16 x 16 x 16 grid of colours
+    (``RGB``), or every gray level (``L``)."""
+    levels = np.arange(256, dtype=np.uint8)
+    if mode == "L":
+        return Image.fromarray(levels[None, :])
+    zero = np.zeros(256, np.uint8)
+    ramps = [
+        np.stack(channels, axis=-1)
+        for channels in (
+            (levels, zero, zero),
+            (zero, levels, zero),
+            (zero, zero, levels),
+            (levels, levels, levels),
+        )
+    ]
+    grid = np.stack(np.meshgrid(*[np.arange(0, 256, 17, dtype=np.uint8)] * 3), -1)
+    return Image.fromarray(np.concatenate([*ramps, grid.reshape(-1, 3)])[None, :, :])
+
+
+@functools.lru_cache(maxsize=32)
+def _srgb_transform(icc: bytes, mode: str) -> ImageCms.ImageCmsTransform | None:
+    """The conversion of ``mode`` pixels (``RGB``, ``RGBA``, ``L`` or ``CMYK``) described by
+    ``icc`` to sRGB (``RGBA`` stays ``RGBA``, the others become ``RGB``); ``None`` when
+    ``icc`` cannot be used for them or converting would change no pixel (rule 8)."""
+    parsed = _parse_profile(icc)
+    wanted = {"RGB": "RGB", "RGBA": "RGB", "L": "GRAY", "CMYK": "CMYK"}[mode]
+    if parsed is None or parsed.space != wanted:
+        return None
+    try:
+        transform = ImageCms.buildTransform(
+            parsed.profile,
+            _srgb(),
+            mode,
+            "RGBA" if mode == "RGBA" else "RGB",
+            renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC,
+            flags=ImageCms.Flags.BLACKPOINTCOMPENSATION,
+        )
+        if mode == "CMYK":
+            return transform
+        if mode == "RGBA":  # the same colours as RGB: skipped for the same profiles
+            return transform if _srgb_transform(icc, "RGB") is not None else None
+        probe = _probe(mode)
+        before = np.asarray(probe.convert("RGB"), dtype=np.int16)
+        after = np.asarray(transform.apply(probe), dtype=np.int16)
+    except _ICC_ERRORS:
+        return None
+    return None if int(np.abs(after - before).max()) <= 1 else transform
+
+
+def _to_srgb(image: Image.Image) -> Image.Image:
+    """``image`` converted to sRGB by its embedded ICC profile (rule 8), as ``RGB`` (or
+    ``RGBA``, the alpha kept); ``image`` itself when it has no profile that applies."""
+    icc = image.info.get("icc_profile")
+    if not isinstance(icc, bytes) or not icc:
+        return image
+    parsed = _parse_profile(icc)
+    if parsed is None:
+        return image
+    mode = image.mode
+    alpha = mode in _ALPHA_MODES or "transparency" in image.info
+    if parsed.space == "RGB" and mode in _RGB_MODES:
+        work = "RGBA" if alpha else "RGB"
+    elif parsed.space == "GRAY" and mode in _GRAY_MODES:
+        work = "L"
+    elif parsed.space == "CMYK" and mode == "CMYK":
+        work = "CMYK"
+    else:  # a profile for other pixels than these
+        return image
+    transform = _srgb_transform(icc, work)
+    if transform is None:
+        return image
+    try:
+        if work != "L":
+            return transform.apply(image if mode == work else image.convert(work))
+        if mode in _SIXTEEN_BIT or mode in ("I", "F"):
+            image = _sixteen_to_eight(image)
+        if not alpha:
+            return transform.apply(image if image.mode == "L" else image.convert("L"))
+        gray, opacity = image.convert("LA").split()
+        return Image.merge("RGBA", (*transform.apply(gray).split(), opacity))
+    except _ICC_ERRORS:
+        return image
+
+
 def _finish(image: Image.Image, orientation: int) -> Image.Image:
-    rgb = _to_rgb(image)
+    rgb = _to_rgb(_to_srgb(image))
     method = _TRANSPOSE.get(orientation)
     return rgb.transpose(method) if method is not None else rgb
 
