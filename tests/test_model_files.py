@@ -242,6 +242,17 @@ def test_fuzzed_metadata_bytes_never_escape_as_another_error(
         read_metadata(path)
 
 
+@pytest.mark.slow
+@settings(
+    max_examples=5_000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(changes=st.dictionaries(_FIELDS, _JSON, min_size=1, max_size=6))
+def test_fuzzed_metadata_longer_run(saved: Path, tmp_path: Path, changes: dict[str, Any]) -> None:
+    test_fuzzed_metadata_is_read_or_refused_as_model_file_error.hypothesis.inner_test(  # type: ignore[attr-defined]
+        saved, tmp_path, changes
+    )
+
+
 def test_a_loaded_model_still_predicts(saved: Path) -> None:
     clf = fk.Classifier.load(saved)
     probabilities = clf.predict_proba(np.zeros((1, 32, 32, 3), np.uint8))
