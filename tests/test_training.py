@@ -233,3 +233,42 @@ def test_fit_without_epochs_runs_the_recipe_phases(small_data: fk.Datasets) -> N
             clf.fine_tune(small_data, early_stoping=1)
     finally:
         registry._REGISTRY.pop("tiny_transfer", None)
+
+
+def test_resume_in_the_fine_tuning_phase_skips_the_frozen_one(
+    colour_folder: Path, tmp_path: Path
+) -> None:
+    import keras
+
+    data = fk.load_datasets(colour_folder, image_size=32, batch_size=16, seed=4)
+    ckpt = tmp_path / "ckpt"
+
+    class Stop(keras.callbacks.Callback):  # type: ignore[misc]
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            if epoch == 1:  # the first fine-tuning epoch is checkpointed, then Ctrl-C
+                raise KeyboardInterrupt
+
+    class Epochs(keras.callbacks.Callback):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen: list[int] = []
+
+        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+            self.seen.append(epoch)
+
+    def fresh() -> fk.Classifier:
+        return fk.Classifier.from_preset(
+            "mobilenet_v2", class_names=data.class_names, image_size=32, weights=None, seed=3
+        )
+
+    with pytest.raises(KeyboardInterrupt):
+        fresh().fit(data, epochs=1, fine_tune_epochs=2, checkpoint_dir=ckpt, callbacks=[Stop()])
+    saved = latest_checkpoint(ckpt)
+    assert saved is not None and (saved.epochs_done, saved.phase) == (2, "fine_tune")
+    recorder = Epochs()
+    history = fresh().fit(
+        data, epochs=1, fine_tune_epochs=2, checkpoint_dir=ckpt, callbacks=[recorder], verbose=0
+    )
+    assert recorder.seen == [2]  # neither the frozen epoch nor the first fine-tuning one again
+    assert len(history.history["loss"]) == 3
+    assert history.history["loss"][:2] == saved.history["loss"]
