@@ -31,6 +31,6 @@ napoleon_google_docstring = True
 # TensorFlow/Keras types in annotations are not documented here; don't warn about them.
 nitpicky = False
 suppress_warnings = ["myst.header"]
-html_theme = "alabaster"
+html_theme = "furo"  # maintained, readable on phones, light and dark
 html_title = f"flowerkit {release}"
 html_static_path = ["_static"]
