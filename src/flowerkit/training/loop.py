@@ -281,7 +281,8 @@ def run(
             )
         start = first
         if resumed is not None and i == resume_phase:
-            cb.restore(model, resumed)
+            with distribute.scope(options.strategy):  # the optimizer's variables are replicated
+                cb.restore(model, resumed)
             start = min(resumed.epochs_done, last)
         _fit_phase(state, phase.name, first, start, last, final=i == len(phases) - 1)
         first = last
