@@ -20,6 +20,8 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
     "sphinx.ext.viewcode",
+    "sphinx.ext.intersphinx",
+    "sphinx.ext.extlinks",
     "myst_parser",
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
@@ -34,3 +36,41 @@ suppress_warnings = ["myst.header"]
 html_theme = "furo"  # maintained, readable on phones, light and dark
 html_title = f"flowerkit {release}"
 html_static_path = ["_static"]
+
+# Links to Python, NumPy and Pillow. Their inventories are vendored in _inventories (CI
+# builds offline; scripts/make_inventories.py writes them), so a build never downloads.
+_INVENTORIES = Path(__file__).resolve().parent / "_inventories"
+intersphinx_mapping = {
+    "python": ("https://docs.python.org/3/", str(_INVENTORIES / "python.inv")),
+    "numpy": ("https://numpy.org/doc/stable/", str(_INVENTORIES / "numpy.inv")),
+    "pillow": ("https://pillow.readthedocs.io/en/stable/", str(_INVENTORIES / "pillow.inv")),
+}
+
+# TensorFlow and Keras publish no inventory: :tf:`data/Dataset` and :keras:`Model` link
+# their API pages, and the names in type hints link through _link_tensorflow below.
+TF_API = "https://www.tensorflow.org/api_docs/python/"
+extlinks = {
+    "tf": (TF_API + "tf/%s", "tf.%s"),
+    "keras": ("https://keras.io/api/%s", "%s"),
+}
+
+
+def _link_tensorflow(app: object, env: object, node: object, contnode: object) -> object:
+    """Resolve ``tf.X.Y``/``tensorflow.X.Y``/``keras.X.Y`` to TensorFlow's API page."""
+    from docutils import nodes
+
+    target = str(getattr(node, "get", lambda *_: "")("reftarget", ""))
+    for prefix, path in (("tensorflow.", "tf/"), ("tf.", "tf/"), ("keras.", "tf/keras/")):
+        if target.startswith(prefix):
+            parts = target[len(prefix) :].split(".")
+            if not parts or not all(p.isidentifier() for p in parts):
+                return None
+            uri = TF_API + path + "/".join(parts)
+            reference = nodes.reference("", "", internal=False, refuri=uri, reftitle=target)
+            reference += contnode  # type: ignore[operator]
+            return reference
+    return None
+
+
+def setup(app: object) -> None:
+    app.connect("missing-reference", _link_tensorflow)  # type: ignore[attr-defined]
