@@ -79,6 +79,20 @@ class LiteMetadata:
             ``"decode_rules"`` number (see :data:`flowerkit.artifact.PREPROCESSING`).
         versions: flowerkit, TensorFlow and Keras versions that exported it.
         exported_at: when, as an ISO 8601 UTC timestamp.
+
+    Example:
+        >>> from flowerkit.lite import LiteMetadata, read_metadata
+        >>> metadata = read_metadata("flowers.tflite")
+        >>> metadata.class_names, metadata.image_size, metadata.quantization
+        (('daisy', 'roses', 'tulips'), (64, 64), 'float32')
+        >>> metadata.outputs, metadata.preset, metadata.preprocessing["decode"]
+        ('probabilities', 'tutorial', 'flowerkit.images.load_image')
+        >>> metadata = LiteMetadata(class_names=("daisy", "roses"), image_size=(64, 64))
+        >>> document = metadata.to_document()
+        >>> document["format"], document["format_version"], document["class_names"]
+        ('flowerkit.tflite', 1, ['daisy', 'roses'])
+        >>> LiteMetadata.from_document(document).image_size
+        (64, 64)
     """
 
     class_names: tuple[str, ...]
@@ -129,15 +143,43 @@ class LiteMetadata:
 def read_metadata(path: str | os.PathLike[str]) -> LiteMetadata:
     """The :class:`LiteMetadata` inside the exported ``.tflite`` file at ``path``.
 
+    Only the ``flowerkit.json`` entry is read: this needs neither TensorFlow nor the
+    LiteRT interpreter. A model exported by a flowerkit that decodes photos by other rules
+    gives a :class:`~flowerkit.VersionMismatchWarning`.
+
+    Args:
+        path: a file written by ``Classifier.export(path, format="tflite")``.
+
+    Returns:
+        Its metadata: class names, image size, quantization and the rest.
+
     Raises:
         ~flowerkit.ModelFileError: no such file, or not a ``.tflite`` file exported by
             flowerkit (no ``flowerkit.json`` inside, damaged, or of a newer format).
+
+    Example:
+        >>> from flowerkit.lite import read_metadata
+        >>> read_metadata("flowers.tflite").class_names
+        ('daisy', 'roses', 'tulips')
+        >>> read_metadata("my_rose.jpg")
+        Traceback (most recent call last):
+            ...
+        flowerkit.ModelFileError: 'my_rose.jpg' has no flowerkit metadata: it is not a
+        .tflite file written by Classifier.export (or flowerkit export), which carries the
+        class names.
     """
     p = Path(path).expanduser()
     if not p.is_file():
         raise ModelFileError(f"No exported model at {str(p)!r}.")
     try:
         with zipfile.ZipFile(p) as archive:
+            size = archive.getinfo(METADATA_NAME).file_size
+            if size > artifact.MAX_METADATA_BYTES:
+                raise ModelFileError(
+                    f"{str(p)!r}: its {METADATA_NAME} claims {size:,} bytes, more than the "
+                    f"{artifact.MAX_METADATA_BYTES:,} flowerkit reads; the file is damaged or "
+                    "not one flowerkit exported."
+                )
             document = json.loads(archive.read(METADATA_NAME))
     except (zipfile.BadZipFile, KeyError) as exc:
         raise ModelFileError(
@@ -146,6 +188,12 @@ def read_metadata(path: str | os.PathLike[str]) -> LiteMetadata:
         ) from exc
     except (json.JSONDecodeError, OSError, UnicodeDecodeError) as exc:
         raise ModelFileError(f"{str(p)!r}: its {METADATA_NAME} could not be read: {exc}") from exc
+    if isinstance(document, dict) and document.get("format") == artifact.FORMAT_NAME:
+        raise ModelFileError(
+            f"{str(p)!r} is a saved Keras model (Classifier.save), not a .tflite export: "
+            "load it with flowerkit.Classifier.load, or export it with "
+            "Classifier.export(path, format='tflite') to predict without TensorFlow."
+        )
     if not isinstance(document, dict) or document.get("format") != FORMAT_NAME:
         raise ModelFileError(f"{str(p)!r} holds a {METADATA_NAME} that is not flowerkit's.")
     version = document.get("format_version")
@@ -165,9 +213,22 @@ def read_metadata(path: str | os.PathLike[str]) -> LiteMetadata:
 def require_interpreter() -> Any:
     """The LiteRT ``Interpreter`` class of ``ai-edge-litert``.
 
+    :class:`LiteClassifier` calls it; call it yourself to fail early, with an
+    installation hint, when the optional dependency is missing
+    (``pip install "flowerkit[lite]"``).
+
+    Returns:
+        The ``ai_edge_litert.interpreter.Interpreter`` class.
+
     Raises:
         ModuleNotFoundError: ``ai-edge-litert`` is not installed; the message says how to
             install it.
+
+    Example:
+        >>> from flowerkit.lite import require_interpreter
+        >>> Interpreter = require_interpreter()
+        >>> Interpreter.__module__, Interpreter.__name__
+        ('ai_edge_litert.interpreter', 'Interpreter')
     """
     try:
         from ai_edge_litert.interpreter import Interpreter
@@ -213,6 +274,12 @@ def _native_log_level() -> Iterator[None]:
 class LiteClassifier:
     """A classifier exported to ``.tflite``, run by the LiteRT interpreter.
 
+    It predicts like :class:`~flowerkit.Classifier` (same inputs, arguments and
+    :class:`~flowerkit.prediction.Predictions`) without importing TensorFlow or Keras. The
+    model is run once on a blank image when it is loaded, so a file LiteRT cannot run
+    fails here rather than at the first prediction. One instance may be shared by several
+    threads: calls into the interpreter take turns.
+
     Args:
         path: a file written by ``Classifier.export(path, format="tflite")``.
         num_threads: interpreter threads (default: one per available core).
@@ -228,7 +295,23 @@ class LiteClassifier:
             loadable by LiteRT.
         ModuleNotFoundError: ``ai-edge-litert`` is not installed.
 
-    One instance may be shared by several threads: calls into the interpreter take turns.
+    Example:
+        >>> import numpy as np
+        >>> from flowerkit.lite import LiteClassifier
+        >>> lite = LiteClassifier("flowers.tflite", num_threads=1)
+        >>> lite
+        LiteClassifier('flowers.tflite', classes=3, image_size=(64, 64), quantization='float32')
+        >>> predictions = lite.predict(["my_rose.jpg", "new_photos/new_daisy.jpg"])
+        >>> [p.source for p in predictions], len(predictions[0].top_k)
+        (['my_rose.jpg', 'new_photos/new_daisy.jpg'], 3)
+        >>> round(sum(predictions[0].probabilities.values()), 3)
+        1.0
+        >>> lite.predict_proba(np.zeros((2, 64, 64, 3), dtype=np.uint8)).shape
+        (2, 3)
+        >>> LiteClassifier("no_such_model.tflite")
+        Traceback (most recent call last):
+            ...
+        flowerkit.ModelFileError: No exported model at 'no_such_model.tflite'.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, num_threads: int | None = None) -> None:
@@ -326,5 +409,26 @@ class LiteClassifier:
 
 
 def labels_text(class_names: Sequence[str]) -> str:
-    """The ``labels.txt`` entry: one class name per line."""
+    """The ``labels.txt`` entry: one class name per line.
+
+    The ``.tflite`` export writes it into the file beside ``flowerkit.json`` (for
+    MediaPipe and most LiteRT samples, which read the labels from it), and the SavedModel
+    export into its ``assets.extra`` folder.
+
+    Args:
+        class_names: the classes, in output order.
+
+    Returns:
+        The text, each name followed by a newline.
+
+    Example:
+        >>> import zipfile
+        >>> from flowerkit.lite import labels_text
+        >>> print(labels_text(["daisy", "roses"]), end="")
+        daisy
+        roses
+        >>> with zipfile.ZipFile("flowers.tflite") as archive:
+        ...     archive.read("labels.txt").decode() == labels_text(["daisy", "roses", "tulips"])
+        True
+    """
     return "".join(f"{name}\n" for name in class_names)

@@ -48,6 +48,22 @@ class Prediction:
         uncertain: ``True`` when ``predict(min_confidence=...)`` was given and
             ``confidence`` is below it: ``label`` is then only the best guess, and the
             classifier declines to answer (the CLI prints ``uncertain``).
+
+    ``Classifier.predict`` and :meth:`flowerkit.lite.LiteClassifier.predict` make them
+    (through :func:`from_probabilities`); :meth:`to_dict` gives the JSON the CLI prints.
+
+    Example:
+        >>> import numpy as np
+        >>> from flowerkit.prediction import from_probabilities
+        >>> [rose] = from_probabilities(
+        ...     ["my_rose.jpg"], np.array([[0.1, 0.7, 0.2]]), ["daisy", "roses", "tulips"], top_k=2
+        ... )
+        >>> rose.label, rose.index, rose.confidence
+        ('roses', 1, 0.7)
+        >>> rose.top_k
+        (('roses', 0.7), ('tulips', 0.2))
+        >>> print(rose)
+        my_rose.jpg: roses (70.0%)
     """
 
     source: str
@@ -84,6 +100,23 @@ class FailedInput:
             :attr:`Prediction.source <flowerkit.prediction.Prediction.source>` does.
         reason: a reason code from :data:`flowerkit.images.REASONS`.
         message: says what is wrong with the input.
+
+    Example:
+        >>> import numpy as np
+        >>> from flowerkit.prediction import predict_inputs
+        >>> def even(images):  # stands in for a model: the same answer for every image
+        ...     return np.full((len(images), 2), 0.5)
+        >>> preds = predict_inputs(
+        ...     ["my_rose.jpg", b"not an image"], even, image_size=(32, 32),
+        ...     class_names=["daisy", "roses"], errors="skip",
+        ... )
+        >>> [p.source for p in preds]
+        ['my_rose.jpg']
+        >>> [failed] = preds.failures
+        >>> failed.source, failed.reason
+        ('<bytes 1>', 'not_an_image')
+        >>> sorted(failed.to_dict())
+        ['message', 'reason', 'source']
     """
 
     source: str
@@ -105,6 +138,21 @@ class Predictions(list[Prediction]):
     Attributes:
         failures: the :class:`~flowerkit.FailedInput` entries; empty unless
             ``predict(..., errors="skip")`` left bad inputs out.
+
+    Example:
+        >>> import numpy as np
+        >>> from flowerkit.prediction import from_probabilities
+        >>> preds = from_probabilities(
+        ...     ["a.jpg", "b.jpg"], np.array([[0.9, 0.1], [0.55, 0.45]]), ["daisy", "roses"],
+        ...     top_k=1, min_confidence=0.6,
+        ... )
+        >>> preds.labels
+        ['daisy', 'daisy']
+        >>> [p.source for p in preds.answered]  # b.jpg is below min_confidence
+        ['a.jpg']
+        >>> data = preds.to_dict()
+        >>> data["schema_version"], len(data["predictions"]), data["failures"]
+        (1, 2, [])
     """
 
     def __init__(self, items: list[Prediction], failures: tuple[FailedInput, ...] = ()):
@@ -158,6 +206,22 @@ def from_probabilities(
 
     Returns:
         The predictions, in row order, with ``failures``.
+
+    Raises:
+        ValueError: ``names`` and ``probabilities`` have different lengths, or a row's
+            length differs from ``class_names``' (an ``IndexError`` when the row is longer
+            and its best column has no name). Nothing else is checked: the callers pass
+            what they computed.
+
+    Example:
+        >>> import numpy as np
+        >>> from flowerkit.prediction import from_probabilities
+        >>> rows = np.array([[0.2, 0.5, 0.3], [0.4, 0.2, 0.4]])
+        >>> preds = from_probabilities(["one", "two"], rows, ["daisy", "roses", "tulips"], top_k=2)
+        >>> for p in preds:
+        ...     print(p, p.top_k)
+        one: roses (50.0%) (('roses', 0.5), ('tulips', 0.3))
+        two: daisy (40.0%) (('daisy', 0.4), ('tulips', 0.4))
     """
     k = min(top_k, len(class_names))
     results: list[Prediction] = []
@@ -186,13 +250,43 @@ def predict_arrays(
     num_classes: int,
     batch_size: int = 32,
 ) -> NDArray[np.float64]:
-    """``probabilities`` of ``images`` already at ``image_size``, in batches of
-    ``batch_size``: what ``Classifier.predict_proba`` and
-    :meth:`flowerkit.lite.LiteClassifier.predict_proba` return.
+    """Run ``probabilities`` over ``images`` already at ``image_size``, ``batch_size`` at a time.
+
+    This is what ``Classifier.predict_proba`` and
+    :meth:`flowerkit.lite.LiteClassifier.predict_proba` return: the images are not
+    decoded or resized, only cut into batches.
+
+    Args:
+        images: an ``(N, height, width, 3)`` array (uint8 or 0..255 floats).
+        probabilities: maps one batch of images to its ``(batch, classes)`` probabilities.
+        image_size: the ``(height, width)`` the images must have.
+        num_classes: the number of columns, for the ``(0, num_classes)`` result of no
+            images.
+        batch_size: images per ``probabilities`` call.
+
+    Returns:
+        The ``(N, num_classes)`` rows of every batch, in order.
 
     Raises:
         ~flowerkit.ConfigError: ``images`` is not ``(N, height, width, 3)``, or a bad
             ``batch_size``.
+
+    Example:
+        >>> import numpy as np
+        >>> from flowerkit.prediction import predict_arrays
+        >>> batches = []
+        >>> def even(images):  # stands in for a model
+        ...     batches.append(len(images))
+        ...     return np.full((len(images), 3), 1 / 3)
+        >>> images = np.zeros((5, 8, 8, 3), dtype=np.uint8)
+        >>> predict_arrays(images, even, image_size=(8, 8), num_classes=3, batch_size=2).shape
+        (5, 3)
+        >>> batches
+        [2, 2, 1]
+        >>> predict_arrays(images[..., 0], even, image_size=(8, 8), num_classes=3)
+        Traceback (most recent call last):
+        ...
+        flowerkit.ConfigError: `images` must have shape (N, 8, 8, 3). Received shape (5, 8, 8).
     """
     arr = np.asarray(images)
     if arr.ndim != 4 or tuple(arr.shape[1:]) != (*image_size, 3):
@@ -238,9 +332,39 @@ def predict_inputs(
         min_confidence: a calibrated confidence (0..1) below which a prediction is
             marked :attr:`~Prediction.uncertain` instead of answered.
 
+    Returns:
+        One :class:`Prediction` per usable input, in input order, and the
+        :attr:`~Predictions.failures` skipped with ``errors="skip"``.
+
     Raises:
         ~flowerkit.UnreadableImageError: an unusable input, with ``errors="raise"``.
         ~flowerkit.ConfigError: a bad argument, or no inputs.
+
+    Example:
+        A stand-in for a model, which names the class whose colour is nearest to the
+        image's mean colour (the example photos are plain colours):
+
+        >>> import numpy as np
+        >>> from flowerkit.prediction import predict_inputs
+        >>> colours = np.array([[235, 230, 200], [200, 30, 50], [240, 140, 30]])
+        >>> def nearest_colour(images):
+        ...     means = images.mean(axis=(1, 2))  # (N, 3): mean red, green, blue
+        ...     scores = np.exp(-np.linalg.norm(means[:, None] - colours, axis=2) / 20)
+        ...     return scores / scores.sum(axis=1, keepdims=True)
+        >>> done = []
+        >>> preds = predict_inputs(
+        ...     ["my_rose.jpg", "new_photos"], nearest_colour, image_size=(32, 32),
+        ...     class_names=["daisy", "roses", "tulips"], top_k=1, batch_size=2,
+        ...     progress=lambda n, total: done.append((n, total)),
+        ... )
+        >>> for p in preds:
+        ...     print(p.source, p.label)
+        my_rose.jpg roses
+        new_photos/new_daisy.jpg daisy
+        new_photos/new_roses.jpg roses
+        new_photos/new_tulips.jpg tulips
+        >>> done
+        [(2, 4), (4, 4)]
     """
     top_k = v.check_positive_int(top_k, "top_k")
     batch_size = v.check_positive_int(batch_size, "batch_size")
@@ -289,6 +413,19 @@ class Scorer:
 
     Attributes:
         traces: how many times the function has been traced (1 after the first call).
+
+    Example:
+        >>> import keras
+        >>> import numpy as np
+        >>> from flowerkit.prediction import Scorer
+        >>> inputs = keras.Input((16, 16, 3))
+        >>> pooled = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255)(inputs))
+        >>> model = keras.Model(inputs, keras.layers.Dense(3)(pooled))
+        >>> scorer = Scorer(model, (16, 16))
+        >>> scorer(np.zeros((4, 16, 16, 3), dtype=np.uint8)).shape
+        (4, 3)
+        >>> scorer(np.zeros((1, 16, 16, 3))).dtype, scorer.traces  # any batch size: no retrace
+        (dtype('float64'), 1)
     """
 
     def __init__(

@@ -21,12 +21,32 @@ CACHE_ENV = "FLOWERKIT_CACHE_DIR"
 
 
 def default_cache_dir() -> Path:
-    """flowerkit's cache folder.
+    """flowerkit's cache folder, chosen from the environment.
 
     It is ``$FLOWERKIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/flowerkit``, else
-    ``%LOCALAPPDATA%/flowerkit`` on Windows, else ``~/.cache/flowerkit``.
+    ``%LOCALAPPDATA%/flowerkit`` on Windows, else ``~/.cache/flowerkit``. A variable that
+    is set but empty counts as unset; a leading ``~`` in the first two is expanded.
 
-    Caches never go next to the user's data, which may be read-only.
+    Caches never go next to the user's data, which may be read-only. The folder is only
+    named here, not created: each user of it has its own sub-folder (``checks`` for
+    :func:`~flowerkit.data.check_images`, ``datasets`` for
+    :func:`~flowerkit.data.flower_photos` and automatic disk caches, ``weights``, one of
+    the places pretrained weights are looked for).
+
+    Returns:
+        The folder, which need not exist yet.
+
+    Example:
+        >>> import os
+        >>> from unittest import mock
+        >>> from flowerkit.core.paths import default_cache_dir
+        >>> with mock.patch.dict(os.environ, {"FLOWERKIT_CACHE_DIR": "/srv/fk-cache"}):
+        ...     print(default_cache_dir().as_posix())
+        /srv/fk-cache
+        >>> unset = {"FLOWERKIT_CACHE_DIR": "", "XDG_CACHE_HOME": "/var/cache"}
+        >>> with mock.patch.dict(os.environ, unset):
+        ...     print(default_cache_dir().as_posix())
+        /var/cache/flowerkit
     """
     env = os.environ.get(CACHE_ENV)
     if env:

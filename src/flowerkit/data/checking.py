@@ -80,6 +80,10 @@ CacheOption = bool | str | os.PathLike[str]
 class ImageFile:
     """A file that will be used: its path, class index and class name.
 
+    :func:`check_images` makes one for every usable file, in
+    :attr:`DatasetReport.files`; :func:`~flowerkit.data.split_files` splits them by
+    ``key``.
+
     Attributes:
         path: the file.
         label: the index of its class.
@@ -91,6 +95,16 @@ class ImageFile:
         sha256: sha256 of the file's bytes.
         pixel_sha256: sha256 of the decoded RGB pixels (equal for the same picture saved
             differently).
+
+    Example:
+        >>> from flowerkit.data import check_images
+        >>> first = check_images("photos").files[0]
+        >>> first.key, first.label, first.class_name
+        ('daisy/daisy_00.jpg', 0, 'daisy')
+        >>> first.width, first.height
+        (64, 48)
+        >>> first.path.is_absolute(), len(first.sha256)
+        (True, 64)
     """
 
     path: Path
@@ -107,11 +121,27 @@ class ImageFile:
 class BadFile:
     """A file that looked like an image but cannot be used, and why.
 
+    A file "looks like an image" by its extension (:data:`flowerkit.images.IMAGE_EXTENSIONS`);
+    it is a bad file when :func:`~flowerkit.images.load_image` refuses it, or when a folder
+    inside a class folder cannot be listed (``"unreadable"``). Bad files are listed in
+    :attr:`DatasetReport.bad_files` and left out of training.
+
     Attributes:
         path: the file.
         class_name: the class folder it is in, if any.
         reason: a code from :data:`flowerkit.images.REASONS`.
         message: names the file and says what to do.
+
+    Example:
+        >>> from pathlib import Path
+        >>> from flowerkit.data import check_images
+        >>> _ = Path("photos/roses/notes.jpg").write_text("picked in June")
+        >>> bad = check_images("photos").bad_files[0]
+        >>> bad.path.name, bad.class_name, bad.reason
+        ('notes.jpg', 'roses', 'not_an_image')
+        >>> print(bad.message)
+        '.../photos/roses/notes.jpg' is not an image: its first bytes (b'picked in Ju')
+        match no image format; delete it, or replace it with the real image.
     """
 
     path: Path
@@ -124,9 +154,23 @@ class BadFile:
 class IgnoredFile:
     """A file or folder left out on purpose.
 
+    Unlike a :class:`BadFile`, an ignored entry is not a problem: system files, hidden
+    files, files without an image extension and the like (every code is in
+    :data:`IGNORE_REASONS`). They are listed in :attr:`DatasetReport.ignored`.
+
     Attributes:
         path: the file or folder.
         reason: a code from :data:`IGNORE_REASONS`.
+
+    Example:
+        >>> from pathlib import Path
+        >>> from flowerkit.data import check_images
+        >>> _ = Path("photos/.DS_Store").write_bytes(b"")
+        >>> _ = Path("photos/roses/README.txt").write_text("picked in June")
+        >>> for item in check_images("photos").ignored:
+        ...     print(item.path.name, item.reason)
+        .DS_Store system_file
+        README.txt not_an_image_extension
     """
 
     path: Path
@@ -138,11 +182,22 @@ class DuplicateGroup:
     """Usable files that hold the same picture: the same decoded pixels.
 
     All of them are kept for training; deleting the extras (or, for a label conflict, the
-    wrongly labelled copy) is the user's call.
+    wrongly labelled copy) is the user's call. The groups are in
+    :attr:`DatasetReport.duplicates`, sorted by the key of their first file.
 
     Attributes:
         files: the copies, sorted by key.
         same_bytes: true when the files are byte-for-byte identical too.
+
+    Example:
+        >>> import shutil
+        >>> from flowerkit.data import check_images
+        >>> _ = shutil.copy("photos/daisy/daisy_00.jpg", "photos/roses/copy.jpg")
+        >>> group = check_images("photos").duplicates[0]
+        >>> [f.key for f in group.files]
+        ['daisy/daisy_00.jpg', 'roses/copy.jpg']
+        >>> group.same_bytes, group.class_names, group.label_conflict
+        (True, ('daisy', 'roses'), True)
     """
 
     files: tuple[ImageFile, ...]
@@ -168,6 +223,11 @@ class DuplicateGroup:
 class DatasetReport:
     """What :func:`check_images` found in a folder.
 
+    Its properties and methods sum it up: :attr:`counts` per class, :meth:`problems`
+    (reasons the folder cannot be trained on), :meth:`notes` (things worth fixing that do
+    not stop training), :meth:`summary`, :meth:`to_text` (what ``flowerkit check``
+    prints) and :meth:`to_dict` / :meth:`to_json` (``flowerkit check --json``).
+
     Attributes:
         directory: the data folder, absolute.
         class_names: the classes checked, in label order.
@@ -175,6 +235,20 @@ class DatasetReport:
         bad_files: the files that looked like images but cannot be used.
         ignored: the files and folders left out on purpose.
         duplicates: groups of usable files that hold the same picture.
+
+    Example:
+        >>> from flowerkit.data import check_images
+        >>> report = check_images("photos")
+        >>> report.class_names
+        ('daisy', 'roses', 'tulips')
+        >>> report.counts
+        {'daisy': 12, 'roses': 12, 'tulips': 12}
+        >>> report.usable, report.bad_files, report.duplicates
+        (True, (), ())
+        >>> report.summary()
+        '36 images in 3 classes'
+        >>> report.to_dict()["schema_version"]
+        1
     """
 
     directory: Path
@@ -285,7 +359,32 @@ class DatasetReport:
 
 
 def format_report(report: DatasetReport, verbose: bool = False) -> str:
-    """Same as ``report.to_text(verbose)``: the text ``flowerkit check`` prints."""
+    """The text ``flowerkit check`` prints for ``report``; the same as
+    ``report.to_text(verbose)``.
+
+    Args:
+        report: a report from :func:`check_images`.
+        verbose: list every entry; otherwise long lists are cut to their first entries
+            and the ignored files are only counted (``flowerkit check --verbose``).
+
+    Returns:
+        The report over several lines: the summary, the classes with their counts and
+        balance, the files left out and why, ignored files, duplicates and notes.
+
+    Example:
+        >>> from flowerkit.data import check_images, format_report
+        >>> print(format_report(check_images("photos")))
+        Checked .../photos
+          36 images in 3 classes
+        <BLANKLINE>
+        Classes (3):
+          daisy        12
+          roses        12
+          tulips       12
+          largest/smallest = 1.00 (balanced enough)
+        <BLANKLINE>
+        Usable for training: 36 images.
+    """
     return report.to_text(verbose=verbose)
 
 
@@ -293,7 +392,26 @@ def list_class_folders(directory: str | os.PathLike[str]) -> list[str]:
     """Class folder names in ``directory``, sorted.
 
     The class folders are its sub-folders that are not hidden or system folders (such as
-    ``__MACOSX``).
+    ``__MACOSX``); a symbolic link to a folder counts. Nothing is decoded: this is the
+    list :func:`check_images` checks when ``class_names`` is not given.
+
+    Args:
+        directory: the data folder.
+
+    Returns:
+        The names of its class folders, sorted.
+
+    Raises:
+        ~flowerkit.ConfigError: ``directory`` is not a path.
+        ~flowerkit.DatasetError: ``directory`` does not exist or is a file.
+
+    Example:
+        >>> from pathlib import Path
+        >>> from flowerkit.data import list_class_folders
+        >>> Path("photos/__MACOSX").mkdir()
+        >>> Path("photos/.thumbnails").mkdir()
+        >>> list_class_folders("photos")
+        ['daisy', 'roses', 'tulips']
     """
     return class_folders(check_directory(directory))
 
@@ -395,9 +513,22 @@ def check_images(
 
     Raises:
         ~flowerkit.ConfigError: ``directory``, ``workers`` or ``cache`` is not
-            a valid value.
+            a valid value, or ``$FLOWERKIT_MAX_PIXELS`` is set to something other than a
+            positive whole number.
         ~flowerkit.DatasetError: ``directory`` is not an existing folder or
             cannot be listed, or ``class_names`` names a folder that is not in it.
+
+    Example:
+        >>> from flowerkit.data import check_images
+        >>> report = check_images("photos", workers=1)
+        >>> print(report.summary())
+        36 images in 3 classes
+        >>> check_images("photos", class_names=["roses", "daisy"]).counts
+        {'roses': 12, 'daisy': 12}
+        >>> check_images("no_such_folder")
+        Traceback (most recent call last):
+            ...
+        flowerkit.DatasetError: The folder 'no_such_folder' does not exist. ...
     """
     return check_and_decode(
         directory,

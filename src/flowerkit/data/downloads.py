@@ -39,10 +39,21 @@ _CHUNK = 1 << 20
 def demo_sample() -> tuple[Path, list[Path]]:
     """The embedded sample: a downscaled sample of ``flower_photos``.
 
-    The photos are CC-BY 2.0; see ``ATTRIBUTION.md`` beside them.
+    It ships inside flowerkit, so it needs no download: ``flowerkit demo`` trains on it.
+    The photos are CC-BY 2.0; see ``ATTRIBUTION.md`` beside them. Treat the folder as
+    read-only (it is inside the installed package).
 
     Returns:
-        ``(folder of 5 class sub-folders x 24 photos, held-out photos)``.
+        ``(folder of 5 class sub-folders x 24 photos, held-out photos)``: the folder to
+        train on, and one photo per class that is not in it, sorted by name.
+
+    Example:
+        >>> from flowerkit.data import demo_sample, list_class_folders
+        >>> folder, held_out = demo_sample()
+        >>> list_class_folders(folder)
+        ['daisy', 'dandelion', 'roses', 'sunflowers', 'tulips']
+        >>> [photo.name.split("_")[0] for photo in held_out]
+        ['daisy', 'dandelion', 'roses', 'sunflowers', 'tulips']
     """
     root = Path(__file__).resolve().parent / "_sample"
     return root / "flowers", sorted((root / "heldout").glob("*.jpg"))
@@ -122,12 +133,15 @@ def flower_photos(
     extracted with every member checked (no absolute paths, no ``..``, no links or
     devices). Extraction goes to a temporary folder that is renamed into place, so a
     failure never leaves a half-extracted folder; the archive is deleted afterwards. Later
-    calls return the folder without touching the network.
+    calls return the folder without touching the network: a ``flower_photos`` folder
+    already in ``cache_dir`` is returned as it is, so a copy downloaded by hand can be
+    put there instead.
 
     Args:
         cache_dir: the folder to keep the data set in (default: the ``datasets`` folder
             in :func:`default_cache_dir`).
-        url: where to download the archive from.
+        url: where to download the archive from (any URL ``urllib`` opens, ``file://``
+            included); the archive must hold a top-level ``flower_photos/`` folder.
         sha256: the archive's expected SHA-256, in hex.
         size: the archive's expected size in bytes, or ``None`` not to check it.
         timeout: the network timeout, in seconds.
@@ -136,7 +150,31 @@ def flower_photos(
         The extracted ``flower_photos`` folder.
 
     Raises:
-        ~flowerkit.DownloadError: on any failure.
+        ~flowerkit.DownloadError: on any failure: the network, a size or SHA-256 that
+            does not match (nothing is extracted then), or an archive that cannot be
+            extracted or holds an unsafe member.
+
+    Example:
+        The first call downloads the 229 MB archive; here a small archive made on the spot
+        stands in for it, through a ``file://`` URL:
+
+        >>> import hashlib, tarfile
+        >>> from pathlib import Path
+        >>> from flowerkit.data import flower_photos, list_class_folders
+        >>> with tarfile.open("mini.tgz", "w:gz") as tar:
+        ...     tar.add("photos", arcname="flower_photos")
+        >>> url = Path("mini.tgz").absolute().as_uri()
+        >>> flower_photos("datasets", url=url, sha256="0" * 64, size=None)
+        Traceback (most recent call last):
+            ...
+        flowerkit.DownloadError: The file from file://.../mini.tgz has SHA-256 ..., expected
+        000...; it is damaged or not the right file. Nothing was extracted.
+        >>> digest = hashlib.sha256(Path("mini.tgz").read_bytes()).hexdigest()
+        >>> folder = flower_photos("datasets", url=url, sha256=digest, size=None)
+        >>> folder.as_posix(), list_class_folders(folder)
+        ('datasets/flower_photos', ['daisy', 'roses', 'tulips'])
+        >>> flower_photos("datasets") == folder  # already there: no download
+        True
     """
     base = default_cache_dir() / "datasets" if cache_dir is None else Path(cache_dir).expanduser()
     target = base / "flower_photos"

@@ -105,6 +105,22 @@ class Datasets:
             ``test_files``). ``None`` when ``test_split=0``.
         test_files: the test images, in the order ``test`` yields them.
         test_labels: the class index of each test image.
+
+    Example:
+        >>> from flowerkit.data import load_datasets
+        >>> data = load_datasets("photos", image_size=32, batch_size=8, seed=42)
+        >>> data.class_names, data.num_classes
+        (('daisy', 'roses', 'tulips'), 3)
+        >>> data.counts
+        {'train': {'daisy': 10, 'roses': 10, 'tulips': 10},
+         'validation': {'daisy': 2, 'roses': 2, 'tulips': 2}}
+        >>> images, labels = next(iter(data.train))
+        >>> print(images.shape, images.dtype.name, labels.dtype.name)
+        (8, 32, 32, 3) uint8 int32
+        >>> data.validation_files[0].relative_to(data.report.directory).as_posix()
+        'daisy/...jpg'
+        >>> data.class_weights()
+        {0: 1.0, 1: 1.0, 2: 1.0}
     """
 
     train: tf.data.Dataset
@@ -218,6 +234,9 @@ def split_files(
     is the larger held-out split, test on a tie; so these corrections only ever concern
     the few files at the edges of the ranges.
 
+    This is the rule :func:`load_datasets` applies with ``split="stratified"``; call it to
+    see or reuse a split without building pipelines.
+
     Args:
         files: the files to split (the usable files of a
             :class:`~flowerkit.data.DatasetReport`); each one's ``key`` and class decide
@@ -235,6 +254,22 @@ def split_files(
     Raises:
         ~flowerkit.ConfigError: with ``test_split`` given, a fraction is not in [0, 1) or
             the two add up to 1 or more.
+
+    Example:
+        >>> from flowerkit.data import check_images, split_files
+        >>> files = check_images("photos").files
+        >>> train, validation = split_files(files, 0.2, seed=42)
+        >>> len(train), len(validation)
+        (30, 6)
+        >>> sorted({f.class_name for f in validation})
+        ['daisy', 'roses', 'tulips']
+        >>> train3, validation3, test = split_files(files, 0.2, seed=42, test_split=0.1)
+        >>> validation3 == validation, len(train3), len(test)
+        (True, 26, 4)
+        >>> split_files(files, 0.6, seed=42, test_split=0.5)
+        Traceback (most recent call last):
+            ...
+        flowerkit.ConfigError: `validation_split` + `test_split` must be less than 1, ...
     """
     if test_split is None:
         train, val, _ = _split_three_ways(files, validation_split, 0.0, seed)
@@ -341,9 +376,11 @@ def image_dataset(
 ) -> tf.data.Dataset:
     """A ``tf.data`` pipeline over image files, decoded by :func:`~flowerkit.images.load_image`.
 
-    A file that cannot be read when the pipeline runs (it changed after the check) becomes
-    a blank image with a :class:`~flowerkit.BadFilesWarning` naming it, instead
-    of stopping the epoch; the number of examples never changes.
+    Use it for files you list yourself; for a folder of class sub-folders
+    :func:`load_datasets` is simpler, and checks every file first. Nothing is checked
+    here: a file that cannot be read when the pipeline runs (it is broken, or changed
+    after a check) becomes a blank image with a :class:`~flowerkit.BadFilesWarning`
+    naming it, instead of stopping the epoch; the number of examples never changes.
 
     Args:
         paths: the image files, in the order the pipeline yields them (unless shuffled).
@@ -371,6 +408,19 @@ def image_dataset(
     Raises:
         ~flowerkit.ConfigError: ``paths`` is empty, ``labels`` does not have
             one entry per path, or another argument is not a valid value.
+
+    Example:
+        >>> from flowerkit.data import image_dataset
+        >>> paths = ["new_photos/new_daisy.jpg", "my_rose.jpg"]
+        >>> for images, labels in image_dataset(paths, [0, 1], image_size=32, batch_size=2):
+        ...     print(images.shape, images.dtype.name, labels.numpy().tolist())
+        (2, 32, 32, 3) uint8 [0, 1]
+        >>> image_dataset(["my_rose.jpg"], image_size=(32, 48), batch_size=None).element_spec
+        TensorSpec(shape=(32, 48, 3), dtype=tf.uint8, name=None)
+        >>> image_dataset(paths, [0])
+        Traceback (most recent call last):
+            ...
+        flowerkit.ConfigError: `labels` must have one entry per path: got 1 labels for 2 paths.
     """
     size = v.check_image_size(image_size)
     if batch_size is not None:
@@ -439,6 +489,10 @@ def load_datasets(
     """Check ``directory`` and return its train/validation(/test) pipelines as
     :class:`Datasets`.
 
+    This is what :meth:`Classifier.fit <flowerkit.classifier.Classifier.fit>` takes. The
+    pipelines yield ``(images, labels)`` batches of raw ``uint8`` pixels and ``int32``
+    class indices; the split rules are in the module documentation.
+
     Every file is checked first (see :func:`~flowerkit.data.check_images`); unusable files
     are left out with one :class:`~flowerkit.BadFilesWarning`
     (``on_bad_file="skip"``) or raise :class:`~flowerkit.UnreadableImageError`
@@ -489,6 +543,22 @@ def load_datasets(
         ~flowerkit.ConfigError: an argument is not a valid value; ``validation_split +
             test_split`` >= 1; ``test_split`` > 0 with ``split="keras"``; or
             ``seed=None`` with ``validation_split`` or ``test_split`` > 0.
+
+    Example:
+        >>> from flowerkit.data import load_datasets
+        >>> data = load_datasets(
+        ...     "photos", image_size=32, batch_size=8, validation_split=0.2, test_split=0.1,
+        ...     seed=42,
+        ... )
+        >>> len(data.train_files), len(data.validation_files), len(data.test_files)
+        (26, 6, 4)
+        >>> data.test.element_spec
+        (TensorSpec(shape=(None, 32, 32, 3), dtype=tf.uint8, name=None),
+         TensorSpec(shape=(None,), dtype=tf.int32, name=None))
+        >>> load_datasets("photos", seed=None)
+        Traceback (most recent call last):
+            ...
+        flowerkit.ConfigError: `seed` must be an integer when `validation_split` > 0, ...
     """
     tune_for_training()
     size = v.check_image_size(image_size)
@@ -705,6 +775,25 @@ def labelled_batches(
         ~flowerkit.ConfigError: ``subset`` is neither split; ``Datasets`` without that
             split; or another kind of object.
         ~flowerkit.DatasetError: a folder that :func:`load_datasets` cannot use.
+
+    Example:
+        >>> from flowerkit.data import labelled_batches, load_datasets
+        >>> data = load_datasets("photos", image_size=32, batch_size=8, seed=42)
+        >>> batches, paths = labelled_batches(
+        ...     data, class_names=data.class_names, image_size=data.image_size
+        ... )
+        >>> len(paths), sum(int(labels.shape[0]) for _, labels in batches)
+        (6, 6)
+        >>> batches, paths = labelled_batches(
+        ...     "photos", class_names=["daisy", "roses", "tulips"], image_size=(32, 32)
+        ... )
+        >>> len(paths)
+        36
+        >>> labelled_batches(data, class_names=data.class_names, image_size=(32, 32),
+        ...                  subset="test")
+        Traceback (most recent call last):
+            ...
+        flowerkit.ConfigError: These Datasets have no test split (test_split=0); ...
     """
     import tensorflow as tf
 

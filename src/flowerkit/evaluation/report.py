@@ -71,7 +71,33 @@ _RANGE_TOLERANCE = 1e-6
 
 @dataclass(frozen=True)
 class ClassMetrics:
-    """Precision, recall, F1 and support (number of true images) of one class."""
+    """Precision, recall, F1 and support (number of true images) of one class.
+
+    An entry of :attr:`EvaluationReport.per_class`. A figure with nothing to divide by
+    (a class never predicted, or never present) is ``0.0``.
+
+    Attributes:
+        name: the class name.
+        precision: the fraction of the images predicted as this class that are of it.
+        recall: the fraction of the images of this class predicted as it.
+        f1: the harmonic mean of ``precision`` and ``recall``.
+        support: how many images of this class were evaluated.
+
+    Example:
+        Four images, one rose taken for a daisy:
+
+        >>> import numpy as np
+        >>> from flowerkit.evaluation import EvaluationReport
+        >>> probabilities = np.array(
+        ...     [[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.6, 0.3, 0.1], [0.1, 0.2, 0.7]]
+        ... )
+        >>> report = EvaluationReport.from_predictions(
+        ...     [0, 1, 1, 2], probabilities, ["daisy", "roses", "tulips"]
+        ... )
+        >>> roses = report.per_class[1]
+        >>> roses.name, roses.precision, roses.recall, round(roses.f1, 3), roses.support
+        ('roses', 1.0, 0.5, 0.667, 2)
+    """
 
     name: str
     precision: float
@@ -82,7 +108,33 @@ class ClassMetrics:
 
 @dataclass(frozen=True)
 class AverageMetrics:
-    """Precision, recall and F1 averaged over classes; ``support`` is the image count."""
+    """Precision, recall and F1 averaged over classes; ``support`` is the image count.
+
+    :attr:`EvaluationReport.macro_avg` weighs every class the same (classes with no
+    images included); :attr:`EvaluationReport.weighted_avg` weighs them by support.
+
+    Attributes:
+        precision: the averaged precision.
+        recall: the averaged recall.
+        f1: the averaged F1 (the mean of the per-class F1 scores, not the F1 of the mean
+            precision and recall).
+        support: the number of images evaluated.
+
+    Example:
+        >>> import numpy as np
+        >>> from flowerkit.evaluation import EvaluationReport
+        >>> probabilities = np.array(
+        ...     [[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.6, 0.3, 0.1], [0.1, 0.2, 0.7]]
+        ... )
+        >>> report = EvaluationReport.from_predictions(
+        ...     [0, 1, 1, 2], probabilities, ["daisy", "roses", "tulips"]
+        ... )
+        >>> macro, weighted = report.macro_avg, report.weighted_avg
+        >>> round(macro.precision, 3), round(macro.recall, 3), round(macro.f1, 3), macro.support
+        (0.833, 0.833, 0.778, 4)
+        >>> round(weighted.precision, 3), weighted.recall, round(weighted.f1, 3)
+        (0.875, 0.75, 0.75)
+    """
 
     precision: float
     recall: float
@@ -100,6 +152,24 @@ class CalibrationBin:
         count: how many predictions fall in the bin.
         accuracy: fraction of the bin's predictions that are right.
         confidence: mean confidence (highest probability) of the bin's predictions.
+
+    Example:
+        >>> import numpy as np
+        >>> from flowerkit.evaluation import EvaluationReport
+        >>> probabilities = np.array(
+        ...     [[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.6, 0.3, 0.1], [0.1, 0.2, 0.7]]
+        ... )
+        >>> report = EvaluationReport.from_predictions(
+        ...     [0, 1, 1, 2], probabilities, ["daisy", "roses", "tulips"]
+        ... )
+        >>> for b in report.calibration_bins:  # (lower, upper] count accuracy confidence
+        ...     edges = f"({b.lower:.3f}, {b.upper:.3f}]"
+        ...     print(edges, b.count, b.accuracy, round(b.confidence, 2))
+        (0.533, 0.600] 1 0.0 0.6
+        (0.667, 0.733] 2 1.0 0.7
+        (0.733, 0.800] 1 1.0 0.8
+        >>> round(report.ece, 3)  # (1 * 0.6 + 2 * 0.3 + 1 * 0.2) / 4
+        0.35
     """
 
     lower: float
@@ -121,6 +191,22 @@ class Mistake:
         confidence: the probability of the predicted class.
         true_probability: the probability of the true class.
         loss: its cross-entropy ``-log(true_probability)`` (clipped as for the mean loss).
+
+    Example:
+        >>> import numpy as np
+        >>> from flowerkit.evaluation import EvaluationReport
+        >>> probabilities = np.array(
+        ...     [[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.6, 0.3, 0.1], [0.1, 0.2, 0.7]]
+        ... )
+        >>> report = EvaluationReport.from_predictions(
+        ...     [0, 1, 1, 2], probabilities, ["daisy", "roses", "tulips"],
+        ...     file_paths=["a.jpg", "b.jpg", "c.jpg", "d.jpg"],
+        ... )
+        >>> [miss] = report.mistakes
+        >>> miss.index, miss.file_path, miss.true_label, miss.predicted_label
+        (2, 'c.jpg', 'roses', 'daisy')
+        >>> miss.confidence, miss.true_probability, round(miss.loss, 3)
+        (0.6, 0.3, 1.204)
     """
 
     index: int
@@ -271,7 +357,21 @@ def expected_calibration_error(
         calibrated) and 1.
 
     Raises:
-        ~flowerkit.ConfigError: an input is malformed.
+        ~flowerkit.ConfigError: an input is malformed: ``probabilities`` is not an
+            ``(N, num_classes)`` array of rows that sum to 1, ``labels`` do not match it,
+            or ``n_bins`` is not a positive integer.
+
+    Example:
+        Four predictions, 90%, 80%, 70% and 60% sure; the 70% one is wrong:
+
+        >>> from flowerkit.evaluation import expected_calibration_error
+        >>> labels = [0, 1, 1, 0]
+        >>> probabilities = [[0.9, 0.1], [0.2, 0.8], [0.7, 0.3], [0.6, 0.4]]
+        >>> round(expected_calibration_error(labels, probabilities), 3)
+        0.35
+        >>> # One bin: 75% right and 75% sure on average.
+        >>> round(expected_calibration_error(labels, probabilities, n_bins=1), 3)
+        0.0
     """
     n_bins = v.check_positive_int(n_bins, "n_bins")
     probs = _check_probabilities(probabilities, "probabilities")
@@ -381,6 +481,55 @@ class EvaluationReport:
             ``None``.
         split: the split the images come from, e.g. ``"validation"`` or ``"test"``, or
             ``None`` when unknown (a folder or a ``tf.data.Dataset`` of the caller's).
+        min_confidence: the confidence threshold the report was asked about
+            (``from_predictions(min_confidence=...)``), or ``None``.
+        coverage: with ``min_confidence``, the share of images whose highest probability
+            reaches it (the ones ``predict(min_confidence=...)`` answers); else ``None``.
+        selective_accuracy: with ``min_confidence``, the accuracy on those images
+            (``None`` when none reaches it, or without ``min_confidence``).
+
+    Raises:
+        ~flowerkit.ConfigError: :meth:`from_predictions` is given malformed labels,
+            probabilities or arguments, or :meth:`from_dict` data that is not a complete
+            report of this schema version. The constructor itself checks nothing.
+
+    Example:
+        >>> import json
+        >>> import numpy as np
+        >>> from flowerkit.evaluation import EvaluationReport
+        >>> probabilities = np.array(
+        ...     [[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.6, 0.3, 0.1], [0.1, 0.2, 0.7]]
+        ... )
+        >>> report = EvaluationReport.from_predictions(
+        ...     [0, 1, 1, 2], probabilities, ["daisy", "roses", "tulips"],
+        ...     top_k=2, split="validation", min_confidence=0.65,
+        ... )
+        >>> report.accuracy, report.top_k_accuracy, report.num_errors
+        (0.75, 1.0, 1)
+        >>> report.most_confused()
+        [('roses', 'daisy', 1)]
+        >>> report.coverage, report.selective_accuracy  # the 0.6 mistake is not answered
+        (0.75, 1.0)
+        >>> EvaluationReport.from_dict(json.loads(report.to_json())) == report
+        True
+        >>> print(report.to_text())
+        split: validation
+        4 images, 3 classes, 1 wrong
+        accuracy 75.0%   top-2 accuracy 100.0%   loss 0.5351   ECE 0.3500
+        at confidence >= 0.65: coverage 75.0%, accuracy 100.0%
+        <BLANKLINE>
+        class         precision  recall      f1  support
+        daisy             0.500   1.000   0.667        1
+        roses             1.000   0.500   0.667        2
+        tulips            1.000   1.000   1.000        1
+        macro avg         0.833   0.833   0.778        4
+        weighted avg      0.875   0.750   0.750        4
+        <BLANKLINE>
+        most confused: roses -> daisy (1)
+        <BLANKLINE>
+        worst mistakes:
+          roses -> daisy (0.60)  #2
+        <BLANKLINE>
     """
 
     class_names: tuple[str, ...]

@@ -47,6 +47,24 @@ class ExportResult:
         quantization: for ``"tflite"``, the quantization; ``None`` otherwise.
         size_bytes: the size on disk (a folder's files added up).
         checks: the figures measured on a fresh reload (empty with ``verify=False``).
+
+    Example:
+        A tiny model exported to ONNX (the quickest format to write):
+
+        >>> import keras
+        >>> from flowerkit.export import ExportSource, export_model
+        >>> from flowerkit.prediction import Scorer
+        >>> inputs = keras.Input((16, 16, 3))
+        >>> pooled = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255)(inputs))
+        >>> model = keras.Model(inputs, keras.layers.Dense(2)(pooled))
+        >>> source = ExportSource(model, ("daisy", "roses"), (16, 16), Scorer(model, (16, 16)))
+        >>> result = export_model(source, "tiny.onnx", "onnx")
+        >>> result.path, result.format, result.quantization, result.size_bytes > 0
+        (PosixPath('tiny.onnx'), 'onnx', None, True)
+        >>> [(check.metric, check.passed) for check in result.checks]
+        [('max_abs_diff', True), ('top1_agreement', True)]
+        >>> sorted(result.to_dict())
+        ['checks', 'format', 'path', 'quantization', 'size_bytes']
     """
 
     path: Path
@@ -149,8 +167,68 @@ def export_model(
     max_accuracy_drop: float = 0.02,
     verify: bool = True,
 ) -> ExportResult:
-    """Export ``source`` to ``path`` and verify what was written (see
-    :meth:`Classifier.export <flowerkit.classifier.Classifier.export>`)."""
+    """Export ``source`` to ``path``, reload what was written and verify it.
+
+    :meth:`Classifier.export <flowerkit.classifier.Classifier.export>` is this function
+    with the classifier's model; see it and ``docs/export.rst`` for the formats and the
+    tolerances. The export is written beside ``path``, reloaded (plain TensorFlow for a
+    SavedModel, the LiteRT interpreter for ``.tflite``, ONNX Runtime for ``.onnx``),
+    compared with ``source.reference`` on a sample of images, and only then renamed into
+    place.
+
+    Args:
+        source: the model and what travels with it (:class:`ExportSource`).
+        path: the folder (SavedModel) or file (``.tflite``, ``.onnx``) to write; a
+            previous export there is replaced.
+        format: ``"saved_model"``, ``"tflite"`` or ``"onnx"`` (which needs the ``onnx``
+            extra).
+        quantization: for ``"tflite"``: ``"float32"``, ``"float16"``, ``"dynamic"`` or
+            ``"int8"`` (which needs ``representative_data``); the other formats are
+            float32.
+        representative_data: training images for int8 calibration and the verification
+            sample: a :class:`~flowerkit.data.Datasets` (its training files; its
+            validation split is then the default ``validation_data``), a folder, a
+            ``tf.data.Dataset`` or an array ``(N, H, W, 3)``. Up to 200 images are used,
+            and up to 32 of them for the checks. Without it, the checks use synthetic
+            images.
+        validation_data: labelled data on which a quantized ``.tflite`` export's accuracy
+            is compared with the Keras model's.
+        max_accuracy_drop: the largest validation accuracy loss a quantized export may
+            show (0.02: two points).
+        verify: reload and check the export (``False`` skips it; LiteRT is then not
+            needed for a ``.tflite`` export).
+
+    Returns:
+        An :class:`ExportResult`: the path, format, size and checks.
+
+    Raises:
+        ~flowerkit.ConfigError: a bad argument: an unknown ``format`` or
+            ``quantization``, a quantization other than float32 for a SavedModel or ONNX,
+            int8 without ``representative_data``, unusable ``representative_data``, or
+            ``validation_data`` that is a Datasets without a validation split.
+        ~flowerkit.ExportError: ``path`` is not something an export may replace (a file
+            for a SavedModel, a folder for a file, or a folder of other files), the
+            conversion failed, the export did not run when reloaded, or a check did not
+            pass (naming the figure); nothing is written.
+        ModuleNotFoundError: ``ai-edge-litert`` (a verified ``.tflite`` export) or
+            tf2onnx/onnxruntime (``"onnx"``) is not installed; raised before converting.
+
+    Example:
+        >>> import keras
+        >>> from flowerkit.export import ExportSource, export_model
+        >>> from flowerkit.prediction import Scorer
+        >>> inputs = keras.Input((16, 16, 3))
+        >>> pooled = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255)(inputs))
+        >>> model = keras.Model(inputs, keras.layers.Dense(2)(pooled))
+        >>> source = ExportSource(model, ("daisy", "roses"), (16, 16), Scorer(model, (16, 16)))
+        >>> print(export_model(source, "tiny.onnx", "onnx"))
+        tiny.onnx (onnx, 0.0 MB): onnx max_abs_diff ... (limit 0.0001); onnx top1_agreement 1
+        >>> export_model(source, "tiny_model", quantization="int8")
+        Traceback (most recent call last):
+        ...
+        flowerkit.ConfigError: quantization='int8' applies to format='tflite'; a saved_model
+        export is float32.
+    """
     v.check_choice(format, "format", FORMATS)
     v.check_choice(quantization, "quantization", tflite.QUANTIZATIONS)
     if format != "tflite" and quantization != "float32":

@@ -25,6 +25,23 @@ class Check:
         limit: the largest value that passes (the smallest, for ``top1_agreement``), or
             ``None`` for a figure that is only reported.
         detail: extra figures (accuracies, image counts).
+
+    Example:
+        >>> from flowerkit.export import Check
+        >>> close = Check("float32", "max_abs_diff", 1.1e-07, limit=1e-4)
+        >>> close.passed, str(close)
+        (True, 'float32 max_abs_diff 1.1e-07 (limit 0.0001)')
+        >>> Check("float32", "top1_agreement", 0.75).passed  # no limit: only reported
+        True
+        >>> drop = Check(
+        ...     "validation", "accuracy_drop", 0.05, limit=0.02,
+        ...     detail=(("keras_accuracy", 0.9), ("export_accuracy", 0.85), ("images", 40.0)),
+        ... )
+        >>> drop.passed
+        False
+        >>> drop.to_dict()
+        {'name': 'validation', 'metric': 'accuracy_drop', 'value': 0.05, 'limit': 0.02,
+         'passed': False, 'keras_accuracy': 0.9, 'export_accuracy': 0.85, 'images': 40.0}
     """
 
     name: str

@@ -32,7 +32,30 @@ class ExportSource:
         outputs: ``"logits"``, or ``"probabilities"`` for a model ending in a softmax.
         temperature: the calibration temperature, applied inside every export.
         preset: the preset the model was built from, if any.
-        preprocessing: how images are decoded before the model (``ModelMetadata``).
+        preprocessing: how images are decoded before the model (``ModelMetadata``); for
+            a model trained with this flowerkit, pass
+            :func:`flowerkit.artifact.current_preprocessing`. Left empty, the export says
+            it was trained under decode rules 1, and loading a ``.tflite`` export then
+            warns with :class:`~flowerkit.VersionMismatchWarning`.
+
+    ``Classifier.export`` makes one from the classifier; make one yourself to export a
+    Keras model that is not a ``Classifier``.
+
+    Example:
+        >>> import keras
+        >>> import numpy as np
+        >>> from flowerkit.export import ExportSource
+        >>> from flowerkit.prediction import Scorer
+        >>> inputs = keras.Input((16, 16, 3))
+        >>> pooled = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255)(inputs))
+        >>> model = keras.Model(inputs, keras.layers.Dense(2)(pooled))
+        >>> source = ExportSource(
+        ...     model, ("daisy", "roses"), (16, 16), Scorer(model, (16, 16)), temperature=1.5
+        ... )
+        >>> source.reference(np.zeros((1, 16, 16, 3), dtype=np.uint8))  # black: zero logits
+        array([[0.5, 0.5]])
+        >>> source.reference(np.full((3, 16, 16, 3), 255, dtype=np.uint8)).sum(axis=1).round(6)
+        array([1., 1., 1.])
     """
 
     model: keras.Model

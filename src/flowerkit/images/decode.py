@@ -632,7 +632,28 @@ def _finish(image: Image.Image, orientation: int) -> Image.Image:
 
 def dct_scaled(width: int, height: int, image_size: tuple[int, int] | None) -> bool:
     """Whether a JPEG of ``width`` x ``height`` (upright) decoded for ``image_size`` =
-    ``(height, width)`` is DCT-scaled (see rule 7 of the module documentation)."""
+    ``(height, width)`` is DCT-scaled (see rule 7 of the module documentation).
+
+    It is when both sides are at least ``2 * DCT_REDUCING_GAP`` (4) times the target's.
+    The checker uses this to tell whether its full-size decode also gives the training
+    pixels (resized with :func:`resize_decoded`) or a second, DCT-scaled decode is needed.
+
+    Args:
+        width: the JPEG's width in pixels, after EXIF orientation.
+        height: the JPEG's height in pixels, after EXIF orientation.
+        image_size: the ``(height, width)`` it is decoded for; ``None`` (full size) is
+            never DCT-scaled.
+
+    Returns:
+        ``True`` when libjpeg decodes it at a reduced size first.
+
+    Example:
+        >>> from flowerkit.images import dct_scaled
+        >>> dct_scaled(4032, 3024, (180, 180))  # a 12-megapixel phone photo
+        True
+        >>> dct_scaled(640, 480, (180, 180)), dct_scaled(4032, 3024, None)
+        (False, False)
+    """
     if image_size is None:
         return False
     gap = 2 * DCT_REDUCING_GAP
@@ -771,6 +792,9 @@ def to_rgb_array(array: NDArray[Any], *, name: str = "image") -> NDArray[np.uint
 
     Four channels are RGBA: the alpha is composited on white, as for image files.
 
+    Other numeric types are rounded to the nearest whole value; grayscale is repeated
+    into the three channels.
+
     Args:
         array: the pixels.
         name: the argument's name, for error messages.
@@ -781,6 +805,20 @@ def to_rgb_array(array: NDArray[Any], *, name: str = "image") -> NDArray[np.uint
     Raises:
         ~flowerkit.ConfigError: the array has the wrong shape, is not numeric,
             or holds values outside 0..255 (or NaN).
+
+    Example:
+        >>> import numpy as np
+        >>> from flowerkit.images import to_rgb_array
+        >>> to_rgb_array(np.zeros((2, 3), dtype=np.uint8)).shape
+        (2, 3, 3)
+        >>> transparent_and_opaque_red = np.array([[[255, 0, 0, 0], [255, 0, 0, 255]]])
+        >>> to_rgb_array(transparent_and_opaque_red).tolist()
+        [[[255, 255, 255], [255, 0, 0]]]
+        >>> to_rgb_array(np.full((2, 2), 300.0), name="pixels")
+        Traceback (most recent call last):
+            ...
+        flowerkit.ConfigError: `pixels` values must lie in 0..255 (raw pixels; the model
+        rescales inside). Received values from 300 to 300.
     """
     arr = np.asarray(array)
     if arr.ndim == 2:
@@ -812,7 +850,28 @@ def to_rgb_array(array: NDArray[Any], *, name: str = "image") -> NDArray[np.uint
 
 
 def resize_image(array: NDArray[np.uint8], image_size: tuple[int, int]) -> NDArray[np.uint8]:
-    """Squash a uint8 RGB array to ``image_size`` = ``(height, width)`` the flowerkit way."""
+    """Squash a uint8 RGB array to ``image_size`` = ``(height, width)`` the flowerkit way.
+
+    The resize of rule 7 (no crop, Pillow's anti-aliased bilinear filter), as
+    :func:`load_image` does for an array.
+
+    Args:
+        array: an ``(H, W, 3)`` uint8 array, e.g. from :func:`to_rgb_array`.
+        image_size: ``(height, width)``.
+
+    Returns:
+        The ``(height, width, 3)`` uint8 array; ``array`` itself when it is that size
+        already.
+
+    Example:
+        >>> import numpy as np
+        >>> from flowerkit.images import resize_image
+        >>> pixels = np.zeros((48, 64, 3), dtype=np.uint8)
+        >>> resize_image(pixels, (24, 24)).shape
+        (24, 24, 3)
+        >>> resize_image(pixels, (48, 64)) is pixels
+        True
+    """
     height, width = image_size
     if array.shape[0] == height and array.shape[1] == width:
         return array
@@ -829,14 +888,31 @@ def decode_image(
     The image :func:`load_image` turns into an array (orientation and mode rules
     applied, not resized).
 
+    Use it when you need the image itself (to show or save it); pass it to
+    :func:`resize_decoded` for the array the model gets.
+
     Args:
         source: a file path, encoded image bytes or a PIL image.
         image_size: the ``(height, width)`` the image is for: a large JPEG is then
             decoded DCT-scaled (rule 7); ``None`` decodes every pixel.
 
+    Returns:
+        An ``RGB`` image, upright, at its own size (or the DCT-scaled size).
+
     Raises:
         ~flowerkit.UnreadableImageError: as :func:`load_image`.
         ~flowerkit.ConfigError: ``source`` is of another type.
+
+    Example:
+        >>> from flowerkit.images import decode_image
+        >>> image = decode_image("my_rose.jpg")
+        >>> image.mode, image.size  # PIL sizes are (width, height)
+        ('RGB', (64, 48))
+        >>> decode_image(48)
+        Traceback (most recent call last):
+            ...
+        flowerkit.ConfigError: An image must be a path, encoded bytes, a PIL image or a
+        numpy array. Received an object of type int.
     """
     if isinstance(source, Image.Image):
         return _from_pil(source)
@@ -855,7 +931,24 @@ def decode_image(
 def resize_decoded(image: Image.Image, image_size: tuple[int, int]) -> NDArray[np.uint8]:
     """An image from :func:`decode_image` as a uint8 array at ``image_size`` =
     ``(height, width)``, resized the flowerkit way (what :func:`load_image` returns when
-    the decode was not DCT-scaled)."""
+    the decode was not DCT-scaled).
+
+    Args:
+        image: an RGB image from :func:`decode_image`.
+        image_size: ``(height, width)``.
+
+    Returns:
+        The ``(height, width, 3)`` uint8 array.
+
+    Example:
+        >>> import numpy as np
+        >>> from flowerkit.images import decode_image, load_image, resize_decoded
+        >>> pixels = resize_decoded(decode_image("my_rose.jpg", (32, 32)), (32, 32))
+        >>> pixels.shape
+        (32, 32, 3)
+        >>> np.array_equal(pixels, load_image("my_rose.jpg", (32, 32)))
+        True
+    """
     height, width = image_size
     if image.size != (width, height):
         image = image.resize((width, height), _RESAMPLE)
@@ -879,8 +972,27 @@ def load_image(source: ImageInput, image_size: tuple[int, int] | None = None) ->
         ~flowerkit.UnreadableImageError: for a file that is not a usable
             image: its ``path`` is the file (``None`` for bytes) and its ``reason`` one of
             the codes in :data:`REASONS`; the message names the file and says what to do.
-        ~flowerkit.ConfigError: for an array of the wrong shape or range, or
-            an object of another type.
+        ~flowerkit.ConfigError: for an array of the wrong shape or range, an object
+            of another type, or a ``$FLOWERKIT_MAX_PIXELS`` that is not a positive whole
+            number.
+
+    Example:
+        >>> from flowerkit.images import load_image
+        >>> load_image("my_rose.jpg").shape  # a 64 x 48 photo: (height, width, 3)
+        (48, 64, 3)
+        >>> with open("my_rose.jpg", "rb") as f:
+        ...     load_image(f.read(), image_size=(32, 32)).dtype
+        dtype('uint8')
+        >>> load_image(b"<html>Not found</html>")
+        Traceback (most recent call last):
+            ...
+        flowerkit.UnreadableImageError: The given bytes is not an image: it looks like ...
+        >>> from flowerkit import UnreadableImageError
+        >>> try:
+        ...     load_image("no_such_photo.jpg")
+        ... except UnreadableImageError as error:
+        ...     print(error.reason, error.path)
+        missing no_such_photo.jpg
     """
     if isinstance(source, np.ndarray):
         rgb = to_rgb_array(source)

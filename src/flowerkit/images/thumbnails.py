@@ -26,6 +26,16 @@ def thumbnail(path: str | os.PathLike[str] | None, max_side: int) -> NDArray[np.
     Returns:
         The ``uint8`` RGB pixels; ``None`` when there is no path or the file cannot be
         read, so that a report or a gallery never fails because one image moved or broke.
+        It raises no error for an unreadable file.
+
+    Example:
+        >>> from flowerkit.images import thumbnail
+        >>> thumbnail("my_rose.jpg", 32).shape  # 64 x 48 shrunk to 32 x 24
+        (24, 32, 3)
+        >>> thumbnail("my_rose.jpg", 100).shape  # never enlarged
+        (48, 64, 3)
+        >>> print(thumbnail("no_such_photo.jpg", 32))
+        None
     """
     if path is None:
         return None

@@ -78,6 +78,24 @@ def augmentation_block(
         ~flowerkit.ConfigError: an argument is invalid: a factor is negative
             or (``rotation`` aside) not below 1, ``crop_size`` is given without ``crop``,
             or every transform is turned off.
+
+    Example:
+        >>> import numpy as np
+        >>> from flowerkit.models import augmentation_block
+        >>> block = augmentation_block(seed=1)
+        >>> [layer.__class__.__name__ for layer in block.layers]
+        ['RandomFlip', 'RandomRotation', 'RandomZoom']
+        >>> images = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+        >>> bool(np.all(np.asarray(block(images, training=False)) == images))  # inference
+        True
+        >>> stronger = augmentation_block(crop=0.3, rotation=0, zoom=0, contrast=0.2, seed=1)
+        >>> [layer.__class__.__name__ for layer in stronger.layers]
+        ['RandomResizedCrop', 'RandomFlip', 'RandomContrast']
+        >>> augmentation_block(crop_size=112)
+        Traceback (most recent call last):
+        ...
+        flowerkit.ConfigError: `crop_size` sets the size of the random crops, so it needs
+        `crop` (e.g. crop=0.3). Received: crop=0.0, crop_size=(112, 112)
     """
     import keras
 

@@ -37,6 +37,17 @@ class TrainingRecipe:
             (``None``: all; batch-norm layers always stay frozen).
         fine_tune_learning_rate: the base rate of fine-tuning (``None``: a tenth of
             ``learning_rate``).
+
+    Making a recipe checks nothing: an unknown ``optimizer`` or ``schedule`` raises
+    :class:`~flowerkit.ConfigError` when ``Classifier.fit`` builds the optimizer.
+
+    Example:
+        >>> import flowerkit as fk
+        >>> recipe = fk.TrainingRecipe(learning_rate=2e-3, schedule="cosine", warmup_epochs=1)
+        >>> recipe.optimizer, recipe.epochs, recipe.fine_tune_rate
+        ('adam', 10, 0.0002)
+        >>> fk.get_preset("compact").recipe.schedule
+        'cosine'
     """
 
     optimizer: str = "adam"

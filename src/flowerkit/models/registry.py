@@ -36,7 +36,37 @@ __all__ = [
 
 
 class ModelBuilder(Protocol):
-    """What a preset's builder looks like."""
+    """What a preset's builder looks like: a function that builds one uncompiled model.
+
+    :func:`register_preset` registers one; :func:`~flowerkit.models.build_model` checks the
+    arguments, then calls it as ``builder(num_classes, image_size=..., augmentation=...,
+    dropout=..., **options)``.
+
+    Args:
+        num_classes: how many logits the model returns (at least 2).
+        image_size: the ``(height, width)`` of the images it takes.
+        augmentation: the augmentation layer to apply first, on the raw 0..255 pixels, or
+            ``None`` for none.
+        dropout: the dropout rate (0 for none).
+        **options: the preset's own options (:attr:`PresetSpec.options`).
+
+    Returns:
+        A ``keras.Model`` mapping raw 0..255 ``(N, height, width, 3)`` images to
+        ``num_classes`` logits; it rescales inside, so a saved model takes raw pixels.
+
+    Example:
+        >>> import keras
+        >>> def tiny_cnn(num_classes, *, image_size, augmentation, dropout, **options):
+        ...     inputs = keras.Input((*image_size, 3))
+        ...     x = inputs if augmentation is None else augmentation(inputs)
+        ...     x = keras.layers.Rescaling(1 / 255)(x)
+        ...     x = keras.layers.Conv2D(8, 3, activation="relu")(x)
+        ...     x = keras.layers.GlobalAveragePooling2D()(x)
+        ...     x = keras.layers.Dropout(dropout)(x)
+        ...     return keras.Model(inputs, keras.layers.Dense(num_classes)(x))
+        >>> tiny_cnn(3, image_size=(32, 32), augmentation=None, dropout=0.1).output_shape
+        (None, 3)
+    """
 
     def __call__(
         self,
@@ -54,6 +84,29 @@ class AugmentationFactory(Protocol):
 
     It is called as ``factory(seed, image_size)`` and returns the augmentation layer for a
     model built with ``seed`` at ``image_size`` (the size images are fed at).
+    :func:`~flowerkit.models.build_model` calls it when the user asks for augmentation
+    (``augmentation=True``, or ``None`` with ``augment_by_default``) without passing a layer.
+
+    Args:
+        seed: the ``seed`` given to ``build_model`` (``None``: unseeded), to make the
+            random draws repeatable.
+        image_size: the ``(height, width)`` the model takes.
+
+    Returns:
+        A Keras layer that transforms raw 0..255 pixels in training and is the identity
+        (or a plain resize) at inference.
+
+    Example:
+        The ``compact`` preset's factory crops to the network's resolution (112x112 at
+        most), so it needs the image size:
+
+        >>> from flowerkit.models import get_preset
+        >>> factory = get_preset("compact").augmentation
+        >>> block = factory(0, (160, 160))
+        >>> [layer.__class__.__name__ for layer in block.layers]
+        ['RandomResizedCrop', 'RandomFlip', 'RandomContrast', 'RandomBrightness']
+        >>> block.compute_output_shape((None, 160, 160, 3))
+        (None, 112, 112, 3)
     """
 
     def __call__(self, seed: int | None, image_size: tuple[int, int]) -> keras.layers.Layer: ...
@@ -79,6 +132,17 @@ class PresetSpec:
         pretrained_weights: shell-style file names of local pretrained weights files the
             preset can start from (a transfer preset); :func:`flowerkit.models.weights.find_weights`
             looks for them in the weights folders.
+
+    Example:
+        >>> from flowerkit.models import get_preset
+        >>> spec = get_preset("compact")
+        >>> spec.image_size, spec.augment_by_default, spec.dropout, spec.options
+        ((160, 160), True, 0.2, ('width',))
+        >>> spec.recipe.schedule, spec.recipe.epochs, spec.pretrained_weights
+        ('cosine', 30, ())
+        >>> get_preset("mobilenet_v2").pretrained_weights  # files find_weights looks for
+        ('mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_*_no_top.h5',
+         'mobilenet_v2_1.0_*_no_top.weights.h5')
     """
 
     name: str
@@ -140,6 +204,31 @@ def register_preset(
         ~flowerkit.ConfigError: ``name`` is not an identifier or ``image_size``
             is not a valid size; or, when the decorator is applied, ``name`` is already
             registered and ``overwrite`` is false.
+
+    Example:
+        Registration lasts for the Python process, so this example leaves ``my_cnn``
+        registered:
+
+        >>> import keras
+        >>> import flowerkit as fk
+        >>> @fk.register_preset("my_cnn", description="One conv layer.", image_size=(32, 32))
+        ... def my_cnn(num_classes, *, image_size, augmentation, dropout):
+        ...     inputs = keras.Input((*image_size, 3))
+        ...     x = inputs if augmentation is None else augmentation(inputs)
+        ...     x = keras.layers.Rescaling(1 / 255)(x)
+        ...     x = keras.layers.Conv2D(8, 3, activation="relu")(x)
+        ...     x = keras.layers.GlobalAveragePooling2D()(x)
+        ...     return keras.Model(inputs, keras.layers.Dense(num_classes)(x))
+        >>> fk.build_model(3, preset="my_cnn").input_shape
+        (None, 32, 32, 3)
+        >>> fk.register_preset("my_cnn", description="Again.")(my_cnn)
+        Traceback (most recent call last):
+        ...
+        flowerkit.ConfigError: A preset named 'my_cnn' is already registered; pass
+        overwrite=True to replace it.
+        >>> _ = fk.register_preset("my_cnn", description="Again.", overwrite=True)(my_cnn)
+        >>> fk.get_preset("my_cnn").description
+        'Again.'
     """
     if not isinstance(name, str) or not name.isidentifier():
         raise ConfigError(
@@ -175,6 +264,16 @@ def list_presets(pattern: str = "*") -> list[str]:
     Args:
         pattern: a case-sensitive shell-style pattern (``"mobile*"``); the default matches
             every preset.
+
+    Returns:
+        The matching names, sorted: the built-in presets and any registered since.
+
+    Example:
+        >>> from flowerkit.models import list_presets
+        >>> list_presets("mobile*")
+        ['mobilenet_v2']
+        >>> {"compact", "mobilenet_v2", "tutorial"} <= set(list_presets())
+        True
     """
     return sorted(n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern))
 
@@ -182,9 +281,25 @@ def list_presets(pattern: str = "*") -> list[str]:
 def get_preset(name: str) -> PresetSpec:
     """The :class:`PresetSpec` registered as ``name``.
 
+    Args:
+        name: a preset's name, as :func:`list_presets` gives it.
+
+    Returns:
+        The preset's :class:`PresetSpec`.
+
     Raises:
         ~flowerkit.UnknownPresetError: no preset is registered as ``name``; the
             message suggests close names and lists the available ones.
+
+    Example:
+        >>> from flowerkit.models import get_preset
+        >>> get_preset("tutorial").image_size
+        (180, 180)
+        >>> get_preset("tutorail")
+        Traceback (most recent call last):
+        ...
+        flowerkit.UnknownPresetError: No preset named 'tutorail'. Did you mean 'tutorial'?
+        Available presets: ...
     """
     try:
         return _REGISTRY[name]

@@ -65,6 +65,10 @@ def make_strategy(
 ) -> tf.distribute.Strategy:
     """A ``tf.distribute`` strategy for :class:`~flowerkit.Classifier` (``strategy=``).
 
+    Make it first thing in the process, before any other TensorFlow or flowerkit call:
+    splitting the CPU, and ``MultiWorkerMirroredStrategy``, must come before TensorFlow
+    starts its runtime. The batch size stays global (it is divided between the replicas).
+
     Args:
         kind: ``"mirrored"``: one machine, one replica per device
             (``tf.distribute.MirroredStrategy``); ``"multi_worker"``: several machines,
@@ -79,7 +83,23 @@ def make_strategy(
     Raises:
         ~flowerkit.ConfigError: an unknown ``kind``, a bad ``devices``, more devices
             than GPUs, a CPU that can no longer be split, or ``"multi_worker"`` without a
-            valid ``TF_CONFIG``.
+            valid ``TF_CONFIG`` (or with ``devices``).
+
+    Returns:
+        A ``tf.distribute.MirroredStrategy`` or ``tf.distribute.MultiWorkerMirroredStrategy``.
+
+    Example:
+        One device, which works at any point (a strategy over several CPU devices must
+        be made before TensorFlow starts, as ``flowerkit train --devices N`` does):
+
+        >>> from flowerkit.training.distribute import make_strategy
+        >>> strategy = make_strategy("mirrored", devices=1)
+        >>> strategy.num_replicas_in_sync
+        1
+        >>> make_strategy("multi_worker", devices=2)
+        Traceback (most recent call last):
+            ...
+        flowerkit.ConfigError: `devices` is for kind='mirrored'; a multi-worker run uses ...
     """
     import tensorflow as tf
 
