@@ -512,3 +512,27 @@ def test_a_bad_pixel_limit_is_one_clear_error_not_a_bad_file_each(
     assert {bad.reason for bad in report.bad_files} == {"too_large"}
     monkeypatch.delenv("FLOWERKIT_MAX_PIXELS")
     assert check_images(folder).bad_files == ()  # the cached results did not stick
+
+
+def test_an_unlistable_data_folder_is_a_dataset_error_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _small_folder(tmp_path / "d", {"a": 1, "b": 1})
+    real_scandir = os.scandir
+
+    def refuse(path: object) -> object:  # root reads anything: refuse like a locked folder
+        if Path(str(path)) == root:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(os, "scandir", refuse)
+    for call in (lambda: list_class_folders(root), lambda: check_images(root)):
+        with pytest.raises(DatasetError, match=r"Cannot list the data folder .*Permission denied"):
+            call()
+
+
+def test_one_duplicate_group_is_counted_in_the_singular(tmp_path: Path) -> None:
+    root = _small_folder(tmp_path / "d", {"a": 2, "b": 2})
+    (root / "b" / "copy.png").write_bytes((root / "a" / "0.png").read_bytes())
+    text = format_report(check_images(root))
+    assert "Duplicates (1 group, 1 across classes" in text

@@ -257,3 +257,24 @@ def test_a_loaded_model_still_predicts(saved: Path) -> None:
     clf = fk.Classifier.load(saved)
     probabilities = clf.predict_proba(np.zeros((1, 32, 32, 3), np.uint8))
     assert probabilities.shape == (1, 3)
+
+
+def test_the_lite_reader_sends_a_saved_keras_model_to_classifier_load(saved: Path) -> None:
+    from flowerkit.lite import read_metadata as read_lite_metadata
+
+    with pytest.raises(ModelFileError, match=r"is a saved Keras model .*Classifier\.load"):
+        read_lite_metadata(saved)
+
+
+def test_the_lite_reader_refuses_metadata_past_the_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flowerkit import artifact
+    from flowerkit.lite import read_metadata as read_lite_metadata
+
+    path = tmp_path / "m.tflite"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(METADATA_NAME, json.dumps({"format": "flowerkit.tflite", "pad": "x" * 99}))
+    monkeypatch.setattr(artifact, "MAX_METADATA_BYTES", 64)
+    with pytest.raises(ModelFileError, match=r"claims \d+ bytes, more than the 64"):
+        read_lite_metadata(path)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
+from flowerkit.exceptions import DatasetError
 from flowerkit.images.files import file_ignore_reason, folder_ignore_reason, is_dir, walk
 
 __all__: list[str] = []  # private module
@@ -46,12 +47,23 @@ class Index(NamedTuple):
 
 
 def class_folders(root: Path) -> list[str]:
-    """The class names in ``root``: its searchable sub-folders, sorted."""
-    return sorted(
-        entry.name
-        for entry in os.scandir(root)
-        if is_dir(entry) and folder_ignore_reason(entry.name) is None
-    )
+    """The class names in ``root``: its searchable sub-folders, sorted.
+
+    Raises:
+        ~flowerkit.DatasetError: ``root`` cannot be listed (permissions, a vanished drive).
+    """
+    try:
+        with os.scandir(root) as entries:
+            return sorted(
+                entry.name
+                for entry in entries
+                if is_dir(entry) and folder_ignore_reason(entry.name) is None
+            )
+    except OSError as exc:
+        raise DatasetError(
+            f"Cannot list the data folder {str(root)!r}: {exc.strerror or exc}. Check that "
+            "it exists and that you may read it."
+        ) from exc
 
 
 def _walk_class(

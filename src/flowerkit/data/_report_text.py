@@ -121,8 +121,8 @@ def render(report: DatasetReport, verbose: bool = False) -> str:
         conflicts = report.label_conflicts
         lines += [
             "",
-            f"Duplicates ({len(report.duplicates)} groups, {len(conflicts)} across "
-            "classes; all copies are kept):",
+            f"Duplicates ({_count(len(report.duplicates), 'group', 'groups')}, "
+            f"{len(conflicts)} across classes; all copies are kept):",
         ]
         ordered = [*conflicts, *(g for g in report.duplicates if not g.label_conflict)]
         lines += _cut(
