@@ -181,19 +181,19 @@ def test_page_examples_run_with_real_data(page: Path, example_source: Path, tmp_
 # ----------------------------------------------------------------------------- doctests
 def _doctests() -> list[doctest.DocTest]:
     finder = doctest.DocTestFinder(exclude_empty=True)
-    found: dict[tuple[str | None, int | None], doctest.DocTest] = {}
+    found: dict[tuple[str | None, int | str], doctest.DocTest] = {}
     for name in _public_modules():
         module = importlib.import_module(name)
         for test in finder.find(module):
             if test.examples:
-                found.setdefault((test.filename, test.lineno), test)
+                found.setdefault((test.filename, test.lineno or test.name), test)
     # Names whose home is ``flowerkit`` itself load lazily: the module walk cannot see them.
     for name in flowerkit.__all__:
         obj = getattr(flowerkit, name)
         if inspect.isclass(obj) or inspect.isfunction(obj):
-            for test in finder.find(obj, f"flowerkit.{name}", module=False):
+            for test in finder.find(obj, f"flowerkit.{name}", module=inspect.getmodule(obj)):
                 if test.examples:
-                    found.setdefault((test.filename, test.lineno), test)
+                    found.setdefault((test.filename, test.lineno or test.name), test)
     return sorted(found.values(), key=lambda t: t.name)
 
 
