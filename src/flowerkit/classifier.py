@@ -116,6 +116,28 @@ class Classifier:
         temperature_: the calibration temperature (1.0 when not calibrated).
         calibration_: ``{"temperature", "ece_before", "ece_after"}`` from :meth:`calibrate`.
         metadata_: the saved metadata of a loaded model (``None`` for a new one).
+
+    Raises:
+        ~flowerkit.ConfigError: ``model`` is not a ``keras.Model``, does not take images
+            of a fixed size ``(batch, height, width, 3)``, or has not one output per
+            class name; or ``class_names`` is not a list of at least two distinct,
+            non-empty strings.
+
+    Example:
+        Wrap a model of your own (:meth:`from_preset` builds one from a preset):
+
+        >>> import keras
+        >>> import flowerkit as fk
+        >>> inputs = keras.Input((32, 32, 3))
+        >>> x = keras.layers.Rescaling(1 / 255)(inputs)
+        >>> x = keras.layers.GlobalAveragePooling2D()(x)
+        >>> model = keras.Model(inputs, keras.layers.Dense(3)(x))
+        >>> clf = fk.Classifier(model, ["daisy", "roses", "tulips"])
+        >>> clf
+        Classifier(preset=None, classes=['daisy', 'roses', 'tulips'],
+                   image_size=(32, 32), untrained)
+        >>> clf.outputs, clf.is_fitted
+        ('logits', False)
     """
 
     def __init__(
@@ -162,13 +184,56 @@ class Classifier:
         strategy: tf.distribute.Strategy | None = None,
         **options: Any,
     ) -> Classifier:
-        """Build a model with :func:`~flowerkit.models.build_model` and wrap it
-        (``precision="bfloat16"``: see there).
+        """Build a preset's model with :func:`~flowerkit.models.build_model` and wrap it.
 
-        With ``strategy`` (a ``tf.distribute.Strategy``, e.g. from
-        :func:`~flowerkit.training.distribute.make_strategy`) the model is built, and later
-        compiled, in its scope, and ``fit`` trains it on every replica; the data's
-        ``batch_size`` is the global batch, split over the replicas."""
+        The classifier keeps the preset's name, so :meth:`fit` trains by the preset's
+        :class:`~flowerkit.TrainingRecipe` (:attr:`recipe`), and the build arguments are
+        saved with the model (``build_config``). :doc:`presets` describes each preset.
+
+        Args:
+            preset: the name of a registered preset (:func:`~flowerkit.models.list_presets`):
+                ``"tutorial"``, ``"compact"``, ``"mobilenet_v2"`` or one of your own.
+            class_names: the class names, in label order (``Datasets.class_names``); the
+                model gets one output per name.
+            image_size: ``(height, width)`` the model takes, or one integer for both
+                (default: the preset's). Load the data at the same size.
+            augmentation: a Keras layer (e.g. :func:`~flowerkit.models.augmentation_block`) to
+                use instead of the preset's block, ``True`` for the preset's block,
+                ``False`` for none, ``None`` for the preset's default (see
+                :doc:`augmentation`).
+            dropout: the dropout rate of the head (default: the preset's).
+            seed: seeds Keras' random state before building, so the initial weights and
+                the augmentation's draws repeat.
+            precision: ``"float32"``, or ``"bfloat16"`` for Keras' ``mixed_bfloat16``
+                policy where the hardware runs it (see :func:`~flowerkit.models.build_model`).
+            strategy: a ``tf.distribute.Strategy`` (e.g. from
+                :func:`~flowerkit.training.distribute.make_strategy`): the model is built,
+                and later compiled, in its scope, and ``fit`` trains it on every replica;
+                the data's ``batch_size`` is then the global batch, split over the
+                replicas.
+            **options: the preset's own options (``width`` for ``compact``, ``weights``
+                for ``mobilenet_v2``; :attr:`PresetSpec.options
+                <flowerkit.models.PresetSpec.options>`).
+
+        Returns:
+            An untrained classifier of the preset's model.
+
+        Raises:
+            ~flowerkit.UnknownPresetError: no preset is registered as ``preset``.
+            ~flowerkit.ConfigError: a bad argument, an option the preset does not take,
+                or ``precision="bfloat16"`` where it would be emulated.
+
+        Example:
+            >>> import flowerkit as fk
+            >>> clf = fk.Classifier.from_preset(
+            ...     "tutorial", class_names=["daisy", "roses", "tulips"], image_size=64, seed=1
+            ... )
+            >>> clf
+            Classifier(preset='tutorial', classes=['daisy', 'roses', 'tulips'],
+                       image_size=(64, 64), untrained)
+            >>> clf.model.count_params(), clf.recipe.epochs
+            (548387, 10)
+        """
         names = v.check_class_names(class_names)
         with distribute.scope(strategy):
             model = build_model(
@@ -270,7 +335,8 @@ class Classifier:
             fine_tune_layers: how many of the backbone's top layers fine-tuning
                 unfreezes, or ``"all"`` (default: the recipe's; ``mobilenet_v2``: 54).
             fine_tune_learning_rate: the base rate of fine-tuning (default: the
-                recipe's, a tenth of its rate).
+                recipe's ``fine_tune_learning_rate``, or a tenth of its rate when it has
+                none; ``mobilenet_v2``: 1e-4).
             callbacks: Keras callbacks, run after flowerkit's checkpointing.
             class_weight: ``{class index: weight}``, or ``"balanced"`` for
                 ``n_samples / (n_classes * count)`` per class
@@ -298,6 +364,26 @@ class Classifier:
             The ``keras.callbacks.History`` of this call: ``history.history`` maps each
             metric to one value per epoch (resumed epochs included). ``history_``
             accumulates every call.
+
+        Raises:
+            ~flowerkit.ConfigError: the data's classes or image size differ from the
+                model's; a bad argument (both ``optimizer`` and ``learning_rate``,
+                ``calibrate=True`` without validation data, a fine-tuning argument for a
+                model without a ``"backbone"`` or a recipe without fine-tuning epochs).
+
+        Example:
+            >>> import flowerkit as fk
+            >>> data = fk.load_datasets("photos", image_size=32, batch_size=8, seed=1)
+            >>> clf = fk.Classifier.from_preset(
+            ...     "tutorial", class_names=data.class_names, image_size=32, seed=1
+            ... )
+            >>> history = clf.fit(data, epochs=1, verbose=0)
+            >>> sorted(history.history)
+            ['accuracy', 'loss', 'val_accuracy', 'val_loss']
+            >>> clf.is_fitted, len(clf.history_["loss"])
+            (True, 1)
+
+            :doc:`training` shows the other options at work.
         """
         recipe = self.recipe
         phases = loop.plan_phases(
@@ -342,7 +428,32 @@ class Classifier:
                 ``seed``, as for :func:`flowerkit.training.lr_finder.find_learning_rate`.
 
         Returns:
-            The :class:`~flowerkit.training.lr_finder.LearningRateFinding`.
+            The :class:`~flowerkit.training.lr_finder.LearningRateFinding`: the rates and
+            losses of every step, and the ``suggestion`` (``None`` when the curve is too
+            short or too flat to read one off; its ``reason`` says why).
+
+        Raises:
+            ~flowerkit.ConfigError: the data's classes or image size differ from the
+                model's, or an option is out of range.
+            ~flowerkit.DatasetError: the training data is empty.
+            TypeError: an option :func:`~flowerkit.training.lr_finder.find_learning_rate`
+                does not take.
+
+        Example:
+            >>> import numpy as np
+            >>> import flowerkit as fk
+            >>> data = fk.load_datasets("photos", image_size=32, batch_size=8, seed=1)
+            >>> clf = fk.Classifier.from_preset(
+            ...     "tutorial", class_names=data.class_names, image_size=32, seed=1
+            ... )
+            >>> before = clf.model.get_weights()
+            >>> finding = clf.find_learning_rate(data, start=1e-5, end=1e-1, steps=12, seed=1)
+            >>> len(finding.rates) <= 12, finding.rates[0]
+            (True, 1e-05)
+            >>> finding.suggestion is None or 1e-5 <= finding.suggestion <= 1e-1
+            True
+            >>> all(np.array_equal(a, b) for a, b in zip(before, clf.model.get_weights()))
+            True
         """
         tune_for_training()
         train, _ = resolve_data(
@@ -391,8 +502,23 @@ class Classifier:
             distillation loss; ``accuracy`` against the labels).
 
         Raises:
-            ConfigError: the teacher's classes differ, or a bad argument.
-            NotFittedError: the teacher is not trained.
+            ~flowerkit.ConfigError: the teacher's classes differ, or a bad argument
+                (``temperature`` not positive, ``alpha`` outside [0, 1], the data's
+                classes or image size differ from this model's).
+            ~flowerkit.NotFittedError: the teacher is not trained.
+            TypeError: an option that ``distill`` does not take (``class_weight``
+                among them).
+
+        Example:
+            >>> import flowerkit as fk
+            >>> teacher = fk.Classifier.load("flowers.keras")  # image_size 64
+            >>> data = fk.load_datasets("photos", image_size=32, batch_size=8, seed=1)
+            >>> student = fk.Classifier.from_preset(
+            ...     "tutorial", class_names=teacher.class_names, image_size=32, seed=1
+            ... )
+            >>> history = student.distill(teacher, data, epochs=1, temperature=2.0, verbose=0)
+            >>> sorted(history.history), student.is_fitted
+            (['accuracy', 'loss', 'val_accuracy', 'val_loss'], True)
         """
         if teacher.class_names != self.class_names:
             raise ConfigError(
@@ -430,10 +556,12 @@ class Classifier:
         Args:
             data: as for :meth:`fit`.
             validation_data: as for :meth:`fit`.
-            epochs: default: the recipe's ``fine_tune_epochs``.
+            epochs: how many epochs to train (default: the recipe's
+                ``fine_tune_epochs``).
             layers: how many top layers to unfreeze; ``"all"`` for the whole backbone;
                 default: the recipe's ``fine_tune_layers``.
-            learning_rate: default: the recipe's fine-tuning rate (a tenth of its rate).
+            learning_rate: the base rate (default: the recipe's fine-tuning rate, as for
+                ``fit(fine_tune_learning_rate=...)``).
             **options: ``callbacks``, ``class_weight``, ``early_stopping``,
                 ``time_budget``, ``checkpoint_dir``, ``calibrate``, ``seed`` and
                 ``verbose``, as for :meth:`fit`.
@@ -442,8 +570,36 @@ class Classifier:
             The ``keras.callbacks.History`` of this call.
 
         Raises:
-            ConfigError: the model has no backbone, or the recipe declares no
-                fine-tuning epochs and ``epochs`` is not given.
+            ~flowerkit.ConfigError: the model has no sub-model named ``"backbone"``, the
+                recipe declares no fine-tuning epochs and ``epochs`` is not given, or a
+                bad argument.
+            TypeError: an option that ``fine_tune`` does not take.
+
+        Example:
+            Any model with a sub-model named ``"backbone"`` can be fine-tuned; here a
+            small one stands in for ``mobilenet_v2``'s:
+
+            >>> import keras
+            >>> import flowerkit as fk
+            >>> backbone = keras.Sequential(
+            ...     [
+            ...         keras.Input((32, 32, 3)),
+            ...         keras.layers.Rescaling(1 / 255),
+            ...         keras.layers.Conv2D(8, 3, activation="relu"),
+            ...         keras.layers.GlobalAveragePooling2D(),
+            ...     ],
+            ...     name="backbone",
+            ... )
+            >>> backbone.trainable = False
+            >>> inputs = keras.Input((32, 32, 3))
+            >>> model = keras.Model(inputs, keras.layers.Dense(3)(backbone(inputs)))
+            >>> clf = fk.Classifier(model, ["daisy", "roses", "tulips"])
+            >>> data = fk.load_datasets("photos", image_size=32, batch_size=8, seed=1)
+            >>> history = clf.fine_tune(data, epochs=1, layers=2, verbose=0)
+            >>> [layer.trainable for layer in backbone.layers]  # the top 2 unfrozen
+            [False, True, True]
+            >>> len(history.history["loss"])
+            1
         """
         unknown = sorted(set(options) - _FIT_OPTIONS)
         if unknown:
@@ -607,9 +763,38 @@ class Classifier:
     def predict_proba(
         self, images: NDArray[Any], *, batch_size: int = 32, tta: bool = False
     ) -> NDArray[np.float64]:
-        """Class probabilities ``(N, classes)`` for a batch of images already at
-        ``image_size`` (uint8 or 0..255 floats, ``(N, H, W, 3)``); ``tta`` as in
-        :meth:`predict`."""
+        """Class probabilities for a batch of images already at ``image_size``.
+
+        The array counterpart of :meth:`predict`: no decoding or resizing, the
+        calibration temperature applied, columns in ``class_names`` order.
+
+        Args:
+            images: an array ``(N, height, width, 3)`` at this classifier's
+                ``image_size``, uint8 or 0..255 floats (e.g. stacked
+                :func:`~flowerkit.images.load_image` results).
+            batch_size: images per model call.
+            tta: test-time augmentation, as in :meth:`predict`.
+
+        Returns:
+            An ``(N, classes)`` float64 array whose rows sum to 1.
+
+        Raises:
+            ~flowerkit.NotFittedError: the classifier is not trained.
+            ~flowerkit.ConfigError: ``images`` is not ``(N, height, width, 3)`` at
+                ``image_size``, or a bad ``batch_size``.
+
+        Example:
+            >>> import numpy as np
+            >>> import flowerkit as fk
+            >>> clf = fk.Classifier.load("flowers.keras")
+            >>> files = ["my_rose.jpg", "new_photos/new_daisy.jpg"]
+            >>> images = np.stack([fk.load_image(f, clf.image_size) for f in files])
+            >>> probabilities = clf.predict_proba(images)
+            >>> probabilities.shape, probabilities.sum(axis=1).round(6).tolist()
+            ((2, 3), [1.0, 1.0])
+            >>> [clf.class_names[i] for i in probabilities.argmax(axis=1)]
+            ['roses', 'daisy']
+        """
         self._check_is_fitted("predict")
         return predict_arrays(
             images,
@@ -658,6 +843,29 @@ class Classifier:
                 (its ``label`` stays the best guess). Calibrate first (:meth:`calibrate`)
                 so that confidence means accuracy; :meth:`evaluate` with the same
                 threshold reports the coverage and accuracy it gives.
+
+        Returns:
+            :class:`~flowerkit.prediction.Predictions`: a list with one
+            :class:`~flowerkit.prediction.Prediction` per image, in input order (a
+            folder's files sorted), and ``failures`` for the inputs ``errors="skip"``
+            left out.
+
+        Raises:
+            ~flowerkit.NotFittedError: the classifier is not trained.
+            ~flowerkit.UnreadableImageError: with ``errors="raise"``, an input that is
+                not a usable image (naming it).
+            ~flowerkit.ConfigError: a bad argument, or no inputs.
+
+        Example:
+            >>> import flowerkit as fk
+            >>> clf = fk.Classifier.load("flowers.keras")
+            >>> print(clf.predict("my_rose.jpg")[0])
+            my_rose.jpg: roses (...%)
+            >>> predictions = clf.predict("new_photos", top_k=2)
+            >>> predictions.labels
+            ['daisy', 'roses', 'tulips']
+            >>> [label for label, _ in predictions[0].top_k]
+            ['daisy', ...]
         """
         self._check_is_fitted("predict")
         return predict_inputs(
@@ -716,6 +924,26 @@ class Classifier:
             tta: test-time augmentation, as in :meth:`predict`.
             min_confidence: also report the coverage and accuracy when only predictions
                 at least this confident are answered (as :meth:`predict` does with it).
+
+        Returns:
+            The :class:`~flowerkit.evaluation.EvaluationReport`: accuracy, top-k accuracy,
+            loss, per-class precision/recall/F1, the confusion matrix, the calibration
+            error and the worst mistakes (with their files, when known).
+
+        Raises:
+            ~flowerkit.NotFittedError: the classifier is not trained.
+            ~flowerkit.ConfigError: the data is empty, its classes or image size differ
+                from this classifier's, or a bad argument.
+
+        Example:
+            >>> import flowerkit as fk
+            >>> clf = fk.Classifier.load("flowers.keras")
+            >>> data = fk.load_datasets("photos", image_size=64, batch_size=8, seed=1)
+            >>> report = clf.evaluate(data)
+            >>> report.split, report.num_samples, len(data.validation_files)
+            ('validation', 13, 13)
+            >>> [c.name for c in report.per_class], 0.0 <= report.accuracy <= 1.0
+            (['daisy', 'roses', 'tulips'], True)
         """
         self._check_is_fitted("evaluate")
         labels, scores, paths = self._collect(data, tta, subset)
@@ -740,9 +968,32 @@ class Classifier:
         stores it in ``temperature_`` (saved with the model). Use data the model was not
         trained on, normally the validation split (what ``Datasets`` gives).
 
+        Args:
+            data: held-out labelled data, as for :meth:`evaluate`:
+                :class:`~flowerkit.data.Datasets` (its validation split), a
+                ``tf.data.Dataset`` of ``(images, labels)`` batches, or a folder of class
+                sub-folders.
+
         Returns:
             ``{"temperature", "ece_before", "ece_after"}``: the expected calibration error
-            (15 bins) on ``data`` before and after.
+            (15 bins) on ``data`` before and after. Temperature scaling minimises the
+            log-loss, not the calibration error, so on a small ``data`` the error can
+            come out a little higher after.
+
+        Raises:
+            ~flowerkit.NotFittedError: the classifier is not trained.
+            ~flowerkit.ConfigError: the data is empty, or its classes or image size
+                differ from this classifier's.
+
+        Example:
+            >>> import flowerkit as fk
+            >>> clf = fk.Classifier.load("flowers.keras")
+            >>> data = fk.load_datasets("photos", image_size=64, batch_size=8, seed=1)
+            >>> result = clf.calibrate(data)
+            >>> sorted(result)
+            ['ece_after', 'ece_before', 'temperature']
+            >>> clf.temperature_ == result["temperature"] > 0
+            True
         """
         self._check_is_fitted("calibrate")
         labels, scores, _ = self._collect(data)
@@ -807,10 +1058,22 @@ class Classifier:
             An :class:`~flowerkit.export.ExportResult`: the path, size and the checks.
 
         Raises:
-            ExportError: conversion failed (naming the layer LiteRT cannot run, when the
-                converter points at one), or a check did not pass (naming the figure);
-                nothing is written.
-            ConfigError: a bad argument.
+            ~flowerkit.NotFittedError: the classifier is not trained.
+            ~flowerkit.ExportError: conversion failed (naming the layer LiteRT cannot run,
+                when the converter points at one), or a check did not pass (naming the
+                figure); nothing is written.
+            ~flowerkit.ConfigError: a bad argument.
+            ImportError: the format's extra (``lite`` or ``onnx``) is not installed.
+
+        Example:
+            >>> import flowerkit as fk
+            >>> clf = fk.Classifier.load("flowers.keras")
+            >>> result = clf.export("flowers-f16.tflite", "tflite", quantization="float16")
+            >>> print(result)
+            flowers-f16.tflite (tflite float16, ... MB): float16 max_abs_diff ...
+            (limit 0.02); float16 top1_agreement 1
+            >>> result.path.is_file(), result.quantization
+            (True, 'float16')
         """
         self._check_is_fitted("export")
         metadata = self.metadata_
@@ -848,8 +1111,29 @@ class Classifier:
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the model and its metadata to one ``.keras`` file; return its path.
 
-        ``.keras`` is appended when ``path`` has another suffix or none; :meth:`load`
-        accepts the same ``path``. The write is atomic.
+        The file holds the model (layers and weights, not the optimizer's state) and
+        the metadata :meth:`load` needs: the class names, image size, preset, output
+        kind, calibration temperature, history, build configuration, preprocessing and
+        library versions. The write is atomic: a file already at ``path`` is replaced
+        only once the new one is complete.
+
+        Args:
+            path: the file to write. ``.keras`` is appended when it has another suffix
+                or none; :meth:`load` accepts the same ``path``.
+
+        Returns:
+            The path of the file written.
+
+        Raises:
+            ~flowerkit.NotFittedError: the classifier is not trained.
+
+        Example:
+            >>> import flowerkit as fk
+            >>> clf = fk.Classifier.load("flowers.keras")
+            >>> clf.save("roses-and-co")
+            PosixPath('roses-and-co.keras')
+            >>> fk.Classifier.load("roses-and-co").class_names
+            ('daisy', 'roses', 'tulips')
         """
         self._check_is_fitted("save")
         metadata = artifact.ModelMetadata.now(
@@ -872,8 +1156,17 @@ class Classifier:
     ) -> Classifier:
         """Load a classifier saved by :meth:`save` (Keras safe mode: no code is run).
 
-        ``path`` is what was given to :meth:`save` or the file it returned. With
-        ``strategy``, the model is loaded in its scope, to train further under it.
+        The history, metrics, calibration temperature and metadata (``metadata_``) come
+        back with the model; the classifier predicts, evaluates, exports or trains
+        further (its optimizer starts afresh) at once.
+
+        Args:
+            path: what was given to :meth:`save`, or the file it returned.
+            strategy: a ``tf.distribute.Strategy`` to load the model in the scope of, to
+                train it further under that strategy.
+
+        Returns:
+            The trained classifier.
 
         Raises:
             ModelFileError: no such model (the message names the paths tried), a file that
@@ -881,6 +1174,19 @@ class Classifier:
                 format, with damaged metadata, or that would need code to run (a
                 ``Lambda`` layer, an unregistered class); the message names the file and
                 the cause.
+
+        Example:
+            >>> import flowerkit as fk
+            >>> clf = fk.Classifier.load("flowers.keras")
+            >>> clf
+            Classifier(preset='tutorial', classes=['daisy', 'roses', 'tulips'],
+                       image_size=(64, 64), trained)
+            >>> len(clf.history_["loss"]), clf.metadata_.preset
+            (3, 'tutorial')
+            >>> fk.Classifier.load("missing.keras")
+            Traceback (most recent call last):
+            ...
+            flowerkit.ModelFileError: No saved model at 'missing.keras'.
         """
         with distribute.scope(strategy):
             model, meta = artifact.read(path)
