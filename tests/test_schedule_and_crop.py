@@ -258,3 +258,12 @@ def test_fit_leaves_a_user_optimizer_alone(make_folder: Any) -> None:
     clf.fit(data, epochs=2, optimizer=keras.optimizers.SGD(0.0123), verbose=0)
     rate = float(keras.ops.convert_to_numpy(clf.model.optimizer.learning_rate))
     assert rate == pytest.approx(0.0123)
+    # Compiled by the user after flowerkit compiled it: the schedule leaves that alone too.
+    clf.fit(data, epochs=1, verbose=0)  # the recipe's optimizer and schedule
+    clf.model.compile(
+        optimizer=keras.optimizers.SGD(0.5),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    clf.fit(data, epochs=1, verbose=0)
+    rate = float(keras.ops.convert_to_numpy(clf.model.optimizer.learning_rate))
+    assert rate == pytest.approx(0.5)

@@ -168,6 +168,9 @@ class Classifier:
         # The base learning rate the recipe's schedule drives, when flowerkit compiled the
         # model with the recipe's optimizer (None: the user's optimizer, left alone).
         self._scheduled_rate: float | None = None
+        # The optimizer flowerkit compiled the model with: one the user compiled in its
+        # place is theirs, and the recipe's schedule leaves its rate alone.
+        self._own_optimizer: object | None = None
         self._scorer: Scorer | None = None
 
     @classmethod
@@ -694,6 +697,11 @@ class Classifier:
         if seed is not None:
             keras.utils.set_random_seed(seed)
         recompile = losses or optimizer is not None or learning_rate is not None
+        if (
+            self.model.compiled
+            and getattr(self.model, "optimizer", None) is not self._own_optimizer
+        ):
+            self._scheduled_rate = None  # compiled by the user since: their optimizer, their rate
         if recompile or not self.model.compiled:
             self._scheduled_rate = self._compile(recipe, optimizer, learning_rate, **losses)
         history = loop.run(
@@ -737,7 +745,7 @@ class Classifier:
         **losses: Any,
     ) -> float | None:
         with distribute.scope(self.strategy):  # the optimizer's variables are replicated
-            return compile_model(
+            rate = compile_model(
                 self.model,
                 recipe,
                 optimizer=optimizer,
@@ -746,6 +754,8 @@ class Classifier:
                 num_classes=len(self.class_names),
                 **losses,
             )
+        self._own_optimizer = self.model.optimizer
+        return rate
 
     # ------------------------------------------------------------------ inference
     def _scores(self, batch: NDArray[Any], tta: bool = False) -> NDArray[np.float64]:
@@ -1207,6 +1217,7 @@ class Classifier:
         clf.temperature_ = meta.temperature
         clf.calibration_ = dict(meta.calibration)
         clf._scheduled_rate = meta.scheduled_learning_rate
+        clf._own_optimizer = getattr(model, "optimizer", None)  # as flowerkit saved it
         clf.metadata_ = meta
         return clf
 
