@@ -1,9 +1,10 @@
 """Run by test_distribute.py in a fresh process: the CPU split into two logical devices.
 
-    python distributed_run.py FOLDER OUT
+    python distributed_run.py FOLDER OUT [PRESET...]
 
 Prints one JSON line: the loss curve of the same seeded run on one device and on two
-replicas, and what training every preset with every ``fit`` option under two replicas gave.
+replicas, and what training the presets (default: every built-in one) with every ``fit``
+option under two replicas gave.
 """
 
 from __future__ import annotations
@@ -70,11 +71,18 @@ class _FirstEpoch(keras.callbacks.Callback):  # type: ignore[misc]
             self.first = epoch
 
 
-def options(folder: str, out: Path, strategy: tf.distribute.Strategy) -> dict[str, Any]:
+PRESETS = {"tutorial": {}, "compact": {}, "mobilenet_v2": {"weights": None}}
+
+
+def options(
+    folder: str, out: Path, strategy: tf.distribute.Strategy, presets: list[str]
+) -> dict[str, Any]:
     data = fk.load_datasets(folder, image_size=32, batch_size=8, seed=1)
     names = data.class_names
     trained = []
-    for preset, extra in (("tutorial", {}), ("compact", {}), ("mobilenet_v2", {"weights": None})):
+    fine_tuned, temperature = None, None
+    for preset in presets:
+        extra: dict[str, Any] = PRESETS[preset]
         clf = fk.Classifier.from_preset(
             preset, class_names=names, image_size=32, seed=1, strategy=strategy, **extra
         )
@@ -129,5 +137,6 @@ def options(folder: str, out: Path, strategy: tf.distribute.Strategy) -> dict[st
 
 if __name__ == "__main__":
     folder, out = sys.argv[1], Path(sys.argv[2])
-    result = {"curve": curve(folder, TWO), "options": options(folder, out, TWO)}
+    presets = sys.argv[3:] or list(PRESETS)
+    result = {"curve": curve(folder, TWO), "options": options(folder, out, TWO, presets)}
     print(json.dumps(result))

@@ -123,7 +123,9 @@ def bf16_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(flowerkit.models.build, "native_bfloat16", lambda: True)
 
 
-@pytest.mark.parametrize("preset", ["tutorial", "compact"])
+@pytest.mark.parametrize(
+    "preset", ["tutorial", pytest.param("compact", marks=pytest.mark.slow)]
+)  # compact's emulated bfloat16 costs ~20 s of CPU: the same path, so slow
 def test_bfloat16_models_compute_in_bfloat16_and_keep_it_when_saved(
     preset: str, bf16_allowed: None, colour_folder: Any, tmp_path: Any
 ) -> None:
