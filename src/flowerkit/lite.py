@@ -51,7 +51,10 @@ __all__ = [
     "require_interpreter",
 ]
 
+#: The name of the metadata (class names, image size, preprocessing) a ``.tflite``
+#: export carries in its appended zip archive.
 METADATA_NAME = "flowerkit.json"
+#: The class names, one a line, beside the metadata (the LiteRT metadata convention).
 LABELS_NAME = "labels.txt"
 FORMAT_NAME = "flowerkit.tflite"
 FORMAT_VERSION = 1

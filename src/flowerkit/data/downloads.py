@@ -27,10 +27,13 @@ __all__ = [
     "flower_photos",
 ]
 
+#: Where :func:`flower_photos` downloads the tutorial's archive from.
 FLOWER_PHOTOS_URL = (
     "https://storage.googleapis.com/download.tensorflow.org/example_images/flower_photos.tgz"
 )
+#: The archive's size in bytes, checked before it is extracted.
 FLOWER_PHOTOS_SIZE = 228_813_984
+#: The archive's SHA-256, checked before it is extracted.
 FLOWER_PHOTOS_SHA256 = "4c54ace7911aaffe13a365c34f650e71dd5bf1be0a58b464e5a7183e3e595d9c"
 
 _CHUNK = 1 << 20

@@ -26,6 +26,8 @@ from flowerkit.lite import LiteMetadata, Quantization, require_interpreter
 
 __all__ = ["FORMATS", "ExportFormat", "ExportResult", "export_model"]
 
+#: The formats :func:`export_model` writes: a TensorFlow SavedModel folder, a LiteRT
+#: ``.tflite`` file, an ONNX file.
 ExportFormat = Literal["saved_model", "tflite", "onnx"]
 
 #: The export formats (``"onnx"`` needs the ``onnx`` extra).
