@@ -169,6 +169,7 @@ def test_page_examples_run(page: Path, example_source: Path, tmp_path: Path) -> 
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # the tutorial page trains 25 epochs on flower_photos
 @pytest.mark.parametrize("page", _pages(slow=True), ids=_id)
 def test_page_examples_run_with_real_data(page: Path, example_source: Path, tmp_path: Path) -> None:
     if not FLOWERS.is_dir():
