@@ -555,3 +555,23 @@ def test_failed_rename_puts_the_previous_export_back(
         export()
     assert (target / "saved_model.pb").read_bytes() == b"previous"
     assert _leftovers(tmp_path) == []
+
+
+def test_a_hand_made_export_source_records_this_flowerkits_decoding(tmp_path: Path) -> None:
+    import warnings
+
+    import keras
+
+    from flowerkit.artifact import current_preprocessing
+    from flowerkit.export import ExportSource, export_model
+    from flowerkit.prediction import Scorer
+
+    inputs = keras.Input((16, 16, 3))
+    pooled = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255)(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(2)(pooled))
+    source = ExportSource(model, ("a", "b"), (16, 16), Scorer(model, (16, 16)))
+    assert source.preprocessing == current_preprocessing()
+    result = export_model(source, tmp_path / "m.tflite", "tflite")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no VersionMismatchWarning: same decode rules
+        assert read_metadata(result.path).preprocessing == current_preprocessing()

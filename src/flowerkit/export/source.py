@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from flowerkit import artifact
 from flowerkit.core.numeric import softmax
 
 if TYPE_CHECKING:
@@ -32,11 +33,10 @@ class ExportSource:
         outputs: ``"logits"``, or ``"probabilities"`` for a model ending in a softmax.
         temperature: the calibration temperature, applied inside every export.
         preset: the preset the model was built from, if any.
-        preprocessing: how images are decoded before the model (``ModelMetadata``); for
-            a model trained with this flowerkit, pass
-            :func:`flowerkit.artifact.current_preprocessing`. Left empty, the export says
-            it was trained under decode rules 1, and loading a ``.tflite`` export then
-            warns with :class:`~flowerkit.VersionMismatchWarning`.
+        preprocessing: how images are decoded before the model (``ModelMetadata``);
+            by default this flowerkit's decoding
+            (:func:`flowerkit.artifact.current_preprocessing`), right for a model trained
+            on images flowerkit decoded. ``Classifier.export`` passes the model's own.
 
     ``Classifier.export`` makes one from the classifier; make one yourself to export a
     Keras model that is not a ``Classifier``.
@@ -65,7 +65,7 @@ class ExportSource:
     outputs: str = "logits"
     temperature: float = 1.0
     preset: str | None = None
-    preprocessing: dict[str, str] = field(default_factory=dict)
+    preprocessing: dict[str, str] = field(default_factory=artifact.current_preprocessing)
 
     def reference(self, images: NDArray[Any]) -> NDArray[np.float64]:
         """What ``Classifier.predict_proba`` gives for ``images``: the figure to match."""
