@@ -145,9 +145,7 @@ def pillow_entries() -> Iterator[Entry]:
     for name in ["Image", "ImageOps", "ImageCms", "ImageFile", "ImageDraw", "ImageFilter"]:
         module = importlib.import_module(f"PIL.{name}")
         yield f"PIL.{name}", "module", f"reference/{name}.html#module-PIL.{name}"
-        yield from _members(
-            f"PIL.{name}", module, lambda full, n=name: f"reference/{n}.html#{full}"
-        )  # type: ignore[misc]
+        yield from _members(f"PIL.{name}", module, f"reference/{name}.html")
     yield "PIL.UnidentifiedImageError", "exception", "PIL.html#PIL.UnidentifiedImageError"
     del PIL
 
@@ -156,10 +154,12 @@ def write(project: str, version: str, entries: Iterator[Entry]) -> Path:
     inventory = soi.Inventory()
     inventory.project, inventory.version = project, version
     seen: set[tuple[str, str]] = set()
-    for name, role, uri in entries:
+    for name, role, uri in sorted(entries):  # sorted: the same file on every run
         if (name, role) in seen:
             continue
         seen.add((name, role))
+        if not uri or any(c.isspace() or c in '<>"' for c in uri):
+            raise ValueError(f"{project}: {name} would link to {uri!r}, not an address")
         inventory.objects.append(
             soi.DataObjStr(name=name, domain="py", role=role, priority="1", uri=uri, dispname=name)
         )

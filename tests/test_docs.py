@@ -28,6 +28,8 @@ WEIGHTS = ex.SHARED / "weights"
 
 #: The namespaces whose names make up flowerkit's public API (architecture.rst): each
 #: function and class in their ``__all__`` documents its arguments and has an example.
+#: (scripts/check_api_docs.py checks, on the built site, that these and the advanced
+#: flowerkit.training.distribute names all appear in the reference.)
 PUBLIC_NAMESPACES = [
     "flowerkit",
     "flowerkit.data",
