@@ -35,6 +35,7 @@ import flowerkit
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("flowerkit._version", "flowerkit.exceptions"),  # 0
     ("flowerkit.core",),  # 1
+    ("flowerkit.options",),  # 1b: every option declared once (no TensorFlow, NumPy, Pillow)
     ("flowerkit.images",),  # 2
     ("flowerkit.data",),  # 3
     ("flowerkit.models",),  # 4

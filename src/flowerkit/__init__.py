@@ -17,6 +17,7 @@ _apply_import_defaults()
 
 if TYPE_CHECKING:
     from flowerkit.classifier import Classifier
+    from flowerkit.core.options import RECIPE
     from flowerkit.data import DatasetReport, Datasets, check_images, image_dataset, load_datasets
     from flowerkit.evaluation import EvaluationReport
     from flowerkit.exceptions import (
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
         FlowerkitWarning,
         ModelFileError,
         NotFittedError,
+        RecipeWarning,
         UnknownPresetError,
         UnreadableImageError,
         VersionMismatchWarning,
@@ -66,6 +68,8 @@ __all__ = [
     "Prediction",
     "Predictions",
     "PresetSpec",
+    "RECIPE",
+    "RecipeWarning",
     "TrainingRecipe",
     "UnknownPresetError",
     "UnreadableImageError",
@@ -103,6 +107,7 @@ _LAZY = {
             "FlowerkitWarning",
             "ModelFileError",
             "NotFittedError",
+            "RecipeWarning",
             "UnknownPresetError",
             "UnreadableImageError",
             "VersionMismatchWarning",
@@ -124,6 +129,7 @@ _LAZY = {
     ),
     **dict.fromkeys(["FailedInput", "Prediction", "Predictions"], "flowerkit.prediction"),
     "make_strategy": "flowerkit.training.distribute",
+    "RECIPE": "flowerkit.core.options",
 }
 
 

@@ -65,6 +65,14 @@ PREPROCESSING: dict[str, str] = {
 }
 
 
+def _recipe(value: object) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise TypeError(f"recipe must be a JSON object, not {value!r:.100}")
+    return dict(value)
+
+
 def _decode_rules() -> int:
     # Imported here: the images layer brings Pillow, which reading metadata never needs.
     from flowerkit.images.decode import DECODE_RULES
@@ -110,6 +118,7 @@ class ModelMetadata:
     metrics: dict[str, float] = field(default_factory=dict)
     build_config: dict[str, Any] = field(default_factory=dict)
     scheduled_learning_rate: float | None = None
+    recipe: dict[str, Any] | None = None
     preprocessing: dict[str, str] = field(default_factory=current_preprocessing)
     versions: dict[str, str] = field(default_factory=dict)
     saved_at: str = ""
@@ -184,6 +193,7 @@ class ModelMetadata:
             metrics=_floats(document.get("metrics")),
             build_config=dict(document.get("build_config") or {}),
             scheduled_learning_rate=float(rate) if isinstance(rate, int | float) else None,
+            recipe=_recipe(document.get("recipe")),
             preprocessing=dict(document.get("preprocessing") or current_preprocessing()),
             versions={str(k): str(v) for k, v in (document.get("versions") or {}).items()},
             saved_at=str(document.get("saved_at", "")),

@@ -13,7 +13,7 @@ one ``.keras`` file. The work itself is done by the packages below it: training 
 from __future__ import annotations
 
 import os
-import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -23,22 +23,27 @@ import numpy as np
 from flowerkit import artifact
 from flowerkit.core import validation as v
 from flowerkit.core.numeric import softmax
+from flowerkit.core.options import RECIPE, UseRecipe
 from flowerkit.core.runtime import tune_for_training
 from flowerkit.data import Datasets, LabelledData, labelled_batches
 from flowerkit.evaluation import EvaluationReport, expected_calibration_error, fit_temperature
-from flowerkit.exceptions import ConfigError, ModelFileError, NotFittedError
+from flowerkit.exceptions import ConfigError, ModelFileError, NotFittedError, RecipeWarning
 from flowerkit.export import ExportFormat, ExportResult, ExportSource, export_model
 from flowerkit.images.decode import resize_image
 from flowerkit.images.views import tta_views
 from flowerkit.lite import Quantization
-from flowerkit.models import TrainingRecipe, build_model, get_preset
+from flowerkit.models import PresetSpec, TrainingRecipe, build_model, get_preset
 from flowerkit.models.build import Precision, computes_in_bfloat16, float32_twin
+from flowerkit.options.training import ClassWeight, TrainOptions, Verbose
 from flowerkit.prediction import Predictions, Scorer, predict_arrays, predict_inputs
-from flowerkit.training import distill, distribute, loop
-from flowerkit.training.finetune import backbone
-from flowerkit.training.inputs import ClassWeight, resolve_class_weight, resolve_data
+from flowerkit.training import distribute, recipes
+from flowerkit.training.distill import Distillation
+from flowerkit.training.fine_tuning import FineTuning
+from flowerkit.training.inputs import resolve_data
 from flowerkit.training.lr_finder import LearningRateFinding, find_learning_rate
-from flowerkit.training.optimizers import compile_model
+from flowerkit.training.part import Part
+from flowerkit.training.plain import PlainTraining
+from flowerkit.training.trainer import Trainer
 
 if TYPE_CHECKING:
     import keras
@@ -50,12 +55,6 @@ if TYPE_CHECKING:
 __all__ = ["Classifier"]
 
 Outputs = Literal["logits", "probabilities"]
-Verbose = Literal["auto", 0, 1, 2]
-#: The options of ``fit`` that ``fine_tune`` passes on.
-_FIT_OPTIONS = frozenset(
-    {"callbacks", "class_weight", "early_stopping", "time_budget", "checkpoint_dir"}
-    | {"calibrate", "seed", "verbose"}
-)
 
 
 def _detect_outputs(model: keras.Model) -> Outputs:
@@ -109,6 +108,8 @@ class Classifier:
             :func:`~flowerkit.training.distribute.make_strategy`); ``model`` must have been
             built in its scope. A model built in a strategy's scope brings that strategy
             along without this argument.
+        recipe: the :class:`~flowerkit.TrainingRecipe` to train by (default: the
+            preset's; the default recipe without a preset). Saved with the model.
 
     Attributes:
         history_: per-epoch metrics of every ``fit`` and ``fine_tune`` call, appended.
@@ -150,6 +151,7 @@ class Classifier:
         trained: bool = False,
         build_config: Mapping[str, Any] | None = None,
         strategy: tf.distribute.Strategy | None = None,
+        recipe: TrainingRecipe | None = None,
     ) -> None:
         self.class_names: tuple[str, ...] = v.check_class_names(class_names)
         self.strategy = distribute.model_strategy(model, strategy)
@@ -165,18 +167,24 @@ class Classifier:
         self.calibration_: dict[str, float] = {}
         self.metadata_: artifact.ModelMetadata | None = None
         self._fitted = bool(trained)
-        # The base learning rate the recipe's schedule drives, when flowerkit compiled the
-        # model with the recipe's optimizer (None: the user's optimizer, left alone).
-        self._scheduled_rate: float | None = None
-        # The optimizer flowerkit compiled the model with: one the user compiled in its
-        # place is theirs, and the recipe's schedule leaves its rate alone.
-        self._own_optimizer: object | None = None
+        if recipe is None:
+            recipe, self._recipe_guess = recipes.for_preset(preset)
+        else:
+            self._recipe_guess = ""
+        self._trainer = Trainer(
+            model,
+            recipe,
+            class_names=self.class_names,
+            image_size=self.image_size,
+            from_logits=self.outputs == "logits",
+            strategy=self.strategy,
+        )
         self._scorer: Scorer | None = None
 
     @classmethod
     def from_preset(
         cls,
-        preset: str = "tutorial",
+        preset: str | PresetSpec = "tutorial",
         *,
         class_names: Sequence[str],
         image_size: tuple[int, int] | int | None = None,
@@ -195,7 +203,8 @@ class Classifier:
 
         Args:
             preset: the name of a registered preset (:func:`~flowerkit.models.list_presets`):
-                ``"tutorial"``, ``"compact"``, ``"mobilenet_v2"`` or one of your own.
+                ``"tutorial"``, ``"compact"``, ``"mobilenet_v2"`` or one of your own; or
+                its :class:`~flowerkit.PresetSpec`.
             class_names: the class names, in label order (``Datasets.class_names``); the
                 model gets one output per name.
             image_size: ``(height, width)`` the model takes, or one integer for both
@@ -238,11 +247,12 @@ class Classifier:
             (548387, 10)
         """
         names = v.check_class_names(class_names)
+        spec = preset if isinstance(preset, PresetSpec) else get_preset(preset)
         with distribute.scope(strategy):
             model = build_model(
                 len(names),
                 image_size=image_size,
-                preset=preset,
+                preset=spec,
                 augmentation=augmentation,
                 dropout=dropout,
                 seed=seed,
@@ -250,7 +260,7 @@ class Classifier:
                 **options,
             )
         config = {
-            "preset": preset,
+            "preset": spec.name,
             "image_size": list(model.input_shape[1:3]),
             "augmentation": augmentation if isinstance(augmentation, bool | None) else "custom",
             "dropout": dropout,
@@ -262,7 +272,14 @@ class Classifier:
                 if isinstance(val, str | int | float | bool | None)
             },
         }
-        return cls(model, names, preset=preset, build_config=config, strategy=strategy)
+        return cls(
+            model,
+            names,
+            preset=spec.name,
+            build_config=config,
+            strategy=strategy,
+            recipe=spec.recipe,
+        )
 
     @property
     def is_fitted(self) -> bool:
@@ -280,14 +297,14 @@ class Classifier:
 
     @property
     def recipe(self) -> TrainingRecipe:
-        """The preset's :class:`~flowerkit.TrainingRecipe` (the default one without a
-        known preset)."""
-        if self.preset is None:
-            return TrainingRecipe()
-        try:
-            return get_preset(self.preset).recipe
-        except ConfigError:
-            return TrainingRecipe()
+        """The :class:`~flowerkit.TrainingRecipe` this classifier trains by: the one it
+        was built or saved with (:mod:`flowerkit.training.recipes` has the rule for
+        models saved without one; a guess warns with :class:`~flowerkit.RecipeWarning`,
+        once). ``fit``'s recipe options (``label_smoothing``) update it."""
+        if self._recipe_guess:
+            warnings.warn(self._recipe_guess, RecipeWarning, stacklevel=3)
+            self._recipe_guess = ""
+        return self._trainer.recipe
 
     # ------------------------------------------------------------------ training
     def fit(
@@ -295,14 +312,15 @@ class Classifier:
         data: Datasets | tf.data.Dataset,
         validation_data: tf.data.Dataset | None = None,
         *,
-        epochs: int | None = None,
-        fine_tune_epochs: int | None = None,
-        fine_tune_layers: int | Literal["all"] | None = None,
-        fine_tune_learning_rate: float | None = None,
-        callbacks: Iterable[keras.callbacks.Callback] = (),
+        epochs: int | UseRecipe = RECIPE,
+        fine_tune_epochs: int | UseRecipe = RECIPE,
+        fine_tune_layers: int | Literal["all"] | UseRecipe = RECIPE,
+        fine_tune_learning_rate: float | UseRecipe = RECIPE,
+        optimizer: keras.optimizers.Optimizer | str | UseRecipe = RECIPE,
+        learning_rate: float | UseRecipe = RECIPE,
+        label_smoothing: float | UseRecipe = RECIPE,
         class_weight: ClassWeight = None,
-        optimizer: keras.optimizers.Optimizer | str | None = None,
-        learning_rate: float | None = None,
+        callbacks: Iterable[keras.callbacks.Callback] = (),
         early_stopping: int | None = None,
         time_budget: float | None = None,
         checkpoint_dir: str | os.PathLike[str] | None = None,
@@ -327,11 +345,14 @@ class Classifier:
                 ``validation_data`` is given) or a ``tf.data.Dataset`` of ``(images,
                 labels)`` batches with raw 0..255 images and integer labels.
             validation_data: a ``tf.data.Dataset`` to validate on instead.
-            epochs: ``None`` runs the recipe in full: :attr:`TrainingRecipe.epochs
-                <flowerkit.TrainingRecipe.epochs>`, then for a transfer preset its
-                fine-tuning phase (``mobilenet_v2``: 5 epochs frozen, then 5 fine-tuning
-                the backbone's top 54 layers). An integer trains exactly that many epochs
-                (of the first phase only, unless a fine-tuning argument is given).
+            epochs: left out (:data:`~flowerkit.RECIPE`), the recipe runs in full:
+                :attr:`TrainingRecipe.epochs <flowerkit.TrainingRecipe.epochs>`, then
+                for a transfer preset its fine-tuning phase (``mobilenet_v2``: 5 epochs
+                frozen, then 5 fine-tuning the backbone's top 54 layers). An integer
+                trains exactly that many epochs (of the first phase only, unless a
+                fine-tuning argument is given). Every option left out is the recipe's or
+                the default shown; the options are declared once, in
+                :class:`flowerkit.options.training.TrainOptions`.
             fine_tune_epochs: a fine-tuning phase of this many epochs after the first
                 phase (default: the recipe's when ``epochs`` is ``None``, else none;
                 0: none). Needs a transfer preset's ``"backbone"``.
@@ -346,6 +367,10 @@ class Classifier:
                 (:meth:`Datasets.class_weights <flowerkit.data.Datasets.class_weights>`).
             optimizer: a Keras optimizer (or its name) instead of the recipe's.
             learning_rate: the recipe's optimizer at this base rate.
+            label_smoothing: label smoothing of the cross-entropy, in [0, 1) (default:
+                the recipe's; ``compact``: 0.1). It becomes part of this classifier's
+                :attr:`recipe`, saved with the model, so ``fine_tune`` and later fits
+                keep it.
             early_stopping: patience in epochs; stops when the validation loss (training
                 loss without validation) stops improving and restores the best weights.
             time_budget: seconds of wall time for the whole call, after which training
@@ -388,33 +413,19 @@ class Classifier:
 
             :doc:`training` shows the other options at work.
         """
-        recipe = self.recipe
-        phases = loop.plan_phases(
-            recipe,
-            epochs=epochs,
-            fine_tune_epochs=fine_tune_epochs,
-            fine_tune_layers=fine_tune_layers,
-            fine_tune_learning_rate=fine_tune_learning_rate,
-        )
-        return self._train(
-            recipe,
-            phases,
-            data,
-            validation_data,
-            callbacks=callbacks,
-            class_weight=class_weight,
-            optimizer=optimizer,
-            learning_rate=learning_rate,
-            early_stopping=early_stopping,
-            time_budget=time_budget,
-            checkpoint_dir=checkpoint_dir,
-            calibrate=calibrate,
-            seed=seed,
-            verbose=verbose,
-        )
+        options = TrainOptions.from_call(locals(), "fit")
+        return self._train([PlainTraining()], data, validation_data, options)
 
     def find_learning_rate(
-        self, data: Datasets | tf.data.Dataset, **options: Any
+        self,
+        data: Datasets | tf.data.Dataset,
+        *,
+        start: float = 1e-7,
+        end: float = 1.0,
+        steps: int = 100,
+        divergence: float = 4.0,
+        smoothing: float = 0.98,
+        seed: int | None = None,
     ) -> LearningRateFinding:
         """Run a learning-rate range test, as fastai's ``lr_find``; the model is left as
         it was.
@@ -427,8 +438,13 @@ class Classifier:
 
         Args:
             data: as for :meth:`fit` (its training split is used).
-            **options: ``start``, ``end``, ``steps``, ``divergence``, ``smoothing``,
-                ``seed``, as for :func:`flowerkit.training.lr_finder.find_learning_rate`.
+            start: the first learning rate.
+            end: the last learning rate.
+            steps: how many rates (and batches) to try, at least 2.
+            divergence: stop once the smoothed loss exceeds this many times its minimum.
+            smoothing: the loss's smoothing factor in ``[0, 1)``.
+            seed: seeds Keras' random state first, as ``fit(seed=...)`` does.
+            (All as for :func:`flowerkit.training.lr_finder.find_learning_rate`.)
 
         Returns:
             The :class:`~flowerkit.training.lr_finder.LearningRateFinding`: the rates and
@@ -439,8 +455,6 @@ class Classifier:
             ~flowerkit.ConfigError: the data's classes or image size differ from the
                 model's, or an option is out of range.
             ~flowerkit.DatasetError: the training data is empty.
-            TypeError: an option :func:`~flowerkit.training.lr_finder.find_learning_rate`
-                does not take.
 
         Example:
             >>> import numpy as np
@@ -462,9 +476,17 @@ class Classifier:
         train, _ = resolve_data(
             data, None, class_names=self.class_names, image_size=self.image_size
         )
-        if not self.model.compiled:
-            self._scheduled_rate = self._compile(self.recipe, None, None)
-        return find_learning_rate(self.model, train, **options)
+        self._trainer.ensure_compiled()
+        return find_learning_rate(
+            self.model,
+            train,
+            start=start,
+            end=end,
+            steps=steps,
+            divergence=divergence,
+            smoothing=smoothing,
+            seed=seed,
+        )
 
     def distill(
         self,
@@ -472,10 +494,19 @@ class Classifier:
         data: Datasets | tf.data.Dataset,
         validation_data: tf.data.Dataset | None = None,
         *,
-        epochs: int | None = None,
+        epochs: int | UseRecipe = RECIPE,
         temperature: float = 2.0,
         alpha: float = 0.5,
-        **options: Any,
+        optimizer: keras.optimizers.Optimizer | str | UseRecipe = RECIPE,
+        learning_rate: float | UseRecipe = RECIPE,
+        class_weight: ClassWeight = None,
+        callbacks: Iterable[keras.callbacks.Callback] = (),
+        early_stopping: int | None = None,
+        time_budget: float | None = None,
+        checkpoint_dir: str | os.PathLike[str] | None = None,
+        calibrate: bool = False,
+        seed: int | None = None,
+        verbose: Verbose = "auto",
     ) -> keras.callbacks.History:
         """Train this (small) model on a trained ``teacher``'s softened outputs plus the
         labels (knowledge distillation, Hinton et al. 2015).
@@ -496,9 +527,17 @@ class Classifier:
             epochs: as for :meth:`fit` (default: the recipe's first phase).
             temperature: the softening temperature (2 to 4 is usual).
             alpha: the weight of the labels (0: the teacher only; 1: plain training).
-            **options: ``callbacks``, ``early_stopping``, ``time_budget``,
-                ``checkpoint_dir``, ``calibrate``, ``optimizer``, ``learning_rate``,
-                ``seed`` and ``verbose``, as for :meth:`fit` (no ``class_weight``).
+            optimizer: as for :meth:`fit`.
+            learning_rate: as for :meth:`fit`.
+            class_weight: not supported with distillation: anything but ``None`` raises
+                :class:`~flowerkit.ConfigError`.
+            callbacks: as for :meth:`fit`.
+            early_stopping: as for :meth:`fit`.
+            time_budget: as for :meth:`fit`.
+            checkpoint_dir: as for :meth:`fit`.
+            calibrate: as for :meth:`fit`.
+            seed: as for :meth:`fit`.
+            verbose: as for :meth:`fit`.
 
         Returns:
             The ``keras.callbacks.History`` of this call (its ``loss`` is the
@@ -506,11 +545,11 @@ class Classifier:
 
         Raises:
             ~flowerkit.ConfigError: the teacher's classes differ, or a bad argument
-                (``temperature`` not positive, ``alpha`` outside [0, 1], the data's
-                classes or image size differ from this model's).
+                (``temperature`` not positive, ``alpha`` outside [0, 1], a
+                ``class_weight``, the data's classes or image size differ from this
+                model's).
             ~flowerkit.NotFittedError: the teacher is not trained.
-            TypeError: an option that ``distill`` does not take (``class_weight``
-                among them).
+            TypeError: an option that ``distill`` does not take.
 
         Example:
             >>> import flowerkit as fk
@@ -529,24 +568,26 @@ class Classifier:
                 f"classifier's {list(self.class_names)}; they must be the same, in order."
             )
         teacher._check_is_fitted("teach")
-        unknown = sorted(set(options) - (_FIT_OPTIONS | {"optimizer", "learning_rate"}))
-        if unknown:
-            raise TypeError(f"distill() got unexpected keyword arguments {unknown}.")
-        t, a = distill.check_distillation(temperature, alpha)
-        phases = loop.plan_phases(self.recipe, epochs=epochs, fine_tune_epochs=0)
-        return self._train(
-            self.recipe, phases, data, validation_data, teacher=(teacher, t, a), **options
-        )
+        options = TrainOptions.from_call(locals(), "distill")
+        part = Distillation(teacher._teacher_scores(self.image_size), temperature, alpha)
+        return self._train([part], data, validation_data, options)
 
     def fine_tune(
         self,
         data: Datasets | tf.data.Dataset,
         validation_data: tf.data.Dataset | None = None,
         *,
-        epochs: int | None = None,
-        layers: int | Literal["all"] | None = None,
-        learning_rate: float | None = None,
-        **options: Any,
+        epochs: int | UseRecipe = RECIPE,
+        layers: int | Literal["all"] | UseRecipe = RECIPE,
+        learning_rate: float | UseRecipe = RECIPE,
+        class_weight: ClassWeight = None,
+        callbacks: Iterable[keras.callbacks.Callback] = (),
+        early_stopping: int | None = None,
+        time_budget: float | None = None,
+        checkpoint_dir: str | os.PathLike[str] | None = None,
+        calibrate: bool = False,
+        seed: int | None = None,
+        verbose: Verbose = "auto",
     ) -> keras.callbacks.History:
         """Unfreeze the top of the pretrained backbone and train further.
 
@@ -565,9 +606,14 @@ class Classifier:
                 default: the recipe's ``fine_tune_layers``.
             learning_rate: the base rate (default: the recipe's fine-tuning rate, as for
                 ``fit(fine_tune_learning_rate=...)``).
-            **options: ``callbacks``, ``class_weight``, ``early_stopping``,
-                ``time_budget``, ``checkpoint_dir``, ``calibrate``, ``seed`` and
-                ``verbose``, as for :meth:`fit`.
+            class_weight: as for :meth:`fit`.
+            callbacks: as for :meth:`fit`.
+            early_stopping: as for :meth:`fit`.
+            time_budget: as for :meth:`fit`.
+            checkpoint_dir: as for :meth:`fit`.
+            calibrate: as for :meth:`fit`.
+            seed: as for :meth:`fit`.
+            verbose: as for :meth:`fit`.
 
         Returns:
             The ``keras.callbacks.History`` of this call.
@@ -604,125 +650,25 @@ class Classifier:
             >>> len(history.history["loss"])
             1
         """
-        unknown = sorted(set(options) - _FIT_OPTIONS)
-        if unknown:
-            raise TypeError(
-                f"fine_tune() got unexpected keyword arguments {unknown}; it also takes "
-                f"{', '.join(sorted(_FIT_OPTIONS))}."
-            )
-        recipe = self.recipe
-        backbone(self.model)
-        if epochs is None:
-            if not recipe.fine_tune_epochs:
-                raise ConfigError(
-                    f"The {self.preset!r} recipe declares no fine-tuning epochs; pass epochs=N."
-                )
-            epochs = recipe.fine_tune_epochs
-        count = recipe.fine_tune_layers if layers is None else None if layers == "all" else layers
-        phase = loop.Phase(
-            "fine_tune",
-            v.check_positive_int(epochs, "epochs"),
-            fine_tune=True,
-            layers=count,
-            learning_rate=None
-            if learning_rate is None
-            else v.check_non_negative_float(learning_rate, "learning_rate"),
-        )
-        return self._train(recipe, [phase], data, validation_data, **options)
+        options = TrainOptions.for_fine_tune(locals())
+        return self._train([FineTuning(self.model, self.preset)], data, validation_data, options)
 
     def _train(
         self,
-        recipe: TrainingRecipe,
-        phases: Sequence[loop.Phase],
+        parts: list[Part],
         data: Datasets | tf.data.Dataset,
         validation_data: tf.data.Dataset | None,
-        *,
-        optimizer: keras.optimizers.Optimizer | str | None = None,
-        learning_rate: float | None = None,
-        calibrate: bool = False,
-        seed: int | None = None,
-        class_weight: ClassWeight = None,
-        teacher: tuple[Classifier, float, float] | None = None,
-        **options: Any,
+        options: TrainOptions,
     ) -> keras.callbacks.History:
-        import keras
-
-        started = time.monotonic()
-        tune_for_training()
-        seed = v.check_seed(seed)
-        train, val = resolve_data(
-            data, validation_data, class_names=self.class_names, image_size=self.image_size
-        )
-        plain_val = val  # calibration scores plain labels, distillation or not
-        weights = resolve_class_weight(class_weight, data, len(self.class_names))
-        recalibration: tf.data.Dataset | None = None
-        if distribute.multi_worker(self.strategy) and isinstance(data, Datasets):
-            if teacher is not None:
-                raise ConfigError(
-                    "Distillation on several workers is not supported: distil on one "
-                    "machine (several devices under MirroredStrategy work)."
-                )
-            assert self.strategy is not None
-            recalibration = data.train  # every worker re-estimates on the same images
-            train, shard_val = distribute.distributed_inputs(
-                self.strategy, data, class_weight=weights
-            )
-            val = shard_val if validation_data is None else validation_data
-            weights = None  # they travel with the batches as sample weights
-        losses: dict[str, Any] = {}
-        if teacher is not None:
-            if class_weight is not None:
-                raise ConfigError("`class_weight` cannot be combined with distillation.")
-            model, temperature, alpha = teacher
-            train, val = distill.distillation_data(
-                train,
-                val,
-                model._teacher_scores(self.image_size),
-                batch_size=data.batch_size if isinstance(data, Datasets) else 32,
-                seed=seed,
-            )
-            loss, metric = distill.loss_and_metric(temperature, alpha, recipe.label_smoothing)
-            losses = {"loss": loss, "metric": metric}
-        run_options = loop.check_options(
-            started=started,
-            class_weight=weights,
-            strategy=self.strategy,
-            recalibration_data=recalibration,
-            **options,
-        )
-        if any(p.fine_tune for p in phases):
-            backbone(self.model)  # fail before training, not after the first phase
-        if calibrate and val is None:
-            raise ConfigError("`calibrate=True` needs validation data to fit the temperature on.")
-        if seed is not None:
-            keras.utils.set_random_seed(seed)
-        recompile = losses or optimizer is not None or learning_rate is not None
-        if (
-            self.model.compiled
-            and getattr(self.model, "optimizer", None) is not self._own_optimizer
-        ):
-            self._scheduled_rate = None  # compiled by the user since: their optimizer, their rate
-        if recompile or not self.model.compiled:
-            self._scheduled_rate = self._compile(recipe, optimizer, learning_rate, **losses)
-        history = loop.run(
-            self.model,
-            phases,
-            recipe=recipe,
-            train=train,
-            validation=val,
-            options=run_options,
-            scheduled_rate=self._scheduled_rate,
-            recompile=lambda rate: self._compile(recipe, None, rate, **losses),
-        )
-        if losses:  # back to the recipe's loss, so a later fit trains on plain labels
-            self._scheduled_rate = self._compile(recipe, None, None)
+        self.recipe  # noqa: B018 - a guessed recipe warns before it trains
+        history, inputs = self._trainer.train(parts, data, validation_data, options)
         for key, values in history.history.items():
             self.history_.setdefault(key, []).extend(values)
         self.metrics_ = {k: vals[-1] for k, vals in self.history_.items() if vals}
         self._fitted = True
-        if calibrate:
-            assert plain_val is not None
-            self.calibrate(plain_val)
+        if options.calibrate:
+            assert inputs.calibration is not None
+            self.calibrate(inputs.calibration)
         return history
 
     def _teacher_scores(
@@ -736,26 +682,6 @@ class Classifier:
             return self._scores(np.stack([resize_image(im, self.image_size) for im in images]))
 
         return scores
-
-    def _compile(
-        self,
-        recipe: TrainingRecipe,
-        optimizer: keras.optimizers.Optimizer | str | None,
-        learning_rate: float | None,
-        **losses: Any,
-    ) -> float | None:
-        with distribute.scope(self.strategy):  # the optimizer's variables are replicated
-            rate = compile_model(
-                self.model,
-                recipe,
-                optimizer=optimizer,
-                learning_rate=learning_rate,
-                from_logits=self.outputs == "logits",
-                num_classes=len(self.class_names),
-                **losses,
-            )
-        self._own_optimizer = self.model.optimizer
-        return rate
 
     # ------------------------------------------------------------------ inference
     def _scores(self, batch: NDArray[Any], tta: bool = False) -> NDArray[np.float64]:
@@ -1156,7 +1082,9 @@ class Classifier:
             history={k: list(vals) for k, vals in self.history_.items()},
             metrics=dict(self.metrics_),
             build_config=self.build_config,
-            scheduled_learning_rate=self._scheduled_rate,
+            scheduled_learning_rate=self._trainer.scheduled_rate,
+            # A guess not yet trained by stays a guess: the file keeps no recipe.
+            recipe=None if self._recipe_guess else recipes.to_saved(self._trainer.recipe),
         )
         return artifact.write(self.model, metadata, path)
 
@@ -1201,6 +1129,7 @@ class Classifier:
         with distribute.scope(strategy):
             model, meta = artifact.read(path)
         try:
+            recipe, guess = recipes.from_saved(meta.recipe, meta.preset)
             clf = cls(
                 model,
                 meta.class_names,
@@ -1209,15 +1138,16 @@ class Classifier:
                 trained=True,
                 build_config=meta.build_config,
                 strategy=strategy,
+                recipe=recipe,
             )
-        except ConfigError as exc:  # the metadata does not describe the model it holds
+        except (ConfigError, ValueError) as exc:  # the metadata does not fit the model
             raise ModelFileError(f"{str(path)!r} does not hold together: {exc}") from exc
+        clf._recipe_guess = guess
         clf.history_ = {k: list(vals) for k, vals in meta.history.items()}
         clf.metrics_ = dict(meta.metrics)
         clf.temperature_ = meta.temperature
         clf.calibration_ = dict(meta.calibration)
-        clf._scheduled_rate = meta.scheduled_learning_rate
-        clf._own_optimizer = getattr(model, "optimizer", None)  # as flowerkit saved it
+        clf._trainer.restore(meta.scheduled_learning_rate)
         clf.metadata_ = meta
         return clf
 

@@ -21,11 +21,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from flowerkit._version import __version__
+from flowerkit.core.options import RECIPE, Options
 from flowerkit.core.runtime import tune_for_training
 from flowerkit.exceptions import ConfigError, FlowerkitError
+from flowerkit.options.data import LoadOptions
+from flowerkit.options.models import BuildOptions
+from flowerkit.options.training import TrainOptions
 
 if TYPE_CHECKING:
-    from flowerkit.models.build import Precision
+    from flowerkit.models import PresetSpec
 
 __all__ = ["main"]
 
@@ -105,19 +109,6 @@ def _progress_line(args: argparse.Namespace, label: str) -> Callable[[int, int],
     return show
 
 
-def _image_size(text: str) -> tuple[int, int]:
-    parts = text.lower().replace("x", ",").split(",")
-    try:
-        nums = [int(p) for p in parts if p.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected N or HxW, got {text!r}") from None
-    if len(nums) == 1:
-        return nums[0], nums[0]
-    if len(nums) == 2:
-        return nums[0], nums[1]
-    raise argparse.ArgumentTypeError(f"expected N or HxW, got {text!r}")
-
-
 # ---------------------------------------------------------------------------- commands
 def _cmd_check(args: argparse.Namespace) -> int:
     from flowerkit.data import check_images
@@ -132,25 +123,14 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 @dataclass(frozen=True)
 class _TrainPlan:
-    """Everything ``train`` (and ``demo``) was asked for, checked and resolved."""
+    """What ``train`` (and ``demo``) was asked for: the options the user gave, by the
+    declaration they belong to (an option not given is left out: the API's default)."""
 
     preset: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)
-    epochs: int | None = None
-    image_size: tuple[int, int] | None = None
-    augment: bool | None = None
-    seed: int = 123
-    batch_size: int = 32
-    time_budget: float | None = None
-    precision: Precision = "float32"
-    validation_split: float = 0.2
-    test_split: float = 0.0
-    split: Literal["stratified", "keras"] = "stratified"
-    class_weight: Literal["balanced"] | None = None
-    early_stopping: int | None = None
-    calibrate: bool = False
-    fine_tune_epochs: int | None = None
-    fine_tune_layers: int | Literal["all"] | None = None
+    preset_options: dict[str, Any] = field(default_factory=dict)
+    build: dict[str, Any] = field(default_factory=dict)
+    load: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)
     devices: int | None = None
     multi_worker: bool = False
 
@@ -177,103 +157,55 @@ def _preset_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
-def _resolve_preset(args: argparse.Namespace, plan: _TrainPlan) -> tuple[str, dict[str, Any]]:
-    """The preset and options to train, checked against what the preset declares; with
-    no ``--preset``, the strongest preset trainable offline (said in one line)."""
+def _resolve_preset(
+    args: argparse.Namespace, plan: _TrainPlan
+) -> tuple[PresetSpec, dict[str, Any]]:
+    """The preset (looked up once) and its options, checked against what it declares;
+    with no ``--preset``, the strongest preset trainable offline (said in one line)."""
     from flowerkit.models import get_preset
     from flowerkit.models.weights import default_preset
 
-    options = dict(plan.options)
+    options = dict(plan.preset_options)
     if plan.preset is None:
-        weights = options.pop("weights", None)
-        choice = default_preset(weights)
+        choice = default_preset(options.pop("weights", None))
         _out(args, f"training the {choice.preset!r} preset: {choice.reason} (--preset overrides)")
-        preset, options = choice.preset, {**choice.options, **options}
+        name, options = choice.preset, {**choice.options, **options}
     else:
-        preset = plan.preset
-    spec = get_preset(preset)
+        name = plan.preset
+    spec = get_preset(name)
     unknown = sorted(set(options) - set(spec.options))
     if unknown:
         offered = ", ".join(spec.options) or "none"
         flags = ", ".join("--weights" if k == "weights" else f"--option {k}=..." for k in unknown)
-        raise ConfigError(f"The {preset!r} preset does not take {flags}; its options: {offered}.")
-    return preset, options
+        raise ConfigError(f"The {name!r} preset does not take {flags}; its options: {offered}.")
+    return spec, options
 
 
 def _train_and_report(
     args: argparse.Namespace, directory: str | os.PathLike[str], out: Path, plan: _TrainPlan
 ) -> dict[str, Any]:
     """Load, train, save, and write curves + report next to the model. Returns a summary."""
-    from flowerkit.artifact import model_path
-    from flowerkit.classifier import Classifier
-    from flowerkit.data import load_datasets
-    from flowerkit.models import get_preset
     from flowerkit.training import distribute
 
     strategy = _strategy(args, plan)  # first: splitting a CPU must precede TF's start
     cluster = distribute.cluster_of(strategy)
-    preset, options = _resolve_preset(args, plan)
-    spec = get_preset(preset)
-    size = plan.image_size or spec.image_size
-    data = load_datasets(
-        directory,
-        image_size=size,
-        batch_size=plan.batch_size,
-        seed=plan.seed,
-        validation_split=plan.validation_split,
-        test_split=plan.test_split,
-        split=plan.split,
-        # Each worker decodes its own share of the files (see flowerkit.data.sharding).
-        cache=False if cluster.num_workers > 1 else "auto",
-    )
-    clf = Classifier.from_preset(
-        preset,
-        class_names=data.class_names,
-        image_size=size,
-        augmentation=plan.augment,
-        seed=plan.seed,
-        precision=plan.precision,
-        strategy=strategy,
-        **options,
-    )
-    # Beside the file save() writes; removed by fit when training completes.
-    target = model_path(out)
-    checkpoint = target.with_name(target.name + ".checkpoint")
+    spec, preset_options = _resolve_preset(args, plan)
+    clf, data = _build(directory, spec, preset_options, plan, strategy, cluster.num_workers)
     started = time.monotonic()
-    try:
-        clf.fit(
-            data,
-            epochs=plan.epochs,
-            fine_tune_epochs=plan.fine_tune_epochs,
-            fine_tune_layers=plan.fine_tune_layers,
-            seed=plan.seed,
-            time_budget=plan.time_budget,
-            class_weight=plan.class_weight,
-            early_stopping=plan.early_stopping,
-            calibrate=plan.calibrate,
-            checkpoint_dir=checkpoint,
-            verbose=_progress_verbose(args),
-        )
-    except KeyboardInterrupt:
-        print(
-            f"\nflowerkit: interrupted; the last completed epoch is kept in {checkpoint}. "
-            "Run the same command again to resume.",
-            file=sys.stderr,
-        )
-        raise SystemExit(130) from None
-    seconds = time.monotonic() - started
+    _fit(args, clf, data, plan.train, out)
+    seconds = round(time.monotonic() - started, 1)
     if not cluster.is_chief:
         _out(args, f"worker {cluster.task_index}: trained; the chief writes the model and report")
-        return {"model": None, "worker": cluster.task_index, "seconds": round(seconds, 1)}
+        return {"model": None, "worker": cluster.task_index, "seconds": seconds}
     path = clf.save(out)
     summary: dict[str, Any] = {
         "model": str(path),
-        "preset": preset,
+        "preset": spec.name,
         "classes": list(clf.class_names),
         "train_images": len(data.train_files),
         "validation_images": len(data.validation_files),
         "epochs": len(next(iter(clf.history_.values()), [])),
-        "seconds": round(seconds, 1),
+        "seconds": seconds,
         "metrics": clf.metrics_,
         "left_out": len(data.report.bad_files) if data.report else 0,
     }
@@ -281,6 +213,55 @@ def _train_and_report(
         summary["calibration"] = dict(clf.calibration_)
     summary.update(_write_extras(clf, data, path))
     return summary
+
+
+def _build(
+    directory: str | os.PathLike[str],
+    spec: PresetSpec,
+    preset_options: dict[str, Any],
+    plan: _TrainPlan,
+    strategy: Any,
+    workers: int,
+) -> tuple[Any, Any]:
+    """The data at the model's size and the preset's model, one seed for both."""
+    from flowerkit.classifier import Classifier
+    from flowerkit.data import load_datasets
+
+    build = dict(plan.build)
+    size = build.pop("image_size", None) or spec.image_size
+    seed = plan.load.get("seed", LoadOptions().seed)
+    # Each worker of several decodes its own share of the files (flowerkit.data.sharding).
+    cache = False if workers > 1 else "auto"
+    data = load_datasets(directory, image_size=size, cache=cache, **plan.load)
+    clf = Classifier.from_preset(
+        spec,
+        class_names=data.class_names,
+        image_size=size,
+        seed=seed,
+        strategy=strategy,
+        **build,
+        **preset_options,
+    )
+    return clf, data
+
+
+def _fit(args: argparse.Namespace, clf: Any, data: Any, train: dict[str, Any], out: Path) -> None:
+    """Train ``clf`` with the options given (``fit`` checks them), checkpointing beside
+    the model; a Ctrl-C says how to resume."""
+    from flowerkit.artifact import model_path
+
+    target = model_path(out)  # beside the file save() writes; fit removes it when done
+    checkpoint = target.with_name(target.name + ".checkpoint")
+    options = {**train, "seed": data.seed, "checkpoint_dir": checkpoint}
+    try:
+        clf.fit(data, verbose=_progress_verbose(args), **options)
+    except KeyboardInterrupt:
+        print(
+            f"\nflowerkit: interrupted; the last completed epoch is kept in {checkpoint}. "
+            "Run the same command again to resume.",
+            file=sys.stderr,
+        )
+        raise SystemExit(130) from None
 
 
 def _strategy(args: argparse.Namespace, plan: _TrainPlan) -> Any:
@@ -330,25 +311,12 @@ def _write_extras(clf: Any, data: Any, model_path: Path) -> dict[str, Any]:
 
 
 def _plan(args: argparse.Namespace) -> _TrainPlan:
-    layers = args.fine_tune_layers
     return _TrainPlan(
         preset=args.preset,
-        options=_preset_options(args),
-        epochs=args.epochs,
-        image_size=args.image_size,
-        augment=args.augment,
-        seed=args.seed,
-        batch_size=args.batch_size,
-        time_budget=args.time_budget,
-        precision=args.precision,
-        validation_split=args.validation_split,
-        test_split=args.test_split,
-        split=args.split,
-        class_weight=args.class_weight,
-        early_stopping=args.early_stopping,
-        calibrate=args.calibrate,
-        fine_tune_epochs=args.fine_tune_epochs,
-        fine_tune_layers=None if layers is None else "all" if layers == "all" else int(layers),
+        preset_options=_preset_options(args),
+        build=_given(args, BuildOptions),
+        load=_given(args, LoadOptions),
+        train=_given(args, TrainOptions),
         devices=args.devices,
         multi_worker=args.multi_worker,
     )
@@ -509,7 +477,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     _out(args, f"Training the {args.preset!r} preset on the embedded sample ({folder}) ...")
     plan = _TrainPlan(
-        preset=args.preset, epochs=args.epochs, seed=args.seed, batch_size=args.batch_size
+        preset=args.preset,
+        load={"seed": args.seed, "batch_size": args.batch_size},
+        train={"epochs": args.epochs},
     )
     summary = _train_and_report(args, folder, out / "demo.keras", plan)
     clf = Classifier.load(summary["model"])
@@ -532,10 +502,34 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------- parser
-def _fine_tune_layers(text: str) -> str:
-    if text == "all" or (text.isdigit() and int(text) > 0):
-        return text
-    raise argparse.ArgumentTypeError(f"expected a positive number or 'all', got {text!r}")
+def _add_options(group: Any, options: type[Options], skip: Sequence[str] = ()) -> None:
+    """A flag for every option of ``options`` that declares one. A flag not given leaves
+    its option out of the namespace (``argparse.SUPPRESS``), so the API's default applies:
+    no default is declared here."""
+    for item, spec in options.specs():
+        flag = spec.flag
+        if flag is None or item.name in skip:
+            continue
+        default = item.default
+        shown = "" if default in (None, False, ()) or default is RECIPE else f" (default {default})"
+        kwargs: dict[str, Any] = {"dest": item.name, "help": spec.help + shown}
+        kwargs["default"] = argparse.SUPPRESS
+        if flag.kind == "switch":
+            kwargs["action"] = "store_true"
+        elif flag.kind == "negatable":
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs.update(metavar=flag.metavar, choices=flag.choices, type=flag.parse or str)
+        group.add_argument(flag.name or "--" + item.name.replace("_", "-"), **kwargs)
+
+
+def _given(args: argparse.Namespace, options: type[Options]) -> dict[str, Any]:
+    """The options of ``options`` that the command line gave."""
+    return {
+        item.name: getattr(args, item.name)
+        for item, spec in options.specs()
+        if spec.flag is not None and hasattr(args, item.name)
+    }
 
 
 def _add_train_arguments(p: argparse.ArgumentParser) -> None:
@@ -544,7 +538,6 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
     model = p.add_argument_group("model")
     model.add_argument(
         "--preset",
-        default=None,
         help="model preset (see 'flowerkit presets'); default: mobilenet_v2 when its "
         "ImageNet weights are on this machine (--weights, $FLOWERKIT_WEIGHTS, flowerkit's "
         "cache or Keras' cache; never downloaded), else compact",
@@ -561,104 +554,13 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="any other option the preset declares (e.g. --option width=1.5); repeatable",
     )
-    model.add_argument(
-        "--image-size",
-        type=_image_size,
-        default=None,
-        metavar="N|HxW",
-        help="input size (default: the preset's)",
-    )
-    model.add_argument(
-        "--augment",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="random flips/rotations/zooms in training (default: the preset's)",
-    )
-    model.add_argument(
-        "--precision",
-        choices=("float32", "bfloat16"),
-        default="float32",
-        help="bfloat16: about 2x faster on CPUs with AMX or AVX512_BF16, slightly "
-        "different numbers (refused where it would be emulated)",
-    )
-    data = p.add_argument_group("data")
-    data.add_argument("--batch-size", type=int, default=32)
-    data.add_argument(
-        "--validation-split",
-        type=float,
-        default=0.2,
-        metavar="F",
-        help="fraction of each class held out for validation (default 0.2; 0: none)",
-    )
-    data.add_argument(
-        "--test-split",
-        type=float,
-        default=0.0,
-        metavar="F",
-        help="fraction of each class held out as a test set, never used in training, "
-        "early stopping or calibration (default 0); its accuracy is reported apart",
-    )
-    data.add_argument(
-        "--split",
-        choices=("stratified", "keras"),
-        default="stratified",
-        help="stratified: stable per-class hash split (default); keras: the tutorial's "
-        "exact image_dataset_from_directory assignment",
-    )
-    data.add_argument("--seed", type=int, default=123)
-    training = p.add_argument_group("training")
-    training.add_argument(
-        "--epochs",
-        type=int,
-        default=None,
-        help="epochs of the first phase (default: the preset's recipe in full, with its "
-        "fine-tuning phase)",
-    )
-    training.add_argument(
-        "--fine-tune-epochs",
-        type=int,
-        default=None,
-        metavar="N",
-        help="epochs of fine-tuning after the first phase (transfer presets; 0: none)",
-    )
-    training.add_argument(
-        "--fine-tune-layers",
-        type=_fine_tune_layers,
-        default=None,
-        metavar="N|all",
-        help="how many of the backbone's top layers fine-tuning unfreezes (default: the recipe's)",
-    )
-    training.add_argument(
-        "--time-budget",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="stop after this much wall time (a cosine schedule then decays by the end of it)",
-    )
-    training.add_argument(
-        "--early-stopping",
-        type=int,
-        default=None,
-        metavar="PATIENCE",
-        help="stop when the validation loss has not improved for this many epochs, "
-        "keeping the best weights",
-    )
-    training.add_argument(
-        "--class-weight",
-        choices=("balanced",),
-        default=None,
-        help="weight each class by n_samples / (n_classes * count), for imbalanced folders",
-    )
-    training.add_argument(
-        "--calibrate",
-        action="store_true",
-        help="fit a softmax temperature on the validation split afterwards",
-    )
+    _add_options(model, BuildOptions)
+    _add_options(p.add_argument_group("data"), LoadOptions)
+    _add_options(p.add_argument_group("training"), TrainOptions)
     devices = p.add_argument_group("several devices (tf.distribute)")
     devices.add_argument(
         "--devices",
         type=int,
-        default=None,
         metavar="N",
         help="train on N devices of this machine under MirroredStrategy: N GPUs, or "
         "without a GPU the CPU split into N logical devices (for testing; not faster); "

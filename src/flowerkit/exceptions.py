@@ -16,7 +16,8 @@
 
     FlowerkitWarning (UserWarning)
     ├── BadFilesWarning                       files were left out of a data set
-    └── VersionMismatchWarning                a model saved by another flowerkit version
+    ├── VersionMismatchWarning                a model saved by another flowerkit version
+    └── RecipeWarning                         a model's training recipe had to be guessed
 
 Each error also subclasses the matching builtin so an ordinary ``except ValueError``
 or ``except OSError`` keeps working. All of them are importable from ``flowerkit``
@@ -38,6 +39,7 @@ __all__ = [
     "FlowerkitWarning",
     "ModelFileError",
     "NotFittedError",
+    "RecipeWarning",
     "UnknownPresetError",
     "UnreadableImageError",
     "VersionMismatchWarning",
@@ -117,6 +119,11 @@ class BadFilesWarning(FlowerkitWarning):
 
 class VersionMismatchWarning(FlowerkitWarning):
     """A model was saved by a different flowerkit version than the one loading it."""
+
+
+class RecipeWarning(FlowerkitWarning):
+    """A classifier is about to train by a recipe that was guessed, not saved: a model
+    saved before flowerkit kept its recipe, or a preset that is not registered here."""
 
 
 # One public namespace: tracebacks and docs show ``flowerkit.ConfigError``, not the module

@@ -10,7 +10,7 @@ from flowerkit.core import validation as v
 from flowerkit.core.cpu import native_bfloat16
 from flowerkit.exceptions import ConfigError
 from flowerkit.models.augment import augmentation_block
-from flowerkit.models.registry import get_preset
+from flowerkit.models.registry import PresetSpec, get_preset
 
 if TYPE_CHECKING:
     import keras
@@ -64,7 +64,7 @@ def build_model(
     num_classes: int,
     *,
     image_size: tuple[int, int] | int | None = None,
-    preset: str = "tutorial",
+    preset: str | PresetSpec = "tutorial",
     augmentation: keras.layers.Layer | bool | None = None,
     dropout: float | None = None,
     seed: int | None = None,
@@ -81,7 +81,8 @@ def build_model(
         num_classes: how many classes the model tells apart (at least 2).
         image_size: ``(height, width)`` the model takes, or one integer for both (default:
             the preset's).
-        preset: the name of a registered preset (see :func:`list_presets`).
+        preset: the name of a registered preset (see :func:`list_presets`), or its
+            :class:`PresetSpec` (from :func:`get_preset`, so it is looked up once).
         augmentation: a layer (e.g. :func:`~flowerkit.models.augmentation_block`),
             ``True`` for the preset's own block, ``False`` for none, or ``None`` for the
             preset's default.
@@ -116,7 +117,7 @@ def build_model(
         ...
         flowerkit.ConfigError: Preset 'tutorial' does not take ['width']; it takes no extra options.
     """
-    spec = get_preset(preset)
+    spec = preset if isinstance(preset, PresetSpec) else get_preset(preset)
     precision_name = check_precision(precision)
     num_classes = v.check_positive_int(num_classes, "num_classes", minimum=2)
     size = spec.image_size if image_size is None else v.check_image_size(image_size)
@@ -127,7 +128,7 @@ def build_model(
     unknown = sorted(set(options) - set(spec.options))
     if unknown:
         raise ConfigError(
-            f"Preset {preset!r} does not take {unknown}; it takes "
+            f"Preset {spec.name!r} does not take {unknown}; it takes "
             f"{list(spec.options) or 'no extra options'}."
         )
     import keras

@@ -23,7 +23,8 @@ holds them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
@@ -31,9 +32,19 @@ import tensorflow as tf
 from numpy.typing import NDArray
 
 from flowerkit.core import validation as v
+from flowerkit.data import Datasets
 from flowerkit.exceptions import ConfigError
+from flowerkit.training import distribute
+from flowerkit.training.loop import Phase, plan_phases
+from flowerkit.training.part import Inputs, Part
+
+if TYPE_CHECKING:
+    from flowerkit.models import TrainingRecipe
+    from flowerkit.options.training import TrainOptions
+    from flowerkit.training.trainer import Trainer
 
 __all__ = [
+    "Distillation",
     "DistillationLoss",
     "DistilledAccuracy",
     "check_distillation",
@@ -171,3 +182,48 @@ def loss_and_metric(
     """A :class:`DistillationLoss` and a :class:`DistilledAccuracy` named ``accuracy``."""
     loss = DistillationLoss(temperature=temperature, alpha=alpha, label_smoothing=label_smoothing)
     return loss, DistilledAccuracy(name="accuracy")
+
+
+class Distillation(Part):
+    """``distill``: the teacher's logits join the labels, and the loss is Hinton's.
+
+    Args:
+        teacher: the teacher's logits for a batch of the student's images.
+        temperature: the softening temperature (checked).
+        alpha: the weight of the labels (checked).
+    """
+
+    def __init__(self, teacher: TeacherScores, temperature: float, alpha: float) -> None:
+        self.teacher = teacher
+        self.temperature = temperature
+        self.alpha = alpha
+
+    def phases(
+        self, recipe: TrainingRecipe, options: TrainOptions, planned: list[Phase]
+    ) -> list[Phase]:
+        return plan_phases(recipe, epochs=options.epochs, fine_tune_epochs=0)
+
+    def adapt(self, inputs: Inputs, trainer: Trainer, options: TrainOptions) -> Inputs:
+        if distribute.multi_worker(trainer.strategy):
+            raise ConfigError(
+                "Distillation on several workers is not supported: distil on one "
+                "machine (several devices under MirroredStrategy work)."
+            )
+        if options.class_weight is not None:
+            raise ConfigError("`class_weight` cannot be combined with distillation.")
+        data = inputs.data
+        train, validation = distillation_data(
+            inputs.train,
+            inputs.validation,
+            self.teacher,
+            batch_size=data.batch_size if isinstance(data, Datasets) else 32,
+            seed=options.seed,
+        )
+        return replace(inputs, train=train, validation=validation)
+
+    def losses(self, trainer: Trainer) -> dict[str, Any]:
+        loss, metric = loss_and_metric(self.temperature, self.alpha, trainer.recipe.label_smoothing)
+        return {"loss": loss, "metric": metric}
+
+    def finish(self, trainer: Trainer) -> None:
+        trainer.compile()  # the recipe's loss again, so a later fit trains on plain labels

@@ -10,14 +10,14 @@ batch-norm re-estimation that closes a run.
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from flowerkit.core import validation as v
+from flowerkit.core.options import RECIPE, UseRecipe
 from flowerkit.exceptions import ConfigError, DistributedError
 from flowerkit.training import callbacks as cb
 from flowerkit.training import distribute
@@ -30,8 +30,9 @@ if TYPE_CHECKING:
     import tensorflow as tf
 
     from flowerkit.models import TrainingRecipe
+    from flowerkit.options.training import TrainOptions
 
-__all__ = ["Phase", "RunOptions", "check_options", "recipe_phases", "run"]
+__all__ = ["Phase", "RunContext", "fine_tune_phase", "plan_phases", "recipe_phases", "run"]
 
 Verbose = Literal["auto", 0, 1, 2]
 
@@ -57,17 +58,13 @@ class Phase:
 
 
 @dataclass(frozen=True)
-class RunOptions:
-    """What the user chose for a run, checked (see ``Classifier.fit``).
+class RunContext:
+    """A run's checked options and what the trainer resolved for it.
 
     Attributes:
-        callbacks: the user's own Keras callbacks.
+        options: the user's checked options (callbacks, early stopping, time budget,
+            checkpoint folder, verbosity; see ``Classifier.fit``).
         class_weight: the ``{class index: weight}`` Keras takes, or ``None``.
-        early_stopping: the patience, in epochs, of early stopping (``None``: none).
-        time_budget: the run's time budget, in seconds (``None``: none).
-        checkpoint_dir: the folder of the checkpoints a killed run resumes from
-            (``None``: none).
-        verbose: Keras' ``verbose``.
         started: ``time.monotonic()`` when the user's call began; the budget counts from
             there.
         strategy: the ``tf.distribute`` strategy the model was built under, if any.
@@ -76,12 +73,8 @@ class RunOptions:
             re-estimates on all the training images, so the replicas stay identical).
     """
 
-    callbacks: tuple[keras.callbacks.Callback, ...] = ()
+    options: TrainOptions
     class_weight: dict[int, float] | None = None
-    early_stopping: int | None = None
-    time_budget: float | None = None
-    checkpoint_dir: Path | None = None
-    verbose: Verbose = "auto"
     started: float = field(default_factory=time.monotonic)
     strategy: tf.distribute.Strategy | None = None
     recalibration_data: tf.data.Dataset | None = None
@@ -106,90 +99,70 @@ def recipe_phases(recipe: TrainingRecipe) -> list[Phase]:
 def plan_phases(
     recipe: TrainingRecipe,
     *,
-    epochs: int | None = None,
-    fine_tune_epochs: int | None = None,
-    fine_tune_layers: int | Literal["all"] | None = None,
-    fine_tune_learning_rate: float | None = None,
+    epochs: int | UseRecipe = RECIPE,
+    fine_tune_epochs: int | UseRecipe = RECIPE,
+    fine_tune_layers: int | Literal["all"] | UseRecipe = RECIPE,
+    fine_tune_learning_rate: float | UseRecipe = RECIPE,
 ) -> list[Phase]:
     """The phases ``Classifier.fit`` runs for these arguments.
 
     With none of them, the recipe's (:func:`recipe_phases`). ``epochs`` alone trains that
     many epochs in one phase. Any fine-tuning argument adds a fine-tuning phase after a
     first phase of ``epochs`` (default: the recipe's), with the recipe's value for each
-    fine-tuning argument not given; ``fine_tune_epochs=0`` means none.
+    fine-tuning argument not given; ``fine_tune_epochs=0`` means none. A value left out
+    (or :data:`~flowerkit.core.options.RECIPE`) is the recipe's.
 
     Raises:
         ~flowerkit.ConfigError: a bad value, or fine-tuning arguments without fine-tuning
             epochs (given or in the recipe).
     """
     tuning = (fine_tune_epochs, fine_tune_layers, fine_tune_learning_rate)
-    if all(value is None for value in tuning):
-        if epochs is None:
+    if all(value is RECIPE for value in tuning):
+        if epochs is RECIPE:
             return recipe_phases(recipe)
         return [Phase("train", v.check_positive_int(epochs, "epochs"))]
-    first = recipe.epochs if epochs is None else v.check_positive_int(epochs, "epochs")
-    count = (
-        recipe.fine_tune_epochs
-        if fine_tune_epochs is None
-        else v.check_positive_int(fine_tune_epochs, "fine_tune_epochs", minimum=0)
-    )
-    if count == 0:
-        if fine_tune_epochs is None:
+    first = recipe.epochs if epochs is RECIPE else v.check_positive_int(epochs, "epochs")
+    if fine_tune_epochs is RECIPE:
+        count = recipe.fine_tune_epochs
+        if count == 0:
             raise ConfigError(
                 "The recipe declares no fine-tuning epochs; pass fine_tune_epochs=N with "
                 "fine_tune_layers or fine_tune_learning_rate."
             )
-        return [Phase("train", first)]
-    if fine_tune_layers == "all":
-        layers: int | None = None
-    elif fine_tune_layers is None:
-        layers = recipe.fine_tune_layers
     else:
-        layers = v.check_positive_int(fine_tune_layers, "fine_tune_layers")
-    rate = (
-        recipe.fine_tune_learning_rate
-        if fine_tune_learning_rate is None
-        else v.check_non_negative_float(fine_tune_learning_rate, "fine_tune_learning_rate")
-    )
+        count = v.check_positive_int(fine_tune_epochs, "fine_tune_epochs", minimum=0)
+    if count == 0:
+        return [Phase("train", first)]
     return [
         Phase("frozen", first),
-        Phase("fine_tune", count, fine_tune=True, layers=layers, learning_rate=rate),
+        fine_tune_phase(recipe, count, fine_tune_layers, fine_tune_learning_rate),
     ]
 
 
-def check_options(
-    *,
-    started: float,
-    class_weight: dict[int, float] | None = None,
-    callbacks: Iterable[keras.callbacks.Callback] = (),
-    early_stopping: int | None = None,
-    time_budget: float | None = None,
-    checkpoint_dir: str | os.PathLike[str] | None = None,
-    verbose: Verbose = "auto",
-    strategy: tf.distribute.Strategy | None = None,
-    recalibration_data: tf.data.Dataset | None = None,
-) -> RunOptions:
-    """The user's run options, checked.
+def fine_tune_phase(
+    recipe: TrainingRecipe,
+    epochs: int,
+    layers: int | Literal["all"] | UseRecipe = RECIPE,
+    learning_rate: float | UseRecipe = RECIPE,
+) -> Phase:
+    """A fine-tuning phase of ``epochs``: ``layers`` and ``learning_rate`` as given (the
+    recipe's when left out; ``"all"``: every layer of the backbone).
 
     Raises:
-        ~flowerkit.ConfigError: a value out of range.
+        ~flowerkit.ConfigError: a bad value.
     """
-    if early_stopping is not None:
-        early_stopping = v.check_positive_int(early_stopping, "early_stopping")
-    if time_budget is not None:
-        time_budget = v.check_non_negative_float(time_budget, "time_budget")
-    v.check_choice(verbose, "verbose", ("auto", 0, 1, 2))
-    return RunOptions(
-        callbacks=tuple(callbacks),
-        class_weight=class_weight,
-        early_stopping=early_stopping,
-        time_budget=time_budget,
-        checkpoint_dir=None if checkpoint_dir is None else Path(checkpoint_dir).expanduser(),
-        verbose=verbose,
-        started=started,
-        strategy=strategy,
-        recalibration_data=recalibration_data,
+    if layers == "all":
+        count: int | None = None
+    elif layers is RECIPE:
+        count = recipe.fine_tune_layers
+    else:
+        count = v.check_positive_int(layers, "fine_tune_layers")
+    rate = (
+        recipe.fine_tune_learning_rate
+        if learning_rate is RECIPE
+        else v.check_non_negative_float(learning_rate, "fine_tune_learning_rate")
     )
+    return Phase("fine_tune", epochs, fine_tune=True, layers=count, learning_rate=rate)
 
 
 #: Recompiles the model with the recipe's optimizer at a rate; returns the scheduled rate.
@@ -202,7 +175,7 @@ class _Run:
     recipe: TrainingRecipe
     train: tf.data.Dataset
     validation: tf.data.Dataset | None
-    options: RunOptions
+    context: RunContext
     folder: Path | None  # this process's checkpoint folder
     log: cb.HistoryLog
     budget: cb.TimeBudget | None
@@ -216,7 +189,7 @@ def run(
     recipe: TrainingRecipe,
     train: tf.data.Dataset,
     validation: tf.data.Dataset | None,
-    options: RunOptions,
+    context: RunContext,
     scheduled_rate: float | None,
     recompile: Recompile,
 ) -> keras.callbacks.History:
@@ -231,7 +204,7 @@ def run(
             fine-tuning rate).
         train: the training pipeline.
         validation: the validation pipeline, or ``None``.
-        options: the user's run options (see ``check_options``).
+        context: the checked options and what the trainer resolved.
         scheduled_rate: the base rate the recipe's schedule drives (``None``: the user's
             own optimizer, left alone).
         recompile: ``recompile(rate)`` recompiles for a fine-tuning phase.
@@ -242,11 +215,12 @@ def run(
     """
     import keras
 
-    folder = options.checkpoint_dir
+    given = context.options.checkpoint_dir
+    folder = None if given is None else Path(given)
     resumed: cb.Checkpoint | None = None
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
-        folder = distribute.worker_checkpoint_dir(folder, distribute.cluster_of(options.strategy))
+        folder = distribute.worker_checkpoint_dir(folder, distribute.cluster_of(context.strategy))
         resumed = cb.latest_checkpoint(folder)
     resume_phase = (
         None
@@ -260,10 +234,10 @@ def run(
         recipe=recipe,
         train=train,
         validation=validation,
-        options=options,
+        context=context,
         folder=folder,
         log=cb.HistoryLog({} if resumed is None else resumed.history),
-        budget=_budget(options, recipe),
+        budget=_budget(context, recipe),
         scheduled_rate=scheduled_rate,
     )
     first = 0
@@ -281,7 +255,7 @@ def run(
             )
         start = first
         if resumed is not None and i == resume_phase:
-            with distribute.scope(options.strategy):  # the optimizer's variables are replicated
+            with distribute.scope(context.strategy):  # the optimizer's variables are replicated
                 cb.restore(model, resumed)
             start = min(resumed.epochs_done, last)
         _fit_phase(state, phase.name, first, start, last, final=i == len(phases) - 1)
@@ -295,14 +269,15 @@ def run(
     return history
 
 
-def _budget(options: RunOptions, recipe: TrainingRecipe) -> cb.TimeBudget | None:
-    if options.time_budget is None:
+def _budget(context: RunContext, recipe: TrainingRecipe) -> cb.TimeBudget | None:
+    budget = context.options.time_budget
+    if budget is None:
         return None
     closing = RECALIBRATION_EPOCHS if recipe.recalibrate_batchnorm else 0.0
-    strategy = options.strategy
+    strategy = context.strategy
     return cb.TimeBudget(
-        options.time_budget,
-        start=options.started,
+        budget,
+        start=context.started,
         closing_epochs=closing,
         # Workers' clocks differ: they must agree on when to stop and on the schedule.
         sync=distribute.mean_across_workers(strategy)
@@ -316,7 +291,7 @@ def _callbacks(
 ) -> list[keras.callbacks.Callback]:
     import keras
 
-    options = state.options
+    options = state.context.options
     folder = state.folder
     # Checkpointing runs first, so an epoch is on disk before any user callback sees its
     # end (and whatever happens there cannot lose it).
@@ -334,7 +309,9 @@ def _callbacks(
     if state.recipe.recalibrate_batchnorm:
         out.append(
             cb.RecalibrateBatchNorm(
-                state.train if options.recalibration_data is None else options.recalibration_data,
+                state.train
+                if state.context.recalibration_data is None
+                else state.context.recalibration_data,
                 final_phase=final,
                 budget=state.budget,
                 before_validation=options.early_stopping is None,
@@ -359,7 +336,7 @@ def _fit_phase(state: _Run, name: str, first: int, start: int, last: int, *, fin
     try:
         _keras_fit(state, name, first, start, last, final=final)
     except ValueError as exc:
-        if distribute.multi_worker(state.options.strategy) and distribute.is_keras_multi_worker_bug(
+        if distribute.multi_worker(state.context.strategy) and distribute.is_keras_multi_worker_bug(
             exc
         ):
             import keras
@@ -376,7 +353,7 @@ def _keras_fit(state: _Run, name: str, first: int, start: int, last: int, *, fin
         initial_epoch=start,
         epochs=last,
         callbacks=_callbacks(state, name, first, last, final),
-        class_weight=state.options.class_weight,
+        class_weight=state.context.class_weight,
         shuffle=False,  # tf.data pipelines shuffle themselves
-        verbose=state.options.verbose,
+        verbose=state.context.options.verbose,
     )
