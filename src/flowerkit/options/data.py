@@ -5,9 +5,12 @@ a test pins its signature to these fields. Imports no TensorFlow."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING
 
 from flowerkit.core.options import Flag, Options, option
+
+if TYPE_CHECKING:
+    from flowerkit.data.loading import SplitName
 
 __all__ = ["LoadOptions"]
 
@@ -39,7 +42,7 @@ class LoadOptions(Options):
         help="seeds the split and the shuffles (and, on the command line, the model and the run)",
         flag=Flag("N", parse=int),
     )
-    split: Literal["stratified", "keras"] = option(
+    split: SplitName = option(
         "stratified",
         help="stratified: stable per-class hash split; keras: the tutorial's exact "
         "image_dataset_from_directory assignment",
