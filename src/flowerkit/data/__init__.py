@@ -3,7 +3,8 @@ into ``tf.data`` pipelines; and the data sets flowerkit can fetch or ships.
 
 * :mod:`flowerkit.data.checking`: :func:`check_images` and its :class:`DatasetReport`;
 * :mod:`flowerkit.data.loading`: :func:`load_datasets`, :class:`Datasets`,
-  :func:`image_dataset`, :func:`split_files`;
+  :func:`image_dataset`, :func:`labelled_batches`; :mod:`flowerkit.data.splitting`:
+  :func:`split_files`;
 * :mod:`flowerkit.data.downloads`: :func:`flower_photos` and :func:`demo_sample`.
 
 Nothing here imports TensorFlow until a pipeline is built.
@@ -38,8 +39,8 @@ from flowerkit.data.loading import (
     image_dataset,
     labelled_batches,
     load_datasets,
-    split_files,
 )
+from flowerkit.data.splitting import split_files
 
 __all__ = [
     "FLOWER_PHOTOS_SHA256",
