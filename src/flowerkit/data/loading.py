@@ -64,7 +64,6 @@ __all__ = [
     "Datasets",
     "LabelledData",
     "image_dataset",
-    "labelled_batches",
     "load_datasets",
     "split_files",
 ]
@@ -561,95 +560,6 @@ def _datasets(
     )
 
 
-#: What evaluation and calibration accept as labelled data.
+#: What evaluation and calibration accept as labelled data (see
+#: :func:`~flowerkit.data.labelled_batches`).
 LabelledData = Datasets | str | os.PathLike[str] | Any
-
-
-def labelled_batches(
-    data: LabelledData,
-    *,
-    class_names: Sequence[str],
-    image_size: tuple[int, int],
-    subset: Literal["validation", "test"] = "validation",
-) -> tuple[tf.data.Dataset, list[str] | None]:
-    """``(images, labels)`` batches in a fixed order, and their file paths when known.
-
-    Args:
-        data: :class:`Datasets` (its ``subset`` split), a ``tf.data.Dataset`` of
-            ``(images, labels)`` batches, or a folder of class sub-folders named like
-            ``class_names`` (every image in it, checked, at ``image_size``).
-        class_names: the classes, in label order; a folder's class sub-folders are read
-            in this order.
-        image_size: ``(height, width)`` a folder's images are loaded at.
-        subset: which split of a :class:`Datasets` to use, ``"validation"`` or
-            ``"test"``. Ignored for a folder (all of its images are used) and for a
-            ``tf.data.Dataset`` (used as it is).
-
-    Returns:
-        The batches, and one path per image in batch order (``None`` for a
-        ``tf.data.Dataset``).
-
-    Raises:
-        ~flowerkit.ConfigError: ``subset`` is neither split; ``Datasets`` without that
-            split; or another kind of object.
-        ~flowerkit.DatasetError: a folder that :func:`load_datasets` cannot use.
-
-    Example:
-        >>> from flowerkit.data import labelled_batches, load_datasets
-        >>> data = load_datasets("photos", image_size=32, batch_size=8, seed=42)
-        >>> batches, paths = labelled_batches(
-        ...     data, class_names=data.class_names, image_size=data.image_size
-        ... )
-        >>> len(paths), sum(int(labels.shape[0]) for _, labels in batches)
-        (6, 6)
-        >>> batches, paths = labelled_batches(
-        ...     "photos", class_names=["daisy", "roses", "tulips"], image_size=(32, 32)
-        ... )
-        >>> len(paths)
-        36
-        >>> labelled_batches(data, class_names=data.class_names, image_size=(32, 32),
-        ...                  subset="test")
-        Traceback (most recent call last):
-            ...
-        flowerkit.ConfigError: These Datasets have no test split (test_split=0); ...
-    """
-    import tensorflow as tf
-
-    v.check_choice(subset, "subset", ("validation", "test"))
-    if isinstance(data, str | os.PathLike):
-        folder = load_datasets(
-            data,
-            image_size=image_size,
-            validation_split=0.0,
-            class_names=list(class_names),
-            cache=False,
-        )
-        ordered = image_dataset(
-            list(folder.train_files),
-            list(folder.train_labels),
-            image_size=folder.image_size,
-            batch_size=folder.batch_size,
-            cache=False,
-        )
-        return ordered, [str(p) for p in folder.train_files]
-    if isinstance(data, Datasets):
-        if subset == "test":
-            if data.test is None:
-                raise ConfigError(
-                    "These Datasets have no test split (test_split=0); load them with "
-                    "load_datasets(..., test_split=0.1) or similar, or pass a folder or a "
-                    "tf.data.Dataset to evaluate on. Received: subset='test'"
-                )
-            return data.test, [str(p) for p in data.test_files]
-        if data.validation is None:
-            raise ConfigError(
-                "These Datasets have no validation split (validation_split=0); pass a "
-                "folder or a tf.data.Dataset to evaluate on."
-            )
-        return data.validation, [str(p) for p in data.validation_files]
-    if isinstance(data, tf.data.Dataset):
-        return data, None
-    raise ConfigError(
-        "`data` must be Datasets, a tf.data.Dataset of (images, labels) or a folder. "
-        f"Received an object of type {type(data).__name__}."
-    )
