@@ -3,7 +3,9 @@ into ``tf.data`` pipelines; and the data sets flowerkit can fetch or ships.
 
 * :mod:`flowerkit.data.checking`: :func:`check_images` and its :class:`DatasetReport`;
 * :mod:`flowerkit.data.loading`: :func:`load_datasets`, :class:`Datasets`,
-  :func:`image_dataset`, :func:`split_files`;
+  :func:`image_dataset`; :mod:`flowerkit.data.splitting`: :func:`split_files`;
+* :mod:`flowerkit.data.adapt`: what the ``data`` of training, evaluation and export
+  may be, turned into batches (:func:`labelled_batches`);
 * :mod:`flowerkit.data.downloads`: :func:`flower_photos` and :func:`demo_sample`.
 
 Nothing here imports TensorFlow until a pipeline is built.
@@ -11,6 +13,7 @@ Nothing here imports TensorFlow until a pipeline is built.
 
 from __future__ import annotations
 
+from flowerkit.data.adapt import labelled_batches
 from flowerkit.data.checking import (
     IGNORE_REASONS,
     IMBALANCE_THRESHOLD,
@@ -32,14 +35,8 @@ from flowerkit.data.downloads import (
     demo_sample,
     flower_photos,
 )
-from flowerkit.data.loading import (
-    Datasets,
-    LabelledData,
-    image_dataset,
-    labelled_batches,
-    load_datasets,
-    split_files,
-)
+from flowerkit.data.loading import Datasets, LabelledData, image_dataset, load_datasets
+from flowerkit.data.splitting import split_files
 
 __all__ = [
     "FLOWER_PHOTOS_SHA256",

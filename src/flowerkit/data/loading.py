@@ -29,32 +29,33 @@ Two split strategies:
 
 from __future__ import annotations
 
-import hashlib
 import os
 import secrets
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
 
-from flowerkit.core import memory
 from flowerkit.core import validation as v
 from flowerkit.core.numeric import balanced_class_weights
-from flowerkit.core.paths import default_cache_dir
 from flowerkit.core.runtime import available_cores, tune_for_training
 from flowerkit.data import _pipeline
+from flowerkit.data._caching import MEMORY_SHARE as MEMORY_SHARE  # re-exported: it lived here
+from flowerkit.data._caching import (
+    CacheOption,
+    check_cache_option,
+    memory_budget,
+    resolve_cache,
+)
 from flowerkit.data._pipeline import DecodedImages
 from flowerkit.data.checking import DatasetReport, ImageFile, check_and_decode
-from flowerkit.exceptions import (
-    BadFilesWarning,
-    ConfigError,
-    DatasetError,
-    FlowerkitWarning,
-    UnreadableImageError,
-)
+from flowerkit.data.splitting import _assign, _check_split_fractions, split_files
+from flowerkit.data.splitting import _unit_hash as _unit_hash  # re-exported: it lived here
+from flowerkit.exceptions import BadFilesWarning, ConfigError, UnreadableImageError
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -63,20 +64,12 @@ __all__ = [
     "Datasets",
     "LabelledData",
     "image_dataset",
-    "labelled_batches",
     "load_datasets",
     "split_files",
 ]
 
 SplitName = Literal["stratified", "keras"]
 SubsetName = Literal["train", "validation", "test"]
-CacheOption = bool | Literal["auto"] | str | os.PathLike[str]
-
-#: The share of the available memory an automatic (``cache="auto"``) in-memory cache may take.
-MEMORY_SHARE = 0.5
-
-#: The extensions ``keras.utils.image_dataset_from_directory`` indexes.
-_KERAS_FORMATS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 
 
 @dataclass(frozen=True)
@@ -185,185 +178,6 @@ class Datasets:
         return balanced_class_weights(self.train_labels, self.num_classes)
 
 
-def _unit_hash(seed: int, key: str) -> float:
-    digest = hashlib.sha256(f"{seed}\x00{key}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2.0**64
-
-
-@overload
-def split_files(
-    files: Sequence[ImageFile], validation_split: float, seed: int
-) -> tuple[list[ImageFile], list[ImageFile]]: ...
-
-
-@overload
-def split_files(
-    files: Sequence[ImageFile], validation_split: float, seed: int, *, test_split: float
-) -> tuple[list[ImageFile], list[ImageFile], list[ImageFile]]: ...
-
-
-def split_files(
-    files: Sequence[ImageFile],
-    validation_split: float,
-    seed: int,
-    *,
-    test_split: float | None = None,
-) -> (
-    tuple[list[ImageFile], list[ImageFile]]
-    | tuple[list[ImageFile], list[ImageFile], list[ImageFile]]
-):
-    """The ``"stratified"`` split of ``files`` into training, validation (and test) files.
-
-    Each file's ``sha256(seed, key)`` is mapped to ``u`` in [0, 1): the file is in
-    validation when ``u < validation_split``, in test when ``validation_split <= u <
-    validation_split + test_split``, else in training. A file's split depends only on its
-    key and the seed, so adding files never moves another one, and the validation files
-    are the same whatever ``test_split`` is.
-
-    Per class, the rule is bent only for small classes whose hashes leave a split empty:
-
-    * a class of two or more files keeps at least one training file and, when
-      ``validation_split`` > 0, at least one validation file;
-    * a class of three or more files also keeps at least one test file when
-      ``test_split`` > 0 (a class of two keeps one training and one validation file, and
-      none for test);
-    * a class of one file goes where its hash says (it may be missing from training).
-
-    A split that must gain a file takes the one whose hash is nearest its range, and one
-    that must give files up (the held-out splits together keep at most all files but one)
-    is the larger held-out split, test on a tie; so these corrections only ever concern
-    the few files at the edges of the ranges.
-
-    This is the rule :func:`load_datasets` applies with ``split="stratified"``; call it to
-    see or reuse a split without building pipelines.
-
-    Args:
-        files: the files to split (the usable files of a
-            :class:`~flowerkit.data.DatasetReport`); each one's ``key`` and class decide
-            its side.
-        validation_split: the fraction held out for validation (0 for none).
-        seed: the seed of the hash.
-        test_split: the fraction held out for testing (0 for none). When given (even 0),
-            a third list is returned; when left out, the result is
-            ``(train, validation)`` exactly as before test splits existed.
-
-    Returns:
-        ``(train, validation)``, or ``(train, validation, test)`` when ``test_split`` is
-        given; each list sorted by key.
-
-    Raises:
-        ~flowerkit.ConfigError: with ``test_split`` given, a fraction is not in [0, 1) or
-            the two add up to 1 or more.
-
-    Example:
-        >>> from flowerkit.data import check_images, split_files
-        >>> files = check_images("photos").files
-        >>> train, validation = split_files(files, 0.2, seed=42)
-        >>> len(train), len(validation)
-        (30, 6)
-        >>> sorted({f.class_name for f in validation})
-        ['daisy', 'roses', 'tulips']
-        >>> train3, validation3, test = split_files(files, 0.2, seed=42, test_split=0.1)
-        >>> validation3 == validation, len(train3), len(test)
-        (True, 26, 4)
-        >>> split_files(files, 0.6, seed=42, test_split=0.5)
-        Traceback (most recent call last):
-            ...
-        flowerkit.ConfigError: `validation_split` + `test_split` must be less than 1, ...
-    """
-    if test_split is None:
-        train, val, _ = _split_three_ways(files, validation_split, 0.0, seed)
-        return train, val
-    validation_split, test_split = _check_split_fractions(validation_split, test_split)
-    return _split_three_ways(files, validation_split, test_split, seed)
-
-
-def _check_split_fractions(validation_split: object, test_split: object) -> tuple[float, float]:
-    """Both fractions in [0, 1), adding up to less than 1."""
-    val = v.check_fraction(validation_split, "validation_split", allow_zero=True)
-    test = v.check_fraction(test_split, "test_split", allow_zero=True)
-    if val + test >= 1:
-        raise ConfigError(
-            "`validation_split` + `test_split` must be less than 1, to leave files for "
-            f"training. Received: validation_split={val!r}, test_split={test!r}"
-        )
-    return val, test
-
-
-def _split_counts(
-    n: int, n_val: int, n_test: int, want_val: bool, want_test: bool
-) -> tuple[int, int]:
-    """The validation and test counts of a class of ``n`` files whose hashes put ``n_val``
-    in validation and ``n_test`` in test, bent as :func:`split_files` documents."""
-    if n < 2 or not (want_val or want_test):
-        return n_val, n_test
-    if want_val:
-        n_val = max(n_val, 1)
-    if want_test:
-        n_test = max(n_test, 1)
-    while n_val + n_test > n - 1:  # keep a training file: shrink the larger held-out split
-        if n_val > n_test:
-            n_val -= 1
-        else:
-            n_test -= 1
-    return n_val, n_test
-
-
-def _split_three_ways(
-    files: Sequence[ImageFile], validation_split: float, test_split: float, seed: int
-) -> tuple[list[ImageFile], list[ImageFile], list[ImageFile]]:
-    """:func:`split_files` from checked fractions: ``(train, validation, test)``."""
-    by_class: dict[str, list[tuple[float, ImageFile]]] = {}
-    for f in files:
-        by_class.setdefault(f.class_name, []).append((_unit_hash(seed, f.key), f))
-    held_out = validation_split + test_split
-    train: list[ImageFile] = []
-    val: list[ImageFile] = []
-    test: list[ImageFile] = []
-    for members in by_class.values():
-        # In hash order the class reads: validation, then test, then training files.
-        members.sort(key=lambda item: (item[0], item[1].key))
-        n_val = sum(1 for u, _ in members if u < validation_split)
-        n_test = sum(1 for u, _ in members if validation_split <= u < held_out)
-        n_val, n_test = _split_counts(
-            len(members), n_val, n_test, validation_split > 0, test_split > 0
-        )
-        val.extend(f for _, f in members[:n_val])
-        test.extend(f for _, f in members[n_val : n_val + n_test])
-        train.extend(f for _, f in members[n_val + n_test :])
-    for part in (train, val, test):
-        part.sort(key=lambda f: f.key)
-    return train, val, test
-
-
-def _keras_split(
-    report: DatasetReport, validation_split: float, seed: int
-) -> tuple[list[ImageFile], list[ImageFile], list[Path]]:
-    """Replicate Keras' file assignment; also return Keras-indexed files we do not use."""
-    root = report.directory
-    paths: list[Path] = []
-    labels: list[int] = []
-    for label, name in enumerate(report.class_names):
-        for dirpath, _, filenames in sorted(os.walk(root / name), key=lambda x: x[0]):
-            for fname in sorted(filenames):
-                if fname.lower().endswith(_KERAS_FORMATS):
-                    paths.append(Path(dirpath) / fname)
-                    labels.append(label)
-    # Keras shuffles its list of path strings with RandomState(seed); a permutation of a
-    # list depends only on its length, so shuffling Paths gives the same order.
-    rng = np.random.RandomState(seed)
-    rng.shuffle(paths)  # type: ignore[arg-type]
-    num_val = int(validation_split * len(paths))
-    usable = {f.path: f for f in report.files}
-    train_paths = paths[: len(paths) - num_val]
-    val_paths = paths[len(paths) - num_val :]
-    train = [usable[p] for p in train_paths if p in usable]
-    val = [usable[p] for p in val_paths if p in usable]
-    keras_set = set(paths)
-    not_indexed = [f.path for f in report.files if f.path not in keras_set]
-    return train, val, not_indexed
-
-
 def image_dataset(
     paths: Sequence[str | os.PathLike[str]],
     labels: Sequence[int] | None = None,
@@ -426,7 +240,7 @@ def image_dataset(
     if batch_size is not None:
         v.check_positive_int(batch_size, "batch_size")
     seed = v.check_seed(seed)
-    _check_cache_option(cache)
+    check_cache_option(cache)
     str_paths = [os.fspath(p) for p in paths]
     if not str_paths:
         raise ConfigError("`paths` is empty: a pipeline needs at least one image file.")
@@ -435,7 +249,7 @@ def image_dataset(
             f"`labels` must have one entry per path: got {len(labels)} labels for "
             f"{len(str_paths)} paths."
         )
-    store = _resolve_cache(cache, len(str_paths), size, stacklevel=2)
+    store = resolve_cache(cache, len(str_paths), size, stacklevel=2)
     return _pipeline.build(
         str_paths,
         labels,
@@ -561,21 +375,79 @@ def load_datasets(
         flowerkit.ConfigError: `seed` must be an integer when `validation_split` > 0, ...
     """
     tune_for_training()
+    options = _check_options(
+        image_size=image_size,
+        batch_size=batch_size,
+        validation_split=validation_split,
+        test_split=test_split,
+        seed=seed,
+        split=split,
+        on_bad_file=on_bad_file,
+        cache=cache,
+        class_names=class_names,
+    )
+    root = v.check_directory(directory)
+    decoded: DecodedImages | None = None
+    if report is None:
+        report, decoded = _check_folder(root, options, cache, follow_links, check_cache)
+    report.raise_if_unusable()
+    _handle_bad_files(report, on_bad_file)
+    train, val, test = _assign(
+        report, root, options.validation_split, options.test_split, options.split, options.seed
+    )
+    store = resolve_cache(cache, len(train) + len(val) + len(test), options.size, stacklevel=2)
+    decoded = _memory_cache(store, decoded, [*train, *val, *test], options.size)
+    pipeline = partial(_split_pipeline, options=options, decoded=decoded, store=store)
+    return _datasets(report, options, store, pipeline, (train, val, test))
+
+
+class _Options(NamedTuple):
+    """:func:`load_datasets`' checked options that decide the split and the pipelines."""
+
+    size: tuple[int, int]
+    batch_size: int
+    validation_split: float
+    test_split: float
+    seed: int | None
+    split: str
+    class_names: tuple[str, ...] | None
+
+
+def _check_options(
+    *,
+    image_size: object,
+    batch_size: object,
+    validation_split: object,
+    test_split: object,
+    seed: object,
+    split: object,
+    on_bad_file: object,
+    cache: object,
+    class_names: Sequence[str] | None,
+) -> _Options:
+    """:func:`load_datasets`' options checked, in the order their errors are raised."""
     size = v.check_image_size(image_size)
-    batch_size = v.check_positive_int(batch_size, "batch_size")
-    validation_split, test_split = _check_split_fractions(validation_split, test_split)
-    seed = v.check_seed(seed)
+    batch = v.check_positive_int(batch_size, "batch_size")
+    validation_fraction, test_fraction = _check_split_fractions(validation_split, test_split)
+    checked_seed = v.check_seed(seed)
     v.check_choice(split, "split", ("stratified", "keras"))
-    if split == "keras" and test_split > 0:
+    if split == "keras" and test_fraction > 0:
         raise ConfigError(
             "split='keras' replicates Keras' two-way train/validation assignment, which has "
             "no test split: use split='stratified' for a test split. "
-            f"Received: test_split={test_split!r}"
+            f"Received: test_split={test_fraction!r}"
         )
     v.check_choice(on_bad_file, "on_bad_file", ("skip", "raise"))
-    _check_cache_option(cache)
-    if class_names is not None:
-        class_names = v.check_class_names(class_names)
+    check_cache_option(cache)
+    names = None if class_names is None else v.check_class_names(class_names)
+    _check_seed_for_splits(validation_fraction, test_fraction, checked_seed)
+    return _Options(
+        size, batch, validation_fraction, test_fraction, checked_seed, str(split), names
+    )
+
+
+def _check_seed_for_splits(validation_split: float, test_split: float, seed: int | None) -> None:
+    """A held-out split needs a seed, so that it is reproducible."""
     if validation_split > 0 and seed is None:
         raise ConfigError(
             "`seed` must be an integer when `validation_split` > 0, so that the split is "
@@ -586,51 +458,88 @@ def load_datasets(
             "`seed` must be an integer when `test_split` > 0, so that the split is "
             "reproducible and the test files never leak into training. Received: seed=None"
         )
-    root = v.check_directory(directory)
-    decoded: DecodedImages | None = None
-    if report is None:
-        report, decoded = check_and_decode(
-            root,
-            class_names=class_names,
-            follow_links=follow_links,
-            cache=check_cache,
-            image_size=size if cache in ("auto", True) else None,
-            max_bytes=None if cache is True else _memory_budget(),
-        )
-    report.raise_if_unusable()
-    _handle_bad_files(report, on_bad_file)
-    train, val, test = _assign(report, root, validation_split, test_split, split, seed)
-    store = _resolve_cache(cache, len(train) + len(val) + len(test), size, stacklevel=2)
-    if store is True:
-        paths = [os.fspath(f.path) for f in (*train, *val, *test)]
-        if decoded is None:  # the caller's report: nothing was decoded yet
-            decoded = DecodedImages(paths, size)
-        decoded.fill(paths, available_cores())
-    else:
-        decoded = None  # not kept: the memory goes back before training starts
 
-    def pipeline(files: list[ImageFile], shuffle: bool, name: str) -> tf.data.Dataset:
-        paths = [os.fspath(f.path) for f in files]
-        labels = [f.label for f in files]
-        if decoded is not None:
-            return _pipeline.build_in_memory(
-                decoded,
-                paths,
-                labels,
-                batch_size=batch_size,
-                shuffle=shuffle,
-                seed=secrets.randbits(31) if seed is None else seed,
-            )
-        return _pipeline.build(
+
+def _check_folder(
+    root: Path,
+    options: _Options,
+    cache: CacheOption,
+    follow_links: bool,
+    check_cache: bool | str | os.PathLike[str],
+) -> tuple[DatasetReport, DecodedImages | None]:
+    """Check ``root``; when the pipelines may keep their examples in memory, the images
+    the check decodes are kept too (so each file is decoded once)."""
+    return check_and_decode(
+        root,
+        class_names=options.class_names,
+        follow_links=follow_links,
+        cache=check_cache,
+        image_size=options.size if cache in ("auto", True) else None,
+        max_bytes=None if cache is True else memory_budget(),
+    )
+
+
+def _memory_cache(
+    store: bool | Path,
+    decoded: DecodedImages | None,
+    files: Sequence[ImageFile],
+    size: tuple[int, int],
+) -> DecodedImages | None:
+    """Every file of every split decoded in memory when ``store`` is memory, else ``None``
+    (not kept: the memory the check's decoded images took goes back before training
+    starts)."""
+    if store is not True:
+        return None
+    paths = [os.fspath(f.path) for f in files]
+    if decoded is None:  # the caller's report: nothing was decoded yet
+        decoded = DecodedImages(paths, size)
+    decoded.fill(paths, available_cores())
+    return decoded
+
+
+def _split_pipeline(
+    files: Sequence[ImageFile],
+    shuffle: bool,
+    name: str,
+    *,
+    options: _Options,
+    decoded: DecodedImages | None,
+    store: bool | Path,
+) -> tf.data.Dataset:
+    """The pipeline of one split (``name``): from the decoded images in memory, else from
+    the files (with a ``name`` sub-folder of a disk cache)."""
+    paths = [os.fspath(f.path) for f in files]
+    labels = [f.label for f in files]
+    if decoded is not None:
+        return _pipeline.build_in_memory(
+            decoded,
             paths,
             labels,
-            size=size,
-            batch_size=batch_size,
+            batch_size=options.batch_size,
             shuffle=shuffle,
-            seed=seed,
-            cache=store / name if isinstance(store, Path) else store,
+            seed=secrets.randbits(31) if options.seed is None else options.seed,
         )
+    return _pipeline.build(
+        paths,
+        labels,
+        size=options.size,
+        batch_size=options.batch_size,
+        shuffle=shuffle,
+        seed=options.seed,
+        cache=store / name if isinstance(store, Path) else store,
+    )
 
+
+def _datasets(
+    report: DatasetReport,
+    options: _Options,
+    store: bool | Path,
+    pipeline: Callable[[list[ImageFile], bool, str], tf.data.Dataset],
+    splits: tuple[list[ImageFile], list[ImageFile], list[ImageFile]],
+) -> Datasets:
+    """The :class:`Datasets` of the three splits, each split's pipeline built by
+    ``pipeline(files, shuffle, name)``, in order: training, validation, test."""
+    train, val, test = splits
     return Datasets(
         train=pipeline(train, True, "train"),
         validation=pipeline(val, False, "validation") if val else None,
@@ -639,10 +548,10 @@ def load_datasets(
         train_labels=tuple(f.label for f in train),
         validation_files=tuple(f.path for f in val),
         validation_labels=tuple(f.label for f in val),
-        image_size=size,
-        batch_size=batch_size,
-        seed=seed,
-        split=split,
+        image_size=options.size,
+        batch_size=options.batch_size,
+        seed=options.seed,
+        split=options.split,
         report=report,
         cache=store,
         test=pipeline(test, False, "test") if test else None,
@@ -651,187 +560,6 @@ def load_datasets(
     )
 
 
-def _check_cache_option(cache: object) -> None:
-    if not isinstance(cache, bool | str | os.PathLike):
-        raise ConfigError(
-            f"`cache` must be 'auto', True, False or a folder path. Received: cache={cache!r}"
-        )
-
-
-def _memory_budget() -> int | None:
-    """Bytes an automatic in-memory cache may take (``None``: unknown, no limit)."""
-    available = memory.available_memory()
-    return None if available is None else int(MEMORY_SHARE * available)
-
-
-def _gib(n: float) -> str:
-    return f"{n / 2**30:.1f} GiB"
-
-
-def _resolve_cache(
-    cache: CacheOption, count: int, size: tuple[int, int], *, stacklevel: int
-) -> bool | Path:
-    """Where ``count`` decoded examples at ``size`` go: ``True`` (memory), a folder, or
-    ``False`` (nowhere); ``"auto"`` decides from the memory and disk free now."""
-    if isinstance(cache, bool):
-        return cache
-    if cache != "auto":
-        return Path(os.fspath(cache)).expanduser()
-    need = count * size[0] * size[1] * 3
-    budget = _memory_budget()
-    if budget is None or need <= budget:
-        return True
-    folder = default_cache_dir() / "datasets"
-    where = f"{count} decoded images at {size[0]}x{size[1]} need {_gib(need)}, more than "
-    where += f"half the memory available ({_gib(2 * budget)})"
-    if need * 1.1 < memory.free_disk(folder):
-        warnings.warn(
-            f"{where}: keeping them in a disk cache in {str(folder)!r} instead (pass "
-            "cache=False to decode every epoch, or cache=<folder> to choose the place).",
-            FlowerkitWarning,
-            stacklevel=stacklevel + 1,
-        )
-        return folder
-    warnings.warn(
-        f"{where}, and there is no room for them in {str(folder)!r} either: decoding them "
-        "every epoch (pass cache=<folder> on a disk with room to cache them).",
-        FlowerkitWarning,
-        stacklevel=stacklevel + 1,
-    )
-    return False
-
-
-def _assign(
-    report: DatasetReport,
-    root: Path,
-    validation_split: float,
-    test_split: float,
-    split: str,
-    seed: int | None,
-) -> tuple[list[ImageFile], list[ImageFile], list[ImageFile]]:
-    """The report's usable files assigned to ``(train, validation, test)`` by the ``split``
-    rule; errors name ``root`` as the user gave it."""
-    test: list[ImageFile] = []
-    if validation_split == 0 and test_split == 0:
-        train, val = sorted(report.files, key=lambda f: f.key), list[ImageFile]()
-    elif split == "keras":
-        assert seed is not None
-        train, val, not_indexed = _keras_split(report, validation_split, seed)
-        if not_indexed:
-            warnings.warn(
-                f"split='keras' leaves out {len(not_indexed)} images with extensions Keras "
-                f"does not index ({', '.join(str(p) for p in not_indexed[:3])}...); use "
-                "split='stratified' to train on them.",
-                BadFilesWarning,
-                stacklevel=3,
-            )
-    else:
-        assert seed is not None
-        train, val, test = _split_three_ways(report.files, validation_split, test_split, seed)
-    if not train:
-        raise DatasetError(f"{str(root)!r}: the training split is empty; add more images.")
-    if validation_split > 0 and not val:
-        raise DatasetError(
-            f"{str(root)!r}: validation_split={validation_split} leaves no validation images "
-            f"for {len(report.files)} files; add images or use a larger validation_split."
-        )
-    if test_split > 0 and not test:
-        raise DatasetError(
-            f"{str(root)!r}: test_split={test_split} leaves no test images for "
-            f"{len(report.files)} files; add images or use a larger test_split."
-        )
-    return train, val, test
-
-
-#: What evaluation and calibration accept as labelled data.
+#: What evaluation and calibration accept as labelled data (see
+#: :func:`~flowerkit.data.labelled_batches`).
 LabelledData = Datasets | str | os.PathLike[str] | Any
-
-
-def labelled_batches(
-    data: LabelledData,
-    *,
-    class_names: Sequence[str],
-    image_size: tuple[int, int],
-    subset: Literal["validation", "test"] = "validation",
-) -> tuple[tf.data.Dataset, list[str] | None]:
-    """``(images, labels)`` batches in a fixed order, and their file paths when known.
-
-    Args:
-        data: :class:`Datasets` (its ``subset`` split), a ``tf.data.Dataset`` of
-            ``(images, labels)`` batches, or a folder of class sub-folders named like
-            ``class_names`` (every image in it, checked, at ``image_size``).
-        class_names: the classes, in label order; a folder's class sub-folders are read
-            in this order.
-        image_size: ``(height, width)`` a folder's images are loaded at.
-        subset: which split of a :class:`Datasets` to use, ``"validation"`` or
-            ``"test"``. Ignored for a folder (all of its images are used) and for a
-            ``tf.data.Dataset`` (used as it is).
-
-    Returns:
-        The batches, and one path per image in batch order (``None`` for a
-        ``tf.data.Dataset``).
-
-    Raises:
-        ~flowerkit.ConfigError: ``subset`` is neither split; ``Datasets`` without that
-            split; or another kind of object.
-        ~flowerkit.DatasetError: a folder that :func:`load_datasets` cannot use.
-
-    Example:
-        >>> from flowerkit.data import labelled_batches, load_datasets
-        >>> data = load_datasets("photos", image_size=32, batch_size=8, seed=42)
-        >>> batches, paths = labelled_batches(
-        ...     data, class_names=data.class_names, image_size=data.image_size
-        ... )
-        >>> len(paths), sum(int(labels.shape[0]) for _, labels in batches)
-        (6, 6)
-        >>> batches, paths = labelled_batches(
-        ...     "photos", class_names=["daisy", "roses", "tulips"], image_size=(32, 32)
-        ... )
-        >>> len(paths)
-        36
-        >>> labelled_batches(data, class_names=data.class_names, image_size=(32, 32),
-        ...                  subset="test")
-        Traceback (most recent call last):
-            ...
-        flowerkit.ConfigError: These Datasets have no test split (test_split=0); ...
-    """
-    import tensorflow as tf
-
-    v.check_choice(subset, "subset", ("validation", "test"))
-    if isinstance(data, str | os.PathLike):
-        folder = load_datasets(
-            data,
-            image_size=image_size,
-            validation_split=0.0,
-            class_names=list(class_names),
-            cache=False,
-        )
-        ordered = image_dataset(
-            list(folder.train_files),
-            list(folder.train_labels),
-            image_size=folder.image_size,
-            batch_size=folder.batch_size,
-            cache=False,
-        )
-        return ordered, [str(p) for p in folder.train_files]
-    if isinstance(data, Datasets):
-        if subset == "test":
-            if data.test is None:
-                raise ConfigError(
-                    "These Datasets have no test split (test_split=0); load them with "
-                    "load_datasets(..., test_split=0.1) or similar, or pass a folder or a "
-                    "tf.data.Dataset to evaluate on. Received: subset='test'"
-                )
-            return data.test, [str(p) for p in data.test_files]
-        if data.validation is None:
-            raise ConfigError(
-                "These Datasets have no validation split (validation_split=0); pass a "
-                "folder or a tf.data.Dataset to evaluate on."
-            )
-        return data.validation, [str(p) for p in data.validation_files]
-    if isinstance(data, tf.data.Dataset):
-        return data, None
-    raise ConfigError(
-        "`data` must be Datasets, a tf.data.Dataset of (images, labels) or a folder. "
-        f"Received an object of type {type(data).__name__}."
-    )

@@ -754,17 +754,7 @@ class EvaluationReport:
             ~flowerkit.ConfigError: ``data`` is not a complete, valid report of
                 this schema version.
         """
-        if not isinstance(data, Mapping):
-            raise ConfigError(
-                f"`data` must be a dict from EvaluationReport.to_dict(). "
-                f"Received an object of type {type(data).__name__}."
-            )
-        version = data.get("schema_version")
-        if version != SCHEMA_VERSION:
-            raise ConfigError(
-                f"`data` has schema_version={version!r}; this flowerkit reads version "
-                f"{SCHEMA_VERSION}."
-            )
+        _check_schema(data)
         try:
             names = tuple(str(n) for n in data["class_names"])
             per_class = data["per_class"]
@@ -776,43 +766,14 @@ class EvaluationReport:
                 top_k=int(data["top_k"]),
                 top_k_accuracy=float(data["top_k_accuracy"]),
                 loss=float(data["loss"]),
-                per_class=tuple(
-                    ClassMetrics(
-                        name,
-                        float(per_class[name]["precision"]),
-                        float(per_class[name]["recall"]),
-                        float(per_class[name]["f1"]),
-                        int(per_class[name]["support"]),
-                    )
-                    for name in names
-                ),
+                per_class=tuple(_class_metrics_from_dict(name, per_class[name]) for name in names),
                 macro_avg=_average_from_dict(data["macro_avg"]),
                 weighted_avg=_average_from_dict(data["weighted_avg"]),
                 confusion=tuple(tuple(int(x) for x in row) for row in data["confusion_matrix"]),
                 ece=float(data["ece"]),
-                calibration_bins=tuple(
-                    CalibrationBin(
-                        float(b["lower"]),
-                        float(b["upper"]),
-                        int(b["count"]),
-                        float(b["accuracy"]),
-                        float(b["confidence"]),
-                    )
-                    for b in calibration["bins"]
-                ),
+                calibration_bins=tuple(_bin_from_dict(b) for b in calibration["bins"]),
                 n_bins=int(calibration["n_bins"]),
-                mistakes=tuple(
-                    Mistake(
-                        index=int(m["index"]),
-                        file_path=None if m["file_path"] is None else str(m["file_path"]),
-                        true_label=str(m["true_label"]),
-                        predicted_label=str(m["predicted_label"]),
-                        confidence=float(m["confidence"]),
-                        true_probability=float(m["true_probability"]),
-                        loss=float(m["loss"]),
-                    )
-                    for m in data["mistakes"]
-                ),
+                mistakes=tuple(_mistake_from_dict(m) for m in data["mistakes"]),
                 loss_before_calibration=_optional_float(data.get("loss_before_calibration")),
                 ece_before_calibration=_optional_float(data.get("ece_before_calibration")),
                 split=_optional_str(data.get("split"), "split"),
@@ -831,74 +792,14 @@ class EvaluationReport:
 
     def to_markdown(self) -> str:
         """The report as GitHub-flavoured Markdown tables."""
-        md = _md_cell
-        lines = [
-            "## Evaluation report",
-            "",
-            f"{self.num_samples} images, {self.num_classes} classes, {self.num_errors} wrong.",
-            "",
+        sections = [
+            _markdown_summary(self),
+            _markdown_per_class(self),
+            _markdown_confusion(self),
+            _markdown_most_confused(self),
+            _markdown_mistakes(self),
         ]
-        if self.split is not None:
-            lines += [f"split: {md(self.split)}", ""]
-        if self.min_confidence is not None:
-            lines += [f"{self._selective_line()}", ""]
-        lines += [
-            "| Metric | Value |",
-            "| --- | ---: |",
-            f"| Accuracy | {self.accuracy:.4f} |",
-            f"| Top-{self.top_k} accuracy | {self.top_k_accuracy:.4f} |",
-            f"| Loss (cross-entropy) | {self.loss:.4f} |",
-            f"| Expected calibration error | {self.ece:.4f} |",
-        ]
-        if self.loss_before_calibration is not None:
-            lines.append(f"| Loss before calibration | {self.loss_before_calibration:.4f} |")
-        if self.ece_before_calibration is not None:
-            lines.append(f"| ECE before calibration | {self.ece_before_calibration:.4f} |")
-        lines += [
-            "",
-            "### Per class",
-            "",
-            "| Class | Precision | Recall | F1 | Support |",
-            "| --- | ---: | ---: | ---: | ---: |",
-        ]
-        for cm in self.per_class:
-            lines.append(
-                f"| {md(cm.name)} | {cm.precision:.4f} | {cm.recall:.4f} | {cm.f1:.4f} "
-                f"| {cm.support} |"
-            )
-        for label, a in (("Macro avg", self.macro_avg), ("Weighted avg", self.weighted_avg)):
-            lines.append(
-                f"| *{label}* | {a.precision:.4f} | {a.recall:.4f} | {a.f1:.4f} | {a.support} |"
-            )
-        lines += [
-            "",
-            "### Confusion matrix (rows: true class, columns: predicted class)",
-            "",
-            "| True \\ Predicted | " + " | ".join(md(n) for n in self.class_names) + " |",
-            "| --- |" + " ---: |" * self.num_classes,
-        ]
-        for name, row in zip(self.class_names, self.confusion, strict=True):
-            lines.append(f"| **{md(name)}** | " + " | ".join(str(x) for x in row) + " |")
-        confused = self.most_confused()
-        if confused:
-            lines += ["", "### Most confused", "", "| True | Predicted | Count |"]
-            lines.append("| --- | --- | ---: |")
-            lines += [f"| {md(t)} | {md(p)} | {n} |" for t, p, n in confused]
-        if self.mistakes:
-            lines += [
-                "",
-                "### Worst mistakes",
-                "",
-                "| # | File | True | Predicted | Confidence | Loss |",
-                "| ---: | --- | --- | --- | ---: | ---: |",
-            ]
-            for miss in self.mistakes:
-                path = md(miss.file_path) if miss.file_path is not None else ""
-                lines.append(
-                    f"| {miss.index} | {path} | {md(miss.true_label)} "
-                    f"| {md(miss.predicted_label)} | {miss.confidence:.3f} | {miss.loss:.3f} |"
-                )
-        return "\n".join(lines) + "\n"
+        return "\n".join(line for section in sections for line in section) + "\n"
 
     def _selective_line(self) -> str:
         """One line: what answering only above ``min_confidence`` covers and scores."""
@@ -1039,6 +940,49 @@ def _before_calibration(
     return loss_before, ece_before
 
 
+def _check_schema(data: object) -> None:
+    """``data`` is a mapping of this schema version (what :meth:`EvaluationReport.from_dict`
+    checks before reading any field)."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(
+            f"`data` must be a dict from EvaluationReport.to_dict(). "
+            f"Received an object of type {type(data).__name__}."
+        )
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise ConfigError(
+            f"`data` has schema_version={version!r}; this flowerkit reads version {SCHEMA_VERSION}."
+        )
+
+
+def _class_metrics_from_dict(name: str, d: Mapping[str, Any]) -> ClassMetrics:
+    return ClassMetrics(
+        name, float(d["precision"]), float(d["recall"]), float(d["f1"]), int(d["support"])
+    )
+
+
+def _bin_from_dict(d: Mapping[str, Any]) -> CalibrationBin:
+    return CalibrationBin(
+        float(d["lower"]),
+        float(d["upper"]),
+        int(d["count"]),
+        float(d["accuracy"]),
+        float(d["confidence"]),
+    )
+
+
+def _mistake_from_dict(d: Mapping[str, Any]) -> Mistake:
+    return Mistake(
+        index=int(d["index"]),
+        file_path=None if d["file_path"] is None else str(d["file_path"]),
+        true_label=str(d["true_label"]),
+        predicted_label=str(d["predicted_label"]),
+        confidence=float(d["confidence"]),
+        true_probability=float(d["true_probability"]),
+        loss=float(d["loss"]),
+    )
+
+
 def _average_from_dict(d: Mapping[str, Any]) -> AverageMetrics:
     return AverageMetrics(
         float(d["precision"]), float(d["recall"]), float(d["f1"]), int(d["support"])
@@ -1075,3 +1019,96 @@ def _md_cell(text: str) -> str:
 
 def _truncate(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
+
+
+# --------------------------------------------------------------------------- Markdown
+# The sections of EvaluationReport.to_markdown, each a list of lines.
+
+
+def _markdown_summary(report: EvaluationReport) -> list[str]:
+    """The heading, the counts, the split and threshold when known, and the metric table."""
+    lines = [
+        "## Evaluation report",
+        "",
+        f"{report.num_samples} images, {report.num_classes} classes, {report.num_errors} wrong.",
+        "",
+    ]
+    if report.split is not None:
+        lines += [f"split: {_md_cell(report.split)}", ""]
+    if report.min_confidence is not None:
+        lines += [f"{report._selective_line()}", ""]
+    lines += [
+        "| Metric | Value |",
+        "| --- | ---: |",
+        f"| Accuracy | {report.accuracy:.4f} |",
+        f"| Top-{report.top_k} accuracy | {report.top_k_accuracy:.4f} |",
+        f"| Loss (cross-entropy) | {report.loss:.4f} |",
+        f"| Expected calibration error | {report.ece:.4f} |",
+    ]
+    if report.loss_before_calibration is not None:
+        lines.append(f"| Loss before calibration | {report.loss_before_calibration:.4f} |")
+    if report.ece_before_calibration is not None:
+        lines.append(f"| ECE before calibration | {report.ece_before_calibration:.4f} |")
+    return lines
+
+
+def _markdown_per_class(report: EvaluationReport) -> list[str]:
+    lines = [
+        "",
+        "### Per class",
+        "",
+        "| Class | Precision | Recall | F1 | Support |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for cm in report.per_class:
+        lines.append(
+            f"| {_md_cell(cm.name)} | {cm.precision:.4f} | {cm.recall:.4f} | {cm.f1:.4f} "
+            f"| {cm.support} |"
+        )
+    for label, a in (("Macro avg", report.macro_avg), ("Weighted avg", report.weighted_avg)):
+        lines.append(
+            f"| *{label}* | {a.precision:.4f} | {a.recall:.4f} | {a.f1:.4f} | {a.support} |"
+        )
+    return lines
+
+
+def _markdown_confusion(report: EvaluationReport) -> list[str]:
+    lines = [
+        "",
+        "### Confusion matrix (rows: true class, columns: predicted class)",
+        "",
+        "| True \\ Predicted | " + " | ".join(_md_cell(n) for n in report.class_names) + " |",
+        "| --- |" + " ---: |" * report.num_classes,
+    ]
+    for name, row in zip(report.class_names, report.confusion, strict=True):
+        lines.append(f"| **{_md_cell(name)}** | " + " | ".join(str(x) for x in row) + " |")
+    return lines
+
+
+def _markdown_most_confused(report: EvaluationReport) -> list[str]:
+    """The confused pairs' table; nothing when there are none."""
+    confused = report.most_confused()
+    if not confused:
+        return []
+    lines = ["", "### Most confused", "", "| True | Predicted | Count |", "| --- | --- | ---: |"]
+    return lines + [f"| {_md_cell(t)} | {_md_cell(p)} | {n} |" for t, p, n in confused]
+
+
+def _markdown_mistakes(report: EvaluationReport) -> list[str]:
+    """The worst mistakes' table; nothing when none are kept."""
+    if not report.mistakes:
+        return []
+    lines = [
+        "",
+        "### Worst mistakes",
+        "",
+        "| # | File | True | Predicted | Confidence | Loss |",
+        "| ---: | --- | --- | --- | ---: | ---: |",
+    ]
+    for miss in report.mistakes:
+        path = _md_cell(miss.file_path) if miss.file_path is not None else ""
+        lines.append(
+            f"| {miss.index} | {path} | {_md_cell(miss.true_label)} "
+            f"| {_md_cell(miss.predicted_label)} | {miss.confidence:.3f} | {miss.loss:.3f} |"
+        )
+    return lines

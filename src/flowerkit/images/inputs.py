@@ -4,6 +4,13 @@
 ``(H, W, 3)`` or ``(N, H, W, 3)``, a tensor, or a list of any of these. :func:`expand`
 flattens that into one ``(source name, image)`` pair per image; :func:`decode_all` decodes
 them with :func:`~flowerkit.images.load_image`, keeping the ones that fail apart.
+
+This is not the adapter of the ``data`` that training, evaluation and export take
+(``Datasets``, ``tf.data`` pipelines, folders of class sub-folders): that one, with its
+table of accepted kinds, is :mod:`flowerkit.data.adapt`, a layer above. ``predict``'s
+inputs are single unlabelled images of many kinds, named one by one and streamed; each
+item is judged when it is decoded, so an unreadable file can be skipped
+(``errors="skip"``) without refusing the rest.
 """
 
 from __future__ import annotations

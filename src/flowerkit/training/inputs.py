@@ -1,4 +1,8 @@
-"""What ``fit`` and ``fine_tune`` accept as data and class weights, checked and resolved."""
+"""What ``fit`` and ``fine_tune`` accept as data and class weights, checked and resolved.
+
+Which kinds of data are accepted is decided once, for training, evaluation and export
+alike, in :mod:`flowerkit.data.adapt`.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import numpy as np
 
 from flowerkit.core.numeric import balanced_class_weights
 from flowerkit.data import Datasets
+from flowerkit.data.adapt import training_batches
 from flowerkit.exceptions import ConfigError
 
 if TYPE_CHECKING:
@@ -28,6 +33,8 @@ def resolve_data(
 ) -> tuple[tf.data.Dataset, tf.data.Dataset | None]:
     """``(train, validation)`` pipelines from the data ``fit`` was given.
 
+    The data layer's adapter decides (:func:`flowerkit.data.adapt.training_batches`).
+
     Args:
         data: :class:`~flowerkit.data.Datasets` (its validation split unless
             ``validation_data`` is given) or a user's ``tf.data.Dataset``.
@@ -42,25 +49,8 @@ def resolve_data(
         ~flowerkit.ConfigError: the data's classes or image size differ from
             the model's, or ``data`` is neither.
     """
-    import tensorflow as tf
-
-    if isinstance(data, Datasets):
-        if tuple(data.class_names) != tuple(class_names):
-            raise ConfigError(
-                f"The data's classes {list(data.class_names)} differ from this "
-                f"classifier's {list(class_names)}."
-            )
-        if tuple(data.image_size) != tuple(image_size):
-            raise ConfigError(
-                f"The data's image_size {data.image_size} differs from the model's input "
-                f"{image_size}; load the data with image_size={image_size}."
-            )
-        return data.train, validation_data if validation_data is not None else data.validation
-    if isinstance(data, tf.data.Dataset):
-        return data, validation_data
-    raise ConfigError(
-        "`data` must be a flowerkit Datasets (from load_datasets) or a tf.data.Dataset "
-        f"of (images, labels) batches. Received an object of type {type(data).__name__}."
+    return training_batches(
+        data, validation_data, class_names=class_names, image_size=image_size, argument="data"
     )
 
 

@@ -418,31 +418,8 @@ def find_learning_rate(
         with model.distribute_strategy.scope():
             optimizer.build(model.trainable_variables)
     saved = [(x, np.array(x.numpy(), copy=True)) for x in _state_variables(model)]
-    rates: list[float] = []
-    losses: list[float] = []
-    smoothed: list[float] = []
     try:
-        with _rate_control(model, first) as set_rate:
-            batches = iter(dataset.repeat())
-            average, best = 0.0, math.inf
-            for step, rate in enumerate(schedule, start=1):
-                element = next(batches, None)
-                if element is None:
-                    raise DatasetError("Cannot run a learning-rate test on an empty dataset.")
-                images, labels, weights = _batch(element)
-                set_rate(rate)
-                logs = model.train_on_batch(images, labels, sample_weight=weights, return_dict=True)
-                if "loss" not in logs:
-                    raise ConfigError("The model's training step reports no `loss` to record.")
-                loss = float(logs["loss"])
-                average = beta * average + (1 - beta) * loss
-                value = average / (1 - beta**step)
-                rates.append(rate)
-                losses.append(loss)
-                smoothed.append(value)
-                if not math.isfinite(value) or (best > 0 and value > blow_up * best):
-                    break
-                best = min(best, value)
+        rates, losses, smoothed = _range_test(model, dataset, schedule, first, blow_up, beta)
     finally:
         model.reset_metrics()
         for variable, stored in saved:
@@ -456,3 +433,50 @@ def find_learning_rate(
         stopped_early=len(rates) < count,
         reason=reason,
     )
+
+
+def _range_test(
+    model: keras.Model,
+    dataset: tf.data.Dataset,
+    schedule: Sequence[float],
+    first: float,
+    blow_up: float,
+    beta: float,
+) -> tuple[list[float], list[float], list[float]]:
+    """Train one batch at each rate of ``schedule`` until the smoothed loss blows up.
+
+    Returns:
+        The rates run, each batch's loss and the smoothed, bias-corrected loss.
+    """
+    rates: list[float] = []
+    losses: list[float] = []
+    smoothed: list[float] = []
+    with _rate_control(model, first) as set_rate:
+        batches = iter(dataset.repeat())
+        average, best = 0.0, math.inf
+        for step, rate in enumerate(schedule, start=1):
+            loss = _train_next_batch(model, batches, set_rate, rate)
+            average = beta * average + (1 - beta) * loss
+            value = average / (1 - beta**step)
+            rates.append(rate)
+            losses.append(loss)
+            smoothed.append(value)
+            if not math.isfinite(value) or (best > 0 and value > blow_up * best):
+                break
+            best = min(best, value)
+    return rates, losses, smoothed
+
+
+def _train_next_batch(
+    model: keras.Model, batches: Iterator[Any], set_rate: Callable[[float], None], rate: float
+) -> float:
+    """Train the model on the next batch at ``rate``; that batch's loss."""
+    element = next(batches, None)
+    if element is None:
+        raise DatasetError("Cannot run a learning-rate test on an empty dataset.")
+    images, labels, weights = _batch(element)
+    set_rate(rate)
+    logs = model.train_on_batch(images, labels, sample_weight=weights, return_dict=True)
+    if "loss" not in logs:
+        raise ConfigError("The model's training step reports no `loss` to record.")
+    return float(logs["loss"])
