@@ -583,40 +583,7 @@ def _add_inference_arguments(p: argparse.ArgumentParser, confidence_help: str) -
     p.add_argument("--min-confidence", type=float, default=None, metavar="P", help=confidence_help)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="flowerkit",
-        description="Train, check, evaluate and ship image classifiers from a folder of photos.",
-        epilog="Run 'flowerkit COMMAND --help' for a command's options and examples.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--version", action="version", version=f"flowerkit {__version__}")
-    common = _Parser(add_help=False)
-    common.add_argument("-q", "--quiet", action="store_true", help="print only errors")
-    common.add_argument(
-        "-v", "--verbose", action="store_true", help="show tracebacks and TensorFlow's log"
-    )
-    common.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-
-    def add(name: str, help_text: str, func: Callable[[argparse.Namespace], int]) -> Any:
-        p = sub.add_parser(
-            name,
-            help=help_text,
-            description=help_text,
-            parents=[common],
-            epilog=_EPILOGS.get(name),
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
-        p.set_defaults(func=func)
-        return p
-
-    p = add("check", "check every image in a folder of class sub-folders", _cmd_check)
-    p.add_argument("directory", help="folder with one sub-folder per class")
-
-    _add_train_arguments(add("train", "train a classifier on a folder and save it", _cmd_train))
-
-    p = add("evaluate", "evaluate a saved model on a folder of class sub-folders", _cmd_evaluate)
+def _add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="a model saved by 'flowerkit train' or Classifier.save")
     p.add_argument("directory", help="folder with one sub-folder per class")
     p.add_argument("--report", help="also write a self-contained HTML report here")
@@ -624,7 +591,8 @@ def build_parser() -> argparse.ArgumentParser:
         p, "also report the coverage and accuracy when answering only at this confidence"
     )
 
-    p = add("predict", "classify image files, folders or glob patterns", _cmd_predict)
+
+def _add_predict_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "model",
         help="a model saved by 'flowerkit train' or Classifier.save, or a .tflite export",
@@ -636,7 +604,8 @@ def build_parser() -> argparse.ArgumentParser:
         p, "below this confidence (0..1) a photo is 'uncertain' instead of labelled"
     )
 
-    p = add("export", "export a saved model as a SavedModel, a LiteRT or an ONNX file", _cmd_export)
+
+def _add_export_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="a model saved by 'flowerkit train' or Classifier.save")
     p.add_argument("--format", choices=("saved_model", "tflite", "onnx"), required=True)
     p.add_argument(
@@ -671,6 +640,53 @@ def build_parser() -> argparse.ArgumentParser:
         help="reload the export and compare it with the model (default: on)",
     )
 
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="flowerkit",
+        description="Train, check, evaluate and ship image classifiers from a folder of photos.",
+        epilog="Run 'flowerkit COMMAND --help' for a command's options and examples.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"flowerkit {__version__}")
+    common = _Parser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    common.add_argument(
+        "-v", "--verbose", action="store_true", help="show tracebacks and TensorFlow's log"
+    )
+    common.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def add(name: str, help_text: str, func: Callable[[argparse.Namespace], int]) -> Any:
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            parents=[common],
+            epilog=_EPILOGS.get(name),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        p.set_defaults(func=func)
+        return p
+
+    p = add("check", "check every image in a folder of class sub-folders", _cmd_check)
+    p.add_argument("directory", help="folder with one sub-folder per class")
+
+    _add_train_arguments(add("train", "train a classifier on a folder and save it", _cmd_train))
+
+    _add_evaluate_arguments(
+        add("evaluate", "evaluate a saved model on a folder of class sub-folders", _cmd_evaluate)
+    )
+    _add_predict_arguments(
+        add("predict", "classify image files, folders or glob patterns", _cmd_predict)
+    )
+    _add_export_arguments(
+        add(
+            "export",
+            "export a saved model as a SavedModel, a LiteRT or an ONNX file",
+            _cmd_export,
+        )
+    )
     p = add("presets", "list the model presets", _cmd_presets)
 
     p = add("demo", "train on the embedded flower sample and predict held-out photos", _cmd_demo)

@@ -182,6 +182,24 @@ class _Run:
     scheduled_rate: float | None
 
 
+def _resume_point(
+    context: RunContext, phases: Sequence[Phase]
+) -> tuple[Path | None, cb.Checkpoint | None, int | None]:
+    """This process's checkpoint folder, the checkpoint to resume from and the index of
+    its phase (``None, None`` to start afresh: none, or one of another run's phases)."""
+    given = context.options.checkpoint_dir
+    if given is None:
+        return None, None, None
+    folder = Path(given)
+    folder.mkdir(parents=True, exist_ok=True)
+    folder = distribute.worker_checkpoint_dir(folder, distribute.cluster_of(context.strategy))
+    resumed = cb.latest_checkpoint(folder)
+    if resumed is None:
+        return folder, None, None
+    index = next((i for i, p in enumerate(phases) if p.name == resumed.phase), None)
+    return folder, None if index is None else resumed, index
+
+
 def run(
     model: keras.Model,
     phases: Sequence[Phase],
@@ -215,20 +233,7 @@ def run(
     """
     import keras
 
-    given = context.options.checkpoint_dir
-    folder = None if given is None else Path(given)
-    resumed: cb.Checkpoint | None = None
-    if folder is not None:
-        folder.mkdir(parents=True, exist_ok=True)
-        folder = distribute.worker_checkpoint_dir(folder, distribute.cluster_of(context.strategy))
-        resumed = cb.latest_checkpoint(folder)
-    resume_phase = (
-        None
-        if resumed is None
-        else next((i for i, p in enumerate(phases) if p.name == resumed.phase), None)
-    )
-    if resume_phase is None:  # none, or one of another run's phases: start afresh
-        resumed = None
+    folder, resumed, resume_phase = _resume_point(context, phases)
     state = _Run(
         model=model,
         recipe=recipe,
