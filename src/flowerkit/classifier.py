@@ -443,8 +443,8 @@ class Classifier:
             steps: how many rates (and batches) to try, at least 2.
             divergence: stop once the smoothed loss exceeds this many times its minimum.
             smoothing: the loss's smoothing factor in ``[0, 1)``.
-            seed: seeds Keras' random state first, as ``fit(seed=...)`` does.
-            (All as for :func:`flowerkit.training.lr_finder.find_learning_rate`.)
+            seed: seeds Keras' random state first, as ``fit(seed=...)`` does. All
+                as for :func:`flowerkit.training.lr_finder.find_learning_rate`.
 
         Returns:
             The :class:`~flowerkit.training.lr_finder.LearningRateFinding`: the rates and
