@@ -1,6 +1,6 @@
 """One model description: the fields every flowerkit file shares are read by one parser,
 which refuses a bad field the same way (a ``ValueError`` naming it) in a ``.keras`` model
-and in an export."""
+and in an export, and the saved-model metadata round-trips the training recipe."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+import flowerkit as fk
 from flowerkit import artifact
 from flowerkit.artifact import ModelMetadata, current_preprocessing
 from flowerkit.core.description import MAX_SIDE, ModelDescription
@@ -172,12 +173,58 @@ def test_the_committed_fixture_reads_as_it_always_did() -> None:
     assert metadata.temperature == document["temperature"]
     assert metadata.preprocessing == document["preprocessing"]  # no decode_rules: rules 1
     assert metadata.scheduled_learning_rate == 0.003
+    assert metadata.recipe is None  # saved before recipes were recorded
     assert metadata.build_config == document["build_config"]
 
 
 def test_image_sizes_up_to_the_limit_are_read() -> None:
     document = {**GOOD, "image_size": [MAX_SIDE, 1]}
     assert ModelDescription.from_document(document).image_size == (MAX_SIDE, 1)
+
+
+# --------------------------------------------------------------------------- the recipe
+def test_the_recipe_round_trips() -> None:
+    recipe = fk.TrainingRecipe(learning_rate=2e-3, schedule="cosine", fine_tune_layers=None)
+    metadata = ModelMetadata(
+        class_names=("a", "b"), image_size=(8, 8), recipe=dataclasses.asdict(recipe)
+    )
+    document = json.loads(json.dumps(metadata.to_document()))
+    assert document["recipe"] == dataclasses.asdict(recipe)
+    read = ModelMetadata.from_document(document)
+    assert read == metadata
+    assert read.recipe is not None and fk.TrainingRecipe(**read.recipe) == recipe
+
+
+def test_a_model_without_a_recipe_reads_none() -> None:
+    document = ModelMetadata(class_names=("a", "b"), image_size=(8, 8)).to_document()
+    assert document["recipe"] is None
+    assert ModelMetadata.from_document(document).recipe is None
+    del document["recipe"]
+    assert ModelMetadata.from_document(document).recipe is None
+
+
+@pytest.mark.parametrize("recipe", [["adam"], "adam", 3, {1: "adam"}], ids=repr)
+def test_a_recipe_that_is_not_an_object_is_refused(recipe: Any) -> None:
+    with pytest.raises(ValueError, match=r"^recipe must be a JSON object with string keys"):
+        ModelMetadata.from_document({**GOOD, "recipe": recipe})
+
+
+def test_unknown_recipe_keys_are_kept_for_the_caller() -> None:
+    metadata = ModelMetadata.from_document({**GOOD, "recipe": {"optimizer": "adam", "new": 1}})
+    assert metadata.recipe == {"optimizer": "adam", "new": 1}
+
+
+def test_a_saved_model_keeps_its_recipe(tmp_path: Path) -> None:
+    import keras
+
+    inputs = keras.Input((8, 8, 3))
+    outputs = keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(inputs))
+    recipe = dataclasses.asdict(fk.TrainingRecipe(epochs=3))
+    metadata = ModelMetadata.now(class_names=("a", "b"), image_size=(8, 8), recipe=recipe)
+    path = artifact.write(keras.Model(inputs, outputs), metadata, tmp_path / "m")
+    _, read = artifact.read(path)
+    assert read.recipe == recipe
+    assert read == metadata
 
 
 # --------------------------------------------------------------------------- both readers

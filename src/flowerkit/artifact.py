@@ -29,7 +29,9 @@ from flowerkit.core.description import MAX_SIDE as MAX_SIDE  # still importable 
 from flowerkit.core.description import (
     ModelDescription,
     Reader,
+    optional,
     or_default,
+    read_object,
 )
 from flowerkit.core.paths import new_file_mode, remove_stale_temporaries, temporary_prefix
 from flowerkit.exceptions import ModelFileError, VersionMismatchWarning
@@ -141,22 +143,29 @@ class ModelMetadata(ModelDescription):
         scheduled_learning_rate: the base rate of the recipe's schedule (``None``: the
             user's own optimizer), so that ``fit`` on a loaded model runs the schedule again
             instead of continuing at the decayed rate the saved optimizer ended with.
+        recipe: the :class:`~flowerkit.TrainingRecipe` the model was trained with, as
+            ``dataclasses.asdict(recipe)`` (``None``: not recorded).
         saved_at: when, as an ISO 8601 UTC timestamp.
 
     Example:
+        >>> import dataclasses
+        >>> import flowerkit as fk
         >>> from flowerkit.artifact import ModelMetadata
         >>> metadata = ModelMetadata(
-        ...     class_names=("daisy", "roses"), image_size=(64, 64), preset="tutorial"
+        ...     class_names=("daisy", "roses"),
+        ...     image_size=(64, 64),
+        ...     preset="tutorial",
+        ...     recipe=dataclasses.asdict(fk.TrainingRecipe(learning_rate=2e-3)),
         ... )
         >>> document = metadata.to_document()
-        >>> document["format"], document["format_version"], document["preset"]
-        ('flowerkit.model', 1, 'tutorial')
+        >>> document["format"], document["format_version"], document["recipe"]["learning_rate"]
+        ('flowerkit.model', 1, 0.002)
         >>> ModelMetadata.from_document(document) == metadata
         True
-        >>> ModelMetadata.from_document({**document, "temperature": 0})
+        >>> ModelMetadata.from_document({**document, "recipe": ["adam"]})
         Traceback (most recent call last):
             ...
-        ValueError: temperature must be a positive number, not 0
+        ValueError: recipe must be a JSON object with string keys, not ['adam']
     """
 
     preprocessing: dict[str, str] = field(default_factory=current_preprocessing)
@@ -165,6 +174,7 @@ class ModelMetadata(ModelDescription):
     metrics: dict[str, float] = field(default_factory=dict)
     build_config: dict[str, Any] = field(default_factory=dict)
     scheduled_learning_rate: float | None = None
+    recipe: dict[str, Any] | None = None
     saved_at: str = ""
 
     #: The description's readers, and the training fields read as flowerkit always read
@@ -177,6 +187,7 @@ class ModelMetadata(ModelDescription):
         "metrics": _floats,
         "build_config": or_default(dict),
         "scheduled_learning_rate": _rate,
+        "recipe": optional(read_object),
         "saved_at": str,
     }
 
