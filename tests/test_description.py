@@ -128,7 +128,8 @@ def test_missing_fields_take_each_documents_defaults() -> None:
     """As each reader did before there was one: a saved model says logits and this
     flowerkit's decoding, an export says probabilities and records no decoding."""
     minimal = {"class_names": ["a", "b"], "image_size": [8, 8]}
-    for nothing in ({}, {"outputs": None, "preprocessing": None}, {"preprocessing": {}}):
+    nothings: list[dict[str, Any]] = [{}, {"outputs": None, "preprocessing": None}]
+    for nothing in [*nothings, {"preprocessing": {}}]:
         saved = ModelMetadata.from_document({**minimal, **nothing})
         exported = LiteMetadata.from_document({**minimal, **nothing})
         assert (saved.outputs, saved.preprocessing) == ("logits", current_preprocessing())
