@@ -180,6 +180,8 @@ class ModelMetadata(ModelDescription):
     #: The description's readers, and the training fields read as flowerkit always read
     #: them (``history`` must be an object of lists of numbers; a ``calibration`` or
     #: ``metrics`` that is not an object, or a rate that is not a number, is dropped).
+    #:
+    #: :meta hide-value:
     READERS: ClassVar[Mapping[str, Reader]] = {
         **ModelDescription.READERS,
         "calibration": _floats,

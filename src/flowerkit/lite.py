@@ -114,6 +114,8 @@ class LiteMetadata(ModelDescription):
 
     #: The description's readers, and the export's own fields read as flowerkit always
     #: read them.
+    #:
+    #: :meta hide-value:
     READERS: ClassVar[Mapping[str, Reader]] = {
         **ModelDescription.READERS,
         "quantization": str,

@@ -277,6 +277,8 @@ class ModelDescription:
     #: with a reader for each field it adds. A missing field takes its default (only
     #: ``class_names`` and ``image_size`` must be there); the stricter checks of the
     #: readers that came before this class are kept.
+    #:
+    #: :meta hide-value:
     READERS: ClassVar[Mapping[str, Reader]] = {
         "class_names": _read_class_names,
         "image_size": _read_image_size,

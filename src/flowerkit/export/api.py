@@ -36,6 +36,8 @@ ExportFormat = Literal["saved_model", "tflite", "onnx"]
 #: Each format's :class:`~flowerkit.export.formats.Exporter`, by name. A new format is a
 #: module in ``export/`` that ends with its ``EXPORTER``, one row here, and its name in
 #: :data:`ExportFormat` for type checkers.
+#:
+#: :meta hide-value:
 EXPORTERS: Mapping[ExportFormat, Exporter] = MappingProxyType(
     {
         "saved_model": saved_model.EXPORTER,

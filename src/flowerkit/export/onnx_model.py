@@ -103,6 +103,8 @@ def verify(source: ExportSource, target: Path, sample: NDArray[np.uint8]) -> lis
 #: The ONNX format, as :data:`flowerkit.export.api.EXPORTERS` lists it: a float32 file,
 #: checked on a reload by ONNX Runtime; tf2onnx and onnxruntime are required even when
 #: not verifying.
+#:
+#: :meta hide-value:
 EXPORTER = Exporter(
     name="onnx",
     is_directory=False,

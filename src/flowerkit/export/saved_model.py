@@ -151,6 +151,8 @@ def _nothing_to_require(verify: bool) -> None:
 
 #: The SavedModel format, as :data:`flowerkit.export.api.EXPORTERS` lists it: a float32
 #: folder, both signatures checked on a reload by plain TensorFlow.
+#:
+#: :meta hide-value:
 EXPORTER = Exporter(
     name="saved_model",
     is_directory=True,

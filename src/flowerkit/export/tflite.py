@@ -256,6 +256,8 @@ def _verify_job(job: ExportJob, target: Path) -> list[Check]:
 #: The LiteRT format, as :data:`flowerkit.export.api.EXPORTERS` lists it: a file in one of
 #: the four quantizations (an int8 one takes uint8 pixels), checked on a reload by
 #: :class:`~flowerkit.lite.LiteClassifier` (LiteRT is required only to verify).
+#:
+#: :meta hide-value:
 EXPORTER = Exporter(
     name="tflite",
     is_directory=False,
