@@ -13,19 +13,26 @@ import contextlib
 import datetime as _dt
 import hashlib
 import json
-import math
 import os
 import platform
 import tempfile
 import warnings
 import zipfile
 import zlib
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from flowerkit._version import __version__
+from flowerkit.core.description import MAX_SIDE as MAX_SIDE  # still importable from here
+from flowerkit.core.description import (
+    ModelDescription,
+    Reader,
+    optional,
+    or_default,
+    read_object,
+)
 from flowerkit.core.paths import new_file_mode, remove_stale_temporaries, temporary_prefix
 from flowerkit.exceptions import ModelFileError, VersionMismatchWarning
 
@@ -37,6 +44,7 @@ __all__ = [
     "ModelMetadata",
     "check_decode_rules",
     "current_preprocessing",
+    "current_versions",
     "find",
     "model_path",
     "read",
@@ -51,8 +59,6 @@ FORMAT_NAME = "flowerkit.model"
 FORMAT_VERSION = 1
 #: The largest ``flowerkit.json`` read (a long training history is well under 1 MB).
 MAX_METADATA_BYTES = 64 * 2**20
-#: The largest side of an image size in the metadata.
-MAX_SIDE = 16_384
 
 
 #: How images reach a saved model: what ``Classifier.predict`` does before the model runs.
@@ -63,14 +69,6 @@ PREPROCESSING: dict[str, str] = {
     "alpha": "composited on white",
     "exif_orientation": "applied",
 }
-
-
-def _recipe(value: object) -> dict[str, Any] | None:
-    if value is None:
-        return None
-    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
-        raise TypeError(f"recipe must be a JSON object, not {value!r:.100}")
-    return dict(value)
 
 
 def _decode_rules() -> int:
@@ -85,9 +83,48 @@ def current_preprocessing() -> dict[str, str]:
     return {**PREPROCESSING, "decode_rules": str(_decode_rules())}
 
 
-@dataclass(frozen=True)
-class ModelMetadata:
+def current_versions() -> dict[str, str]:
+    """The flowerkit, TensorFlow, Keras and Python versions of this process, as a saved
+    model and an export record them (``versions``).
+
+    Returns:
+        ``{"flowerkit", "tensorflow", "keras", "python"}`` to version strings.
+
+    Example:
+        >>> from flowerkit.artifact import current_versions
+        >>> sorted(current_versions())
+        ['flowerkit', 'keras', 'python', 'tensorflow']
+    """
+    import keras
+    import tensorflow as tf
+
+    return {
+        "flowerkit": __version__,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def _floats(value: object) -> dict[str, float]:
+    return {str(k): float(x) for k, x in (value or {}).items()} if isinstance(value, dict) else {}
+
+
+def _history(value: Any) -> dict[str, list[float]]:
+    return {str(k): [float(x) for x in v] for k, v in value.items()}
+
+
+def _rate(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelMetadata(ModelDescription):
     """The ``flowerkit.json`` document saved inside a model file, typed.
+
+    A :class:`~flowerkit.core.description.ModelDescription` (class names, image size,
+    preset, outputs, temperature, preprocessing, versions) with the fields of training.
+    Only ``class_names`` and ``image_size`` may be given by position.
 
     Attributes:
         class_names: one name per model output, in output order.
@@ -95,6 +132,10 @@ class ModelMetadata:
         preset: the preset the model was built from, if any.
         outputs: ``"logits"`` or ``"probabilities"``.
         temperature: the calibration temperature (1.0 when not calibrated).
+        preprocessing: how images are decoded and resized before the model (see
+            :data:`PREPROCESSING`); by default, and for a document without it, this
+            flowerkit's (:func:`current_preprocessing`).
+        versions: flowerkit, TensorFlow, Keras and Python versions that saved it.
         calibration: ``{"temperature", "ece_before", "ece_after"}`` when calibrated.
         history: per-epoch training metrics.
         metrics: the last epoch's metrics.
@@ -102,102 +143,76 @@ class ModelMetadata:
         scheduled_learning_rate: the base rate of the recipe's schedule (``None``: the
             user's own optimizer), so that ``fit`` on a loaded model runs the schedule again
             instead of continuing at the decayed rate the saved optimizer ended with.
-        preprocessing: how images are decoded and resized before the model (see
-            :data:`PREPROCESSING`).
-        versions: flowerkit, TensorFlow, Keras and Python versions that saved it.
+        recipe: the :class:`~flowerkit.TrainingRecipe` the model was trained with, as
+            ``dataclasses.asdict(recipe)`` (``None``: not recorded).
         saved_at: when, as an ISO 8601 UTC timestamp.
+
+    Example:
+        >>> import dataclasses
+        >>> import flowerkit as fk
+        >>> from flowerkit.artifact import ModelMetadata
+        >>> metadata = ModelMetadata(
+        ...     class_names=("daisy", "roses"),
+        ...     image_size=(64, 64),
+        ...     preset="tutorial",
+        ...     recipe=dataclasses.asdict(fk.TrainingRecipe(learning_rate=2e-3)),
+        ... )
+        >>> document = metadata.to_document()
+        >>> document["format"], document["format_version"], document["recipe"]["learning_rate"]
+        ('flowerkit.model', 1, 0.002)
+        >>> ModelMetadata.from_document(document) == metadata
+        True
+        >>> ModelMetadata.from_document({**document, "recipe": ["adam"]})
+        Traceback (most recent call last):
+            ...
+        ValueError: recipe must be a JSON object with string keys, not ['adam']
     """
 
-    class_names: tuple[str, ...]
-    image_size: tuple[int, int]
-    preset: str | None = None
-    outputs: str = "logits"
-    temperature: float = 1.0
+    preprocessing: dict[str, str] = field(default_factory=current_preprocessing)
     calibration: dict[str, float] = field(default_factory=dict)
     history: dict[str, list[float]] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     build_config: dict[str, Any] = field(default_factory=dict)
     scheduled_learning_rate: float | None = None
     recipe: dict[str, Any] | None = None
-    preprocessing: dict[str, str] = field(default_factory=current_preprocessing)
-    versions: dict[str, str] = field(default_factory=dict)
     saved_at: str = ""
+
+    #: The description's readers, and the training fields read as flowerkit always read
+    #: them (``history`` must be an object of lists of numbers; a ``calibration`` or
+    #: ``metrics`` that is not an object, or a rate that is not a number, is dropped).
+    #:
+    #: :meta hide-value:
+    READERS: ClassVar[Mapping[str, Reader]] = {
+        **ModelDescription.READERS,
+        "calibration": _floats,
+        "history": or_default(_history),
+        "metrics": _floats,
+        "build_config": or_default(dict),
+        "scheduled_learning_rate": _rate,
+        "recipe": optional(read_object),
+        "saved_at": str,
+    }
 
     @classmethod
     def now(cls, **fields: Any) -> ModelMetadata:
-        """Metadata for a model being saved now, with this process's versions."""
-        import keras
-        import tensorflow as tf
+        """Metadata for a model being saved now, with this process's versions.
 
-        versions = {
-            "flowerkit": __version__,
-            "tensorflow": tf.__version__,
-            "keras": keras.__version__,
-            "python": platform.python_version(),
-        }
+        Args:
+            **fields: the fields but ``versions`` and ``saved_at``.
+
+        Returns:
+            The metadata, stamped with :func:`current_versions` and the time.
+        """
         stamp = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-        return cls(versions=versions, saved_at=stamp, **fields)
+        return cls(versions=current_versions(), saved_at=stamp, **fields)
 
     def to_document(self) -> dict[str, Any]:
-        """The JSON document (format name and version included)."""
-        document = asdict(self)
-        document["class_names"] = list(self.class_names)
-        document["image_size"] = list(self.image_size)
-        return {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, **document}
+        """The JSON document (format name and version included).
 
-    @classmethod
-    def from_document(cls, document: dict[str, Any]) -> ModelMetadata:
-        """Read a document written by any flowerkit version of this format.
-
-        Missing optional fields take their defaults and unknown ones are ignored.
-
-        Raises:
-            ValueError: a field of the wrong type or out of range (what it is and why).
+        Returns:
+            The document :func:`write` saves as ``flowerkit.json``.
         """
-        try:
-            metadata = cls._from_document(document)
-        except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as exc:
-            raise ValueError(f"{type(exc).__name__}: {exc}") from exc
-        names = metadata.class_names
-        if not names or len(set(names)) != len(names):
-            raise ValueError(f"class_names must be distinct and not empty, not {list(names)!r}")
-        if not all(0 < side <= MAX_SIDE for side in metadata.image_size):
-            raise ValueError(f"image_size {metadata.image_size} is out of range 1..{MAX_SIDE}")
-        if metadata.outputs not in ("logits", "probabilities"):
-            raise ValueError(
-                f"outputs must be 'logits' or 'probabilities', not {metadata.outputs!r}"
-            )
-        if not (math.isfinite(metadata.temperature) and metadata.temperature > 0):
-            raise ValueError(f"temperature must be a positive number, not {metadata.temperature}")
-        return metadata
-
-    @classmethod
-    def _from_document(cls, document: dict[str, Any]) -> ModelMetadata:
-        names = document["class_names"]
-        size = document["image_size"]
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise TypeError(f"class_names must be a list of strings, not {names!r:.100}")
-        if not (isinstance(size, list) and len(size) == 2 and all(_is_int(x) for x in size)):
-            raise TypeError(f"image_size must be [height, width] integers, not {size!r:.100}")
-        rate = document.get("scheduled_learning_rate")
-        return cls(
-            class_names=tuple(str(n) for n in document["class_names"]),
-            image_size=(int(document["image_size"][0]), int(document["image_size"][1])),
-            preset=document.get("preset"),
-            outputs=str(document.get("outputs") or "logits"),
-            temperature=float(document.get("temperature", 1.0)),
-            calibration=_floats(document.get("calibration")),
-            history={
-                str(k): [float(x) for x in v] for k, v in (document.get("history") or {}).items()
-            },
-            metrics=_floats(document.get("metrics")),
-            build_config=dict(document.get("build_config") or {}),
-            scheduled_learning_rate=float(rate) if isinstance(rate, int | float) else None,
-            recipe=_recipe(document.get("recipe")),
-            preprocessing=dict(document.get("preprocessing") or current_preprocessing()),
-            versions={str(k): str(v) for k, v in (document.get("versions") or {}).items()},
-            saved_at=str(document.get("saved_at", "")),
-        )
+        return {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, **super().to_document()}
 
     def check_version(self, path: str | os.PathLike[str], stacklevel: int = 3) -> None:
         """Warn when another flowerkit version saved this model, or one that decoded
@@ -245,14 +260,6 @@ def check_decode_rules(
             VersionMismatchWarning,
             stacklevel=stacklevel,
         )
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _floats(value: object) -> dict[str, float]:
-    return {str(k): float(x) for k, x in (value or {}).items()} if isinstance(value, dict) else {}
 
 
 def model_path(path: str | os.PathLike[str]) -> Path:

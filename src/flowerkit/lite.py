@@ -28,15 +28,16 @@ import os
 import sys
 import threading
 import zipfile
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
 from flowerkit import artifact
+from flowerkit.core.description import ModelDescription, Reader, or_default
 from flowerkit.core.runtime import available_cores
 from flowerkit.exceptions import ModelFileError
 from flowerkit.prediction import Predictions, predict_arrays, predict_inputs
@@ -65,9 +66,17 @@ _INSTALL_HINT = 'pip install "flowerkit[lite]" (or pip install ai-edge-litert)'
 Quantization = Literal["float32", "float16", "dynamic", "int8"]
 
 
-@dataclass(frozen=True)
-class LiteMetadata:
+def _input(value: Any) -> dict[str, str]:
+    return {str(k): str(x) for k, x in dict(value).items()}
+
+
+@dataclass(frozen=True, kw_only=True)
+class LiteMetadata(ModelDescription):
     """The ``flowerkit.json`` document inside an exported ``.tflite`` file, typed.
+
+    A :class:`~flowerkit.core.description.ModelDescription` (class names, image size,
+    preset, outputs, temperature, preprocessing, versions) with the fields of an export.
+    Only ``class_names`` and ``image_size`` may be given by position.
 
     Attributes:
         class_names: one name per output column, in order.
@@ -98,16 +107,21 @@ class LiteMetadata:
         (64, 64)
     """
 
-    class_names: tuple[str, ...]
-    image_size: tuple[int, int]
+    outputs: str = "probabilities"
     quantization: str = "float32"
     input: dict[str, str] = field(default_factory=dict)
-    outputs: str = "probabilities"
-    temperature: float = 1.0
-    preset: str | None = None
-    preprocessing: dict[str, str] = field(default_factory=dict)
-    versions: dict[str, str] = field(default_factory=dict)
     exported_at: str = ""
+
+    #: The description's readers, and the export's own fields read as flowerkit always
+    #: read them.
+    #:
+    #: :meta hide-value:
+    READERS: ClassVar[Mapping[str, Reader]] = {
+        **ModelDescription.READERS,
+        "quantization": str,
+        "input": or_default(_input),
+        "exported_at": str,
+    }
 
     def to_document(self, format_name: str = FORMAT_NAME) -> dict[str, Any]:
         """The JSON document (format name and version included).
@@ -115,32 +129,14 @@ class LiteMetadata:
         Args:
             format_name: ``"flowerkit.tflite"``; an ONNX export writes the same document
                 as ``"flowerkit.onnx"``.
+
+        Returns:
+            The document, stamped with the time now when ``exported_at`` is empty.
         """
-        document = asdict(self)
-        document["class_names"] = list(self.class_names)
-        document["image_size"] = list(self.image_size)
+        document = super().to_document()
         if not document["exported_at"]:
             document["exported_at"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
         return {"format": format_name, "format_version": FORMAT_VERSION, **document}
-
-    @classmethod
-    def from_document(cls, document: dict[str, Any]) -> LiteMetadata:
-        """Read a document written by any flowerkit version of this format."""
-        preset = document.get("preset")
-        return cls(
-            class_names=tuple(str(n) for n in document["class_names"]),
-            image_size=(int(document["image_size"][0]), int(document["image_size"][1])),
-            quantization=str(document.get("quantization", "float32")),
-            input={str(k): str(x) for k, x in dict(document.get("input") or {}).items()},
-            outputs=str(document.get("outputs", "probabilities")),
-            temperature=float(document.get("temperature", 1.0)),
-            preset=None if preset is None else str(preset),
-            preprocessing={
-                str(k): str(x) for k, x in dict(document.get("preprocessing") or {}).items()
-            },
-            versions={str(k): str(x) for k, x in dict(document.get("versions") or {}).items()},
-            exported_at=str(document.get("exported_at", "")),
-        )
 
 
 def read_metadata(path: str | os.PathLike[str]) -> LiteMetadata:
@@ -207,8 +203,8 @@ def read_metadata(path: str | os.PathLike[str]) -> LiteMetadata:
         )
     try:
         metadata = LiteMetadata.from_document(document)
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
-        raise ModelFileError(f"{str(p)!r} has damaged flowerkit metadata: {exc!r}") from exc
+    except ValueError as exc:
+        raise ModelFileError(f"{str(p)!r} has damaged flowerkit metadata: {exc}") from exc
     artifact.check_decode_rules(metadata.preprocessing, p, stacklevel=4)
     return metadata
 

@@ -1,9 +1,13 @@
 """Shipping a trained classifier: a SavedModel that plain TensorFlow serves, and a LiteRT
 (``.tflite``) file that :mod:`flowerkit.lite` runs without TensorFlow.
 
-* :mod:`flowerkit.export.api`: :func:`export_model` and its :class:`ExportResult`;
+* :mod:`flowerkit.export.api`: :func:`export_model`, its :class:`ExportResult` and the
+  table of formats, ``EXPORTERS``;
+* :mod:`flowerkit.export.formats`: the :class:`~flowerkit.export.formats.Exporter` each
+  format module ends with;
 * :mod:`flowerkit.export.saved_model`: the two serving signatures;
 * :mod:`flowerkit.export.tflite`: conversion and the four quantizations;
+* :mod:`flowerkit.export.onnx_model`: the ONNX file;
 * :mod:`flowerkit.export.graph_decode`: decoding encoded images in the graph;
 * :mod:`flowerkit.export.checks`: the figures an export is verified by;
 * :mod:`flowerkit.export.samples`: the images it is calibrated and verified on.

@@ -1,37 +1,53 @@
-"""``export_model``: convert, write beside the target, reload and verify, then rename."""
+"""``export_model``: convert, write beside the target, reload and verify, then rename.
+
+Every format goes the same way; what differs between them is the
+:class:`~flowerkit.export.formats.Exporter` its module ends with, listed in
+:data:`EXPORTERS`.
+"""
 
 from __future__ import annotations
 
 import datetime as _dt
 import os
-import platform
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal
 
-import numpy as np
-from numpy.typing import NDArray
-
-from flowerkit._version import __version__
+from flowerkit.artifact import current_versions
 from flowerkit.core import validation as v
-from flowerkit.data import Datasets, labelled_batches
+from flowerkit.data import Datasets
 from flowerkit.exceptions import ConfigError, ExportError
 from flowerkit.export import onnx_model, saved_model, tflite
 from flowerkit.export._files import check_target, staged
 from flowerkit.export.checks import Check, synthetic_sample
+from flowerkit.export.formats import Exporter, ExportJob
 from flowerkit.export.samples import representative_images
 from flowerkit.export.source import ExportSource
-from flowerkit.lite import LiteMetadata, Quantization, require_interpreter
+from flowerkit.lite import LiteMetadata, Quantization
 
-__all__ = ["FORMATS", "ExportFormat", "ExportResult", "export_model"]
+__all__ = ["EXPORTERS", "FORMATS", "ExportFormat", "ExportResult", "export_model"]
 
 #: The formats :func:`export_model` writes: a TensorFlow SavedModel folder, a LiteRT
 #: ``.tflite`` file, an ONNX file.
 ExportFormat = Literal["saved_model", "tflite", "onnx"]
 
+#: Each format's :class:`~flowerkit.export.formats.Exporter`, by name. A new format is a
+#: module in ``export/`` that ends with its ``EXPORTER``, one row here, and its name in
+#: :data:`ExportFormat` for type checkers.
+#:
+#: :meta hide-value:
+EXPORTERS: Mapping[ExportFormat, Exporter] = MappingProxyType(
+    {
+        "saved_model": saved_model.EXPORTER,
+        "tflite": tflite.EXPORTER,
+        "onnx": onnx_model.EXPORTER,
+    }
+)
+
 #: The export formats (``"onnx"`` needs the ``onnx`` extra).
-FORMATS: tuple[ExportFormat, ...] = ("saved_model", "tflite", "onnx")
+FORMATS: tuple[ExportFormat, ...] = tuple(EXPORTERS)
 
 #: Images the float formats are compared with the Keras model on, taken from
 #: ``representative_data`` when given (else synthetic).
@@ -97,50 +113,68 @@ def _size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-def _document(source: ExportSource, format: str, quantization: str | None, dtype: str) -> Any:
-    import keras
-    import tensorflow as tf
+def _checked_exporter(
+    format: ExportFormat, quantization: Quantization, representative_data: object
+) -> Exporter:
+    """The exporter of ``format``, once the format and quantization are known to go
+    together."""
+    v.check_choice(format, "format", FORMATS)
+    v.check_choice(quantization, "quantization", tflite.QUANTIZATIONS)
+    exporter = EXPORTERS[format]
+    if not exporter.quantizes and quantization != "float32":
+        quantizing = " or ".join(f"format={e.name!r}" for e in EXPORTERS.values() if e.quantizes)
+        raise ConfigError(
+            f"quantization={quantization!r} applies to {quantizing}; a {format} export is float32."
+        )
+    if quantization == "int8" and representative_data is None:
+        raise ConfigError(
+            "quantization='int8' calibrates on a sample of the training images: pass "
+            "representative_data= (the Datasets you trained on, a folder or an array)."
+        )
+    return exporter
 
-    metadata = LiteMetadata(
-        class_names=source.class_names,
-        image_size=source.image_size,
-        quantization=quantization or "float32",
+
+def _job(
+    source: ExportSource,
+    quantization: Quantization,
+    representative_data: object,
+    validation_data: object,
+    max_accuracy_drop: float,
+) -> ExportJob:
+    """The export's images: up to 200 representative ones, and the sample of up to
+    :data:`VERIFY_IMAGES` of them (synthetic without ``representative_data``)."""
+    representative = (
+        None
+        if representative_data is None
+        else representative_images(representative_data, source.image_size)
+    )
+    sample = (
+        synthetic_sample(source.image_size)
+        if representative is None
+        else representative[:: max(1, len(representative) // VERIFY_IMAGES)][:VERIFY_IMAGES]
+    )
+    return ExportJob(
+        source, quantization, representative, sample, validation_data, max_accuracy_drop
+    )
+
+
+def _document(exporter: Exporter, source: ExportSource, quantization: Quantization) -> Any:
+    """The export's ``flowerkit.json``: the source's description, the input it takes,
+    and the versions exporting it now."""
+    metadata = LiteMetadata.from_description(
+        source.description,
+        outputs="probabilities",
+        quantization=quantization,
         input={
-            "name": "images | image_bytes" if format == "saved_model" else "images",
-            "dtype": dtype,
+            "name": exporter.input_name,
+            "dtype": exporter.input_dtype(quantization),
             "layout": "NHWC RGB, (N, height, width, 3)",
             "range": "0..255",
         },
-        temperature=source.temperature,
-        preset=source.preset,
-        preprocessing=dict(source.preprocessing),
-        versions={
-            "flowerkit": __version__,
-            "tensorflow": tf.__version__,
-            "keras": keras.__version__,
-            "python": platform.python_version(),
-        },
+        versions=current_versions(),
         exported_at=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     )
-    return metadata.to_document(f"flowerkit.{format}")
-
-
-def _validation(
-    data: object, source: ExportSource
-) -> Iterable[tuple[NDArray[Any], NDArray[Any]]] | None:
-    if data is None:
-        return None
-    if isinstance(data, Datasets) and data.validation is None:
-        raise ConfigError("`validation_data` is a Datasets without a validation split.")
-    batches, _ = labelled_batches(
-        data, class_names=source.class_names, image_size=source.image_size
-    )
-
-    def numpy_batches() -> Iterator[tuple[NDArray[Any], NDArray[Any]]]:
-        for images, labels in batches:
-            yield np.asarray(images), np.asarray(labels)
-
-    return numpy_batches()
+    return metadata.to_document(f"flowerkit.{exporter.name}")
 
 
 def _verified(run: Callable[[], list[Check]], label: str, target: Path) -> list[Check]:
@@ -156,6 +190,27 @@ def _verified(run: Callable[[], list[Check]], label: str, target: Path) -> list[
             f"was written: {exc}",
             format=label.split()[0],
         ) from exc
+
+
+def _write_and_verify(
+    exporter: Exporter, job: ExportJob, work: Path, target: Path, verify: bool
+) -> list[Check]:
+    """Write the export at ``work`` and, with ``verify``, check it; a check that does not
+    pass is an :class:`~flowerkit.ExportError` naming it."""
+    exporter.write(job, work, _document(exporter, job.source, job.quantization))
+    if not verify:
+        return []
+    label = exporter.label(job.quantization)
+    checks = _verified(lambda: exporter.verify(job, work), label, target)
+    failed = [c for c in checks if not c.passed]
+    if failed:
+        raise ExportError(
+            f"The {label} export of {str(target)!r} did not verify: "
+            + "; ".join(str(c) for c in failed)
+            + ". Nothing was written.",
+            format=exporter.name,
+        )
+    return checks
 
 
 def export_model(
@@ -231,83 +286,16 @@ def export_model(
         flowerkit.ConfigError: quantization='int8' applies to format='tflite'; a saved_model
         export is float32.
     """
-    v.check_choice(format, "format", FORMATS)
-    v.check_choice(quantization, "quantization", tflite.QUANTIZATIONS)
-    if format != "tflite" and quantization != "float32":
-        raise ConfigError(
-            f"quantization={quantization!r} applies to format='tflite'; a {format} "
-            "export is float32."
-        )
-    if quantization == "int8" and representative_data is None:
-        raise ConfigError(
-            "quantization='int8' calibrates on a sample of the training images: pass "
-            "representative_data= (the Datasets you trained on, a folder or an array)."
-        )
+    exporter = _checked_exporter(format, quantization, representative_data)
     max_accuracy_drop = v.check_non_negative_float(max_accuracy_drop, "max_accuracy_drop")
     if validation_data is None and isinstance(representative_data, Datasets):
         validation_data = representative_data if representative_data.validation else None
     target = Path(path).expanduser()
-    check_target(target, directory=format == "saved_model", format=format)
-    if verify and format == "tflite":
-        require_interpreter()  # before minutes of conversion, not after
-    if format == "onnx":
-        onnx_model.require()
-    representative = (
-        None
-        if representative_data is None
-        else representative_images(representative_data, source.image_size)
-    )
-    sample = (
-        synthetic_sample(source.image_size)
-        if representative is None
-        else representative[:: max(1, len(representative) // VERIFY_IMAGES)][:VERIFY_IMAGES]
-    )
-    checks: list[Check] = []
+    check_target(target, directory=exporter.is_directory, format=exporter.name)
+    exporter.require(verify)  # before minutes of conversion, not after
+    job = _job(source, quantization, representative_data, validation_data, max_accuracy_drop)
     with staged(target) as work:
-        if format == "saved_model":
-            document = _document(source, format, None, "uint8 | string")
-            try:
-                saved_model.write(source, work, document)
-            except Exception as exc:
-                raise ExportError(f"SavedModel export failed: {exc}", format=format) from exc
-            if verify:
-                checks = _verified(lambda: saved_model.verify(source, work, sample), format, target)
-        elif format == "onnx":
-            document = _document(source, format, None, "float32")
-            onnx_model.write(source, work, document)
-            if verify:
-                checks = _verified(lambda: onnx_model.verify(source, work, sample), format, target)
-        else:
-            dtype = "uint8" if quantization == "int8" else "float32"
-            document = _document(source, format, quantization, dtype)
-            flatbuffer = tflite.convert(
-                source, quantization, representative, work.parent / "scratch"
-            )
-            tflite.write(flatbuffer, work, document, list(source.class_names))
-            if verify:
-                validation = None if quantization == "float32" else validation_data
-                checks = _verified(
-                    lambda: tflite.verify(
-                        source,
-                        work,
-                        quantization,
-                        sample,
-                        _validation(validation, source),
-                        max_accuracy_drop,
-                    ),
-                    f"tflite {quantization}",
-                    target,
-                )
-        failed = [c for c in checks if not c.passed]
-        if failed:
-            label = f"tflite {quantization}" if format == "tflite" else format
-            raise ExportError(
-                f"The {label} export of {str(target)!r} did not verify: "
-                + "; ".join(str(c) for c in failed)
-                + ". Nothing was written.",
-                format=format,
-            )
+        checks = _write_and_verify(exporter, job, work, target, verify)
         size = _size(work)
-    return ExportResult(
-        target, format, quantization if format == "tflite" else None, size, tuple(checks)
-    )
+    kept_quantization = quantization if exporter.quantizes else None
+    return ExportResult(target, exporter.name, kept_quantization, size, tuple(checks))

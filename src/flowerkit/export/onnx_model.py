@@ -27,9 +27,10 @@ from numpy.typing import NDArray
 
 from flowerkit.exceptions import ExportError
 from flowerkit.export.checks import Check, agreement, max_abs_diff
+from flowerkit.export.formats import Exporter
 from flowerkit.export.source import ExportSource
 
-__all__ = ["OPSET", "TOLERANCE", "require", "verify", "write"]
+__all__ = ["EXPORTER", "OPSET", "TOLERANCE", "require", "verify", "write"]
 
 #: The ONNX opset written (supported by ONNX Runtime 1.14 and later).
 OPSET = 17
@@ -97,3 +98,20 @@ def verify(source: ExportSource, target: Path, sample: NDArray[np.uint8]) -> lis
         Check("onnx", "max_abs_diff", max_abs_diff(ours, reference), TOLERANCE),
         Check("onnx", "top1_agreement", agreement(ours, reference)),
     ]
+
+
+#: The ONNX format, as :data:`flowerkit.export.api.EXPORTERS` lists it: a float32 file,
+#: checked on a reload by ONNX Runtime; tf2onnx and onnxruntime are required even when
+#: not verifying.
+#:
+#: :meta hide-value:
+EXPORTER = Exporter(
+    name="onnx",
+    is_directory=False,
+    quantizes=False,
+    input_name="images",
+    input_dtype=lambda quantization: "float32",
+    require=lambda verify: require(),
+    write=lambda job, target, document: write(job.source, target, document),
+    verify=lambda job, target: verify(job.source, target, job.sample),
+)

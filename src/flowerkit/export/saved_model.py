@@ -24,12 +24,14 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
+from flowerkit.exceptions import ExportError
 from flowerkit.export.checks import Check, max_abs_diff
+from flowerkit.export.formats import Exporter, ExportJob
 from flowerkit.export.source import ExportSource
 from flowerkit.images.decode import load_image
 from flowerkit.lite import LABELS_NAME, METADATA_NAME, labels_text
 
-__all__ = ["ENCODED_TOLERANCE", "PIXELS_TOLERANCE", "SIGNATURES", "verify", "write"]
+__all__ = ["ENCODED_TOLERANCE", "EXPORTER", "PIXELS_TOLERANCE", "SIGNATURES", "verify", "write"]
 
 #: The signatures, by name.
 SIGNATURES = ("serving_default", "encoded")
@@ -134,3 +136,30 @@ def verify(source: ExportSource, target: Path, sample: NDArray[np.uint8]) -> lis
         )
     )
     return checks
+
+
+def _write_job(job: ExportJob, target: Path, document: dict[str, Any]) -> None:
+    try:
+        write(job.source, target, document)
+    except Exception as exc:
+        raise ExportError(f"SavedModel export failed: {exc}", format="saved_model") from exc
+
+
+def _nothing_to_require(verify: bool) -> None:
+    """TensorFlow, which writes and reloads a SavedModel, is always there."""
+
+
+#: The SavedModel format, as :data:`flowerkit.export.api.EXPORTERS` lists it: a float32
+#: folder, both signatures checked on a reload by plain TensorFlow.
+#:
+#: :meta hide-value:
+EXPORTER = Exporter(
+    name="saved_model",
+    is_directory=True,
+    quantizes=False,
+    input_name="images | image_bytes",
+    input_dtype=lambda quantization: "uint8 | string",
+    require=_nothing_to_require,
+    write=_write_job,
+    verify=lambda job, target: verify(job.source, target, job.sample),
+)

@@ -10,6 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from flowerkit import artifact
+from flowerkit.core.description import ModelDescription
 from flowerkit.core.numeric import softmax
 
 if TYPE_CHECKING:
@@ -39,7 +40,9 @@ class ExportSource:
             on images flowerkit decoded. ``Classifier.export`` passes the model's own.
 
     ``Classifier.export`` makes one from the classifier; make one yourself to export a
-    Keras model that is not a ``Classifier``.
+    Keras model that is not a ``Classifier``, or from a description with
+    :meth:`from_description`. The fields but ``model`` and ``scores`` are the model's
+    :attr:`description`, from which the export's ``flowerkit.json`` is written.
 
     Example:
         >>> import keras
@@ -56,6 +59,8 @@ class ExportSource:
         array([[0.5, 0.5]])
         >>> source.reference(np.full((3, 16, 16, 3), 255, dtype=np.uint8)).sum(axis=1).round(6)
         array([1., 1., 1.])
+        >>> source.description.class_names, source.description.temperature
+        (('daisy', 'roses'), 1.5)
     """
 
     model: keras.Model
@@ -66,6 +71,67 @@ class ExportSource:
     temperature: float = 1.0
     preset: str | None = None
     preprocessing: dict[str, str] = field(default_factory=artifact.current_preprocessing)
+
+    @classmethod
+    def from_description(
+        cls,
+        model: keras.Model,
+        description: ModelDescription,
+        scores: Callable[[NDArray[Any]], NDArray[np.float64]],
+    ) -> ExportSource:
+        """The source that exports ``model`` as ``description`` describes it.
+
+        Args:
+            model: the Keras model, taking ``(N, height, width, 3)`` 0..255 pixels.
+            description: its class names, image size, preset, outputs, temperature and
+                preprocessing (a :class:`~flowerkit.artifact.ModelMetadata` will do; its
+                ``versions`` are not the export's and are not kept). An empty
+                ``preprocessing`` (not recorded) becomes this flowerkit's, as by default.
+            scores: the model's logits for a batch of images, the reference.
+
+        Returns:
+            The source.
+
+        Example:
+            >>> import keras
+            >>> from flowerkit.core.description import ModelDescription
+            >>> from flowerkit.export import ExportSource
+            >>> from flowerkit.prediction import Scorer
+            >>> inputs = keras.Input((16, 16, 3))
+            >>> pooled = keras.layers.GlobalAveragePooling2D()(inputs)
+            >>> model = keras.Model(inputs, keras.layers.Dense(2)(pooled))
+            >>> description = ModelDescription(("daisy", "roses"), (16, 16), preset="tiny")
+            >>> source = ExportSource.from_description(
+            ...     model, description, Scorer(model, (16, 16))
+            ... )
+            >>> source.class_names, source.image_size, source.preset, source.outputs
+            (('daisy', 'roses'), (16, 16), 'tiny', 'logits')
+            >>> source.preprocessing["decode"]
+            'flowerkit.images.load_image'
+        """
+        return cls(
+            model,
+            description.class_names,
+            description.image_size,
+            scores,
+            outputs=description.outputs,
+            temperature=description.temperature,
+            preset=description.preset,
+            preprocessing=dict(description.preprocessing or artifact.current_preprocessing()),
+        )
+
+    @property
+    def description(self) -> ModelDescription:
+        """The model's :class:`~flowerkit.core.description.ModelDescription` (without
+        versions: an export records the versions that export it)."""
+        return ModelDescription(
+            self.class_names,
+            self.image_size,
+            preset=self.preset,
+            outputs=self.outputs,
+            temperature=self.temperature,
+            preprocessing=dict(self.preprocessing),
+        )
 
     def reference(self, images: NDArray[Any]) -> NDArray[np.float64]:
         """What ``Classifier.predict_proba`` gives for ``images``: the figure to match."""

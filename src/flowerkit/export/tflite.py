@@ -29,19 +29,28 @@ from __future__ import annotations
 
 import re
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from flowerkit.exceptions import ExportError
+from flowerkit.data import Datasets, labelled_batches
+from flowerkit.exceptions import ConfigError, ExportError
 from flowerkit.export.checks import Check, agreement, max_abs_diff
+from flowerkit.export.formats import Exporter, ExportJob
 from flowerkit.export.source import ExportSource
-from flowerkit.lite import LABELS_NAME, METADATA_NAME, LiteClassifier, Quantization, labels_text
+from flowerkit.lite import (
+    LABELS_NAME,
+    METADATA_NAME,
+    LiteClassifier,
+    Quantization,
+    labels_text,
+    require_interpreter,
+)
 
-__all__ = ["QUANTIZATIONS", "TOLERANCES", "convert", "verify", "write"]
+__all__ = ["EXPORTER", "QUANTIZATIONS", "TOLERANCES", "convert", "verify", "write"]
 
 #: The quantizations, smallest file last.
 QUANTIZATIONS: tuple[Quantization, ...] = ("float32", "float16", "dynamic", "int8")
@@ -197,3 +206,65 @@ def verify(
             )
         )
     return checks
+
+
+def _labelled(
+    data: object, source: ExportSource
+) -> Iterable[tuple[NDArray[Any], NDArray[Any]]] | None:
+    """``validation_data`` as NumPy batches of images and labels (``None``: none given)."""
+    if data is None:
+        return None
+    if isinstance(data, Datasets) and data.validation is None:
+        raise ConfigError("`validation_data` is a Datasets without a validation split.")
+    batches, _ = labelled_batches(
+        data, class_names=source.class_names, image_size=source.image_size
+    )
+
+    def numpy_batches() -> Iterator[tuple[NDArray[Any], NDArray[Any]]]:
+        for images, labels in batches:
+            yield np.asarray(images), np.asarray(labels)
+
+    return numpy_batches()
+
+
+def _require(verify: bool) -> None:
+    if verify:
+        require_interpreter()  # before minutes of conversion, not after
+
+
+def _write_job(job: ExportJob, target: Path, document: dict[str, Any]) -> None:
+    flatbuffer = convert(
+        job.source, job.quantization, job.representative, target.parent / "scratch"
+    )
+    write(flatbuffer, target, document, list(job.source.class_names))
+
+
+def _verify_job(job: ExportJob, target: Path) -> list[Check]:
+    """:func:`verify`, with the validation data for a quantized file only (a float32 one
+    is held to :data:`TOLERANCES` instead)."""
+    validation = None if job.quantization == "float32" else job.validation
+    return verify(
+        job.source,
+        target,
+        job.quantization,
+        job.sample,
+        _labelled(validation, job.source),
+        job.max_accuracy_drop,
+    )
+
+
+#: The LiteRT format, as :data:`flowerkit.export.api.EXPORTERS` lists it: a file in one of
+#: the four quantizations (an int8 one takes uint8 pixels), checked on a reload by
+#: :class:`~flowerkit.lite.LiteClassifier` (LiteRT is required only to verify).
+#:
+#: :meta hide-value:
+EXPORTER = Exporter(
+    name="tflite",
+    is_directory=False,
+    quantizes=True,
+    input_name="images",
+    input_dtype=lambda quantization: "uint8" if quantization == "int8" else "float32",
+    require=_require,
+    write=_write_job,
+    verify=_verify_job,
+)
