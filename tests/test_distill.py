@@ -49,8 +49,8 @@ def test_bad_arguments() -> None:
 
 
 def test_student_learns_from_teacher(trained: Any, tiny_compact: str) -> None:
-    """A student with the ``compact`` recipe (label smoothing, schedule, batch-norm
-    recalibration) and augmentation, on the tiny preset that has them."""
+    """A student with the ``compact`` recipe (AdamW, label smoothing, schedule) and
+    augmentation, on the tiny preset that has them (tests/tiny_presets.py)."""
     teacher, data = trained
     student = fk.Classifier.from_preset(
         tiny_compact, class_names=data.class_names, image_size=32, seed=2
