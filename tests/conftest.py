@@ -114,3 +114,21 @@ def decoded(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(flowerkit.images.decode, "decode_image", counting)
     return calls
+
+
+@pytest.fixture(scope="session")
+def tiny_compact() -> str:
+    """A preset with ``compact``'s recipe and augmentation on a one-convolution network:
+    the recipe's behaviour at a fifth of ``compact``'s cost (``tests/tiny_presets.py``)."""
+    import tiny_presets
+
+    return tiny_presets.register()[0]
+
+
+@pytest.fixture(scope="session")
+def tiny_transfer() -> str:
+    """A preset with ``mobilenet_v2``'s two-phase recipe on a three-layer ``backbone``:
+    fine-tuning at a sixth of ``mobilenet_v2``'s cost (``tests/tiny_presets.py``)."""
+    import tiny_presets
+
+    return tiny_presets.register()[1]

@@ -117,7 +117,7 @@ def options(
     record = _FirstEpoch()
     resumed = again.fit(data, epochs=3, checkpoint_dir=checkpoint, callbacks=[record], verbose=0)
 
-    budget = again.fit(data, epochs=1000, time_budget=3.0, verbose=0)
+    budget = again.fit(data, epochs=1000, time_budget=1.0, verbose=0)
 
     path = again.save(out / "two-replicas.keras")
     loaded = fk.Classifier.load(path)

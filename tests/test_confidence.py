@@ -81,9 +81,14 @@ def test_find_learning_rate_leaves_the_classifier_as_it_was(trained: Any) -> Non
         np.testing.assert_array_equal(a, b)
 
 
-def test_find_learning_rate_before_fit_compiles_with_the_recipe(colour_folder: Any) -> None:
+def test_find_learning_rate_before_fit_compiles_with_the_recipe(
+    colour_folder: Any, tiny_compact: str
+) -> None:
+    """The ``compact`` recipe (AdamW, schedule), on the tiny preset that has it."""
     data = fk.load_datasets(colour_folder, image_size=32, batch_size=16, seed=1)
-    clf = fk.Classifier.from_preset("compact", class_names=data.class_names, image_size=32, seed=1)
+    clf = fk.Classifier.from_preset(
+        tiny_compact, class_names=data.class_names, image_size=32, seed=1
+    )
     finding = clf.find_learning_rate(data, steps=8)
     assert clf.model.compiled and finding.rates
     history = clf.fit(data, epochs=1, verbose=0)  # the recipe's schedule still runs

@@ -48,10 +48,12 @@ def test_bad_arguments() -> None:
         distill.check_distillation(2, 1.5)
 
 
-def test_student_learns_from_teacher(trained: Any) -> None:
+def test_student_learns_from_teacher(trained: Any, tiny_compact: str) -> None:
+    """A student with the ``compact`` recipe (AdamW, label smoothing, schedule) and
+    augmentation, on the tiny preset that has them (tests/tiny_presets.py)."""
     teacher, data = trained
     student = fk.Classifier.from_preset(
-        "compact", class_names=data.class_names, image_size=32, seed=2, width=0.5
+        tiny_compact, class_names=data.class_names, image_size=32, seed=2
     )
     with pytest.raises(fk.ConfigError, match="class_weight"):
         student.distill(teacher, data, epochs=1, class_weight="balanced", verbose=0)

@@ -176,11 +176,13 @@ def test_restores_everything_when_interrupted(tutorial: Any, data: Any) -> None:
     _assert_same_state(before, tutorial)
 
 
-def test_compact_recipe_batchnorm_and_schedule_rate(data: Any) -> None:
+def test_compact_recipe_batchnorm_and_schedule_rate(data: Any, tiny_compact: str) -> None:
     """The compact recipe: AdamW with weight decay, label smoothing, batch norm,
     augmentation (random seeds) and a warm-up/cosine schedule that drives the optimizer's
-    rate variable; the test starts on a never-trained model (unbuilt optimizer)."""
-    model = _compiled("compact")
+    rate variable; the test starts on a never-trained model (unbuilt optimizer). The model
+    is the tiny preset with compact's recipe and augmentation (tests/tiny_presets.py)."""
+    assert fk.get_preset(tiny_compact).recipe == fk.get_preset("compact").recipe
+    model = _compiled(tiny_compact)
     model.optimizer.learning_rate = 1.234e-3  # as WarmupCosine leaves it mid-schedule
     assert not model.optimizer.built
     before = _state(model)

@@ -141,10 +141,16 @@ def _random_backbone_weights(folder: Path, size: int = 32) -> Path:
     return path
 
 
-def test_mobilenet_v2_has_a_frozen_backbone_with_fixed_batch_norm(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def backbone_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One random weights file for the module's tests (read-only for them)."""
+    return _random_backbone_weights(tmp_path_factory.mktemp("backbone"))
+
+
+def test_mobilenet_v2_has_a_frozen_backbone_with_fixed_batch_norm(backbone_weights: Path) -> None:
     import keras
 
-    path = _random_backbone_weights(tmp_path)
+    path = backbone_weights
     model = fk.build_model(3, preset="mobilenet_v2", image_size=32, weights=path, seed=0)
     backbone = model.get_layer("backbone")
     assert isinstance(backbone, keras.Model) and not backbone.trainable
@@ -199,10 +205,10 @@ def test_mobilenet_v2_preprocessing_maps_pixels_to_minus_one_one() -> None:
     np.testing.assert_allclose(out.reshape(-1), [-1.0, 0.0, 1.0], atol=1e-6)
 
 
-def test_mobilenet_v2_loads_a_local_weights_file(tmp_path: Path) -> None:
+def test_mobilenet_v2_loads_a_local_weights_file(backbone_weights: Path) -> None:
     import keras
 
-    path = _random_backbone_weights(tmp_path)
+    path = backbone_weights
     source = keras.applications.MobileNetV2(
         input_shape=(32, 32, 3), include_top=False, weights=path, alpha=1.0
     )
@@ -225,12 +231,12 @@ def test_mobilenet_v2_weight_option_errors(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("preset", ["compact", "mobilenet_v2_local_weights"])
 def test_preset_trains_and_round_trips_through_save_and_load(
-    preset: str, colour_folder: Path, tmp_path: Path
+    preset: str, colour_folder: Path, tmp_path: Path, backbone_weights: Path
 ) -> None:
     data = fk.load_datasets(colour_folder, image_size=32, batch_size=16, seed=1)
     options = dict(PRESET_OPTIONS.get(preset, {}))
     if preset == "mobilenet_v2_local_weights":
-        preset, options = "mobilenet_v2", {"weights": _random_backbone_weights(tmp_path)}
+        preset, options = "mobilenet_v2", {"weights": backbone_weights}
     clf = fk.Classifier.from_preset(
         preset, class_names=data.class_names, image_size=32, seed=1, **options
     )

@@ -225,10 +225,15 @@ def test_time_budget_stops_when_the_next_batch_would_not_fit(
     assert budget.model.stop_training is stops
 
 
-def test_fit_follows_the_recipe_schedule_and_ends_at_zero(make_folder: Any, tmp_path: Path) -> None:
+def test_fit_follows_the_recipe_schedule_and_ends_at_zero(
+    make_folder: Any, tmp_path: Path, tiny_compact: str
+) -> None:
+    """The ``compact`` recipe's warm-up and cosine schedule, on the tiny preset that has
+    that recipe (tests/tiny_presets.py): a fifth of the residual network's tracing time."""
     folder = make_folder(per_class=6, size=(32, 32))
     data = fk.load_datasets(folder, image_size=32, batch_size=4, seed=1)
-    clf = fk.Classifier.from_preset("compact", class_names=data.class_names, image_size=32)
+    assert fk.get_preset(tiny_compact).recipe == fk.get_preset("compact").recipe
+    clf = fk.Classifier.from_preset(tiny_compact, class_names=data.class_names, image_size=32)
     seen: list[float] = []
 
     class Spy(keras.callbacks.Callback):  # type: ignore[misc]
@@ -251,10 +256,11 @@ def test_fit_follows_the_recipe_schedule_and_ends_at_zero(make_folder: Any, tmp_
     assert max(seen) == pytest.approx(peak, rel=1e-5)
 
 
-def test_fit_leaves_a_user_optimizer_alone(make_folder: Any) -> None:
+def test_fit_leaves_a_user_optimizer_alone(make_folder: Any, tiny_compact: str) -> None:
+    """On the tiny preset with the ``compact`` recipe (its scheduled optimizer)."""
     folder = make_folder(per_class=4, size=(32, 32))
     data = fk.load_datasets(folder, image_size=32, batch_size=4, seed=1)
-    clf = fk.Classifier.from_preset("compact", class_names=data.class_names, image_size=32)
+    clf = fk.Classifier.from_preset(tiny_compact, class_names=data.class_names, image_size=32)
     clf.fit(data, epochs=2, optimizer=keras.optimizers.SGD(0.0123), verbose=0)
     rate = float(keras.ops.convert_to_numpy(clf.model.optimizer.learning_rate))
     assert rate == pytest.approx(0.0123)

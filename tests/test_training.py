@@ -236,8 +236,10 @@ def test_fit_without_epochs_runs_the_recipe_phases(small_data: fk.Datasets) -> N
 
 
 def test_resume_in_the_fine_tuning_phase_skips_the_frozen_one(
-    colour_folder: Path, tmp_path: Path
+    colour_folder: Path, tmp_path: Path, tiny_transfer: str
 ) -> None:
+    """On a transfer preset with mobilenet_v2's recipe and a tiny backbone (the phases are
+    the recipe's and the loop's, not the architecture's)."""
     import keras
 
     data = fk.load_datasets(colour_folder, image_size=32, batch_size=16, seed=4)
@@ -258,7 +260,7 @@ def test_resume_in_the_fine_tuning_phase_skips_the_frozen_one(
 
     def fresh() -> fk.Classifier:
         return fk.Classifier.from_preset(
-            "mobilenet_v2", class_names=data.class_names, image_size=32, weights=None, seed=3
+            tiny_transfer, class_names=data.class_names, image_size=32, seed=3
         )
 
     with pytest.raises(KeyboardInterrupt):
