@@ -16,10 +16,16 @@ from flowerkit.classifier import Classifier
 from flowerkit.cli import build_parser
 from flowerkit.core.options import RECIPE, Options
 from flowerkit.data import load_datasets
+from flowerkit.export import export_model
+from flowerkit.lite import LiteClassifier
 from flowerkit.models import build_model
 from flowerkit.options.data import LoadOptions
+from flowerkit.options.export import QUANTIZATIONS, ExportOptions
+from flowerkit.options.inference import EvaluateOptions, PredictOptions
 from flowerkit.options.models import BuildOptions
-from flowerkit.options.training import TrainOptions
+from flowerkit.options.training import FinderOptions, TrainOptions
+from flowerkit.prediction import predict_inputs
+from flowerkit.training.lr_finder import find_learning_rate
 
 #: (function, declaration, method key or None, {parameter name: option name})
 SIGNATURES: list[tuple[Any, type[Options], str | None, dict[str, str]]] = [
@@ -28,6 +34,16 @@ SIGNATURES: list[tuple[Any, type[Options], str | None, dict[str, str]]] = [
     (Classifier.distill, TrainOptions, "distill", {}),
     (load_datasets, LoadOptions, None, {}),
     (build_model, BuildOptions, None, {}),
+    (Classifier.from_preset, BuildOptions, None, {}),
+    (Classifier.find_learning_rate, FinderOptions, None, {}),
+    (find_learning_rate, FinderOptions, None, {}),
+    (Classifier.predict, PredictOptions, "predict", {}),
+    (LiteClassifier.predict, PredictOptions, "predict_inputs", {}),
+    # what is being predicted is not an option: "" marks such a parameter
+    (predict_inputs, PredictOptions, "predict_inputs", {"image_size": "", "class_names": ""}),
+    (Classifier.evaluate, EvaluateOptions, None, {}),
+    (Classifier.export, ExportOptions, None, {}),
+    (export_model, ExportOptions, None, {}),
 ]
 
 
@@ -42,17 +58,17 @@ def _keyword_only(function: Any) -> dict[str, inspect.Parameter]:
 @pytest.mark.parametrize(
     ("function", "options", "method", "aliases"),
     SIGNATURES,
-    ids=[f[0].__qualname__ for f in SIGNATURES],
+    ids=[f"{f[0].__module__}.{f[0].__qualname__}" for f in SIGNATURES],
 )
 def test_each_signature_is_pinned_to_the_declaration(
     function: Any, options: type[Options], method: str | None, aliases: dict[str, str]
 ) -> None:
     params = _keyword_only(function)
     declared = {item.name: item for item, _ in options.specs()}
-    names = set(options.names(method)) | set(aliases.values())
+    names = set(options.names(method)) | (set(aliases.values()) - {""})
     taken = {aliases.get(name, name) for name in params} & set(declared)
     if method is not None:  # every option of the method is a parameter, and no other
-        extra = {aliases.get(name, name) for name in params} - names
+        extra = {aliases.get(name, name) for name in params} - names - {""}
         assert taken == names, sorted(names ^ taken)
         assert not extra, sorted(extra)
     else:  # the declaration covers the options the CLI repeats: each is a parameter
@@ -65,12 +81,38 @@ def test_each_signature_is_pinned_to_the_declaration(
         assert str(param.annotation) == str(item.type), (name, param.annotation, item.type)
 
 
-def test_find_learning_rate_takes_the_finder_options_explicitly() -> None:
-    from flowerkit.training.lr_finder import find_learning_rate
+def test_the_quantizations_are_declared_once() -> None:
+    import typing
 
-    method = _keyword_only(Classifier.find_learning_rate)
-    finder = _keyword_only(find_learning_rate)
-    assert {n: p.default for n, p in method.items()} == {n: p.default for n, p in finder.items()}
+    from flowerkit.export import tflite
+    from flowerkit.lite import Quantization
+
+    assert typing.get_args(Quantization) == QUANTIZATIONS == tflite.QUANTIZATIONS
+    assert ExportOptions.spec("quantization").flag.choices == QUANTIZATIONS  # type: ignore[union-attr]
+
+
+def _parser(command: str) -> argparse.ArgumentParser:
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    parser: argparse.ArgumentParser = sub.choices[command]
+    return parser
+
+
+@pytest.mark.parametrize(
+    ("command", "options"),
+    [("predict", PredictOptions), ("evaluate", EvaluateOptions), ("export", ExportOptions)],
+)
+def test_inference_and_export_flags_come_from_the_declarations(
+    command: str, options: type[Options]
+) -> None:
+    parser = _parser(command)
+    flags = {a.dest: a for a in parser._actions}
+    for item, spec in options.specs():
+        if spec.flag is None:
+            assert spec.no_flag_because, item.name
+        else:
+            assert item.name in flags, (command, item.name)
+            assert flags[item.name].default is argparse.SUPPRESS
+            assert spec.help in (flags[item.name].help or "")
 
 
 def _train_parser() -> argparse.ArgumentParser:
@@ -222,10 +264,15 @@ def test_a_model_saved_without_a_recipe_warns_when_it_trains_by_a_guess(
         recipes.from_saved({"epochs": [1]}, None)
 
 
-def test_every_train_flag_is_documented_in_the_cli_page() -> None:
+def test_every_flag_is_documented_in_the_cli_page() -> None:
     page = (Path(__file__).parents[1] / "docs" / "cli.rst").read_text(encoding="utf-8")
-    flags = [f for a in _train_parser()._actions for f in a.option_strings if f.startswith("--")]
-    missing = [f for f in flags if f"option:: {f}" not in page and f"option:: {f}," not in page]
-    missing = [f for f in missing if f not in ("--help", "--quiet", "--verbose", "--json")]
-    missing = [f for f in missing if f != "--no-augment"]  # documented with --augment
+    common = {"--help", "--quiet", "--verbose", "--json", "--version"}
+    missing = []
+    for command in ("check", "train", "evaluate", "predict", "export", "presets", "demo"):
+        for action in _parser(command)._actions:
+            for flag in action.option_strings:
+                negative = flag.startswith("--no-")  # documented with its positive form
+                documented = f"option:: {flag}" in page
+                if flag.startswith("--") and flag not in common and not negative and not documented:
+                    missing.append(f"{command} {flag}")
     assert not missing, missing

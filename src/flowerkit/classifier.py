@@ -13,7 +13,6 @@ one ``.keras`` file. The work itself is done by the packages below it: training 
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -21,23 +20,27 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from flowerkit import artifact
+from flowerkit.artifact import current_preprocessing
 from flowerkit.core import validation as v
 from flowerkit.core.numeric import softmax
 from flowerkit.core.options import RECIPE, UseRecipe
 from flowerkit.core.runtime import tune_for_training
-from flowerkit.data import Datasets, LabelledData, labelled_batches
-from flowerkit.evaluation import EvaluationReport, expected_calibration_error, fit_temperature
-from flowerkit.exceptions import ConfigError, ModelFileError, NotFittedError, RecipeWarning
+from flowerkit.data import Datasets, LabelledData
+from flowerkit.evaluation import EvaluationReport
+from flowerkit.evaluation.calibration import calibrate_logits
+from flowerkit.evaluation.scoring import evaluate_scores, labelled_scores
+from flowerkit.exceptions import ConfigError, ModelFileError, NotFittedError
 from flowerkit.export import ExportFormat, ExportResult, ExportSource, export_model
-from flowerkit.images.decode import resize_image
-from flowerkit.images.views import tta_views
 from flowerkit.lite import Quantization
 from flowerkit.models import PresetSpec, TrainingRecipe, build_model, get_preset
-from flowerkit.models.build import Precision, computes_in_bfloat16, float32_twin
-from flowerkit.options.training import ClassWeight, TrainOptions, Verbose
+from flowerkit.models.build import Precision, build_config
+from flowerkit.options.export import ExportOptions
+from flowerkit.options.inference import EvaluateOptions, PredictOptions
+from flowerkit.options.models import BuildOptions
+from flowerkit.options.training import ClassWeight, FinderOptions, TrainOptions, Verbose
 from flowerkit.prediction import Predictions, Scorer, predict_arrays, predict_inputs
 from flowerkit.training import distribute, recipes
-from flowerkit.training.distill import Distillation
+from flowerkit.training.distill import Distillation, check_teacher_classes, teacher_at
 from flowerkit.training.fine_tuning import FineTuning
 from flowerkit.training.inputs import resolve_data
 from flowerkit.training.lr_finder import LearningRateFinding, find_learning_rate
@@ -167,10 +170,7 @@ class Classifier:
         self.calibration_: dict[str, float] = {}
         self.metadata_: artifact.ModelMetadata | None = None
         self._fitted = bool(trained)
-        if recipe is None:
-            recipe, self._recipe_guess = recipes.for_preset(preset)
-        else:
-            self._recipe_guess = ""
+        recipe, guess = recipes.for_preset(preset) if recipe is None else (recipe, "")
         self._trainer = Trainer(
             model,
             recipe,
@@ -178,6 +178,7 @@ class Classifier:
             image_size=self.image_size,
             from_logits=self.outputs == "logits",
             strategy=self.strategy,
+            guess=guess,
         )
         self._scorer: Scorer | None = None
 
@@ -248,30 +249,12 @@ class Classifier:
         """
         names = v.check_class_names(class_names)
         spec = preset if isinstance(preset, PresetSpec) else get_preset(preset)
+        build = BuildOptions.from_call(locals())
         with distribute.scope(strategy):
-            model = build_model(
-                len(names),
-                image_size=image_size,
-                preset=spec,
-                augmentation=augmentation,
-                dropout=dropout,
-                seed=seed,
-                precision=precision,
-                **options,
-            )
-        config = {
-            "preset": spec.name,
-            "image_size": list(model.input_shape[1:3]),
-            "augmentation": augmentation if isinstance(augmentation, bool | None) else "custom",
-            "dropout": dropout,
-            "seed": seed,
-            "precision": precision,
-            "options": {
-                k: val
-                for k, val in options.items()
-                if isinstance(val, str | int | float | bool | None)
-            },
-        }
+            model = build_model(len(names), preset=spec, seed=seed, **build.kwargs(), **options)
+        config = build_config(
+            model, spec.name, seed=seed, options=options, **build.kwargs("record")
+        )
         return cls(
             model,
             names,
@@ -289,11 +272,7 @@ class Classifier:
 
     def _check_is_fitted(self, action: str) -> None:
         if not self._fitted:
-            raise NotFittedError(
-                f"This Classifier is not trained yet, so it cannot {action}. Call "
-                "fit(...) first, load a trained one with Classifier.load(path), or wrap "
-                "trained weights with Classifier(model, class_names, trained=True)."
-            )
+            raise NotFittedError.cannot(action)
 
     @property
     def recipe(self) -> TrainingRecipe:
@@ -301,10 +280,7 @@ class Classifier:
         was built or saved with (:mod:`flowerkit.training.recipes` has the rule for
         models saved without one; a guess warns with :class:`~flowerkit.RecipeWarning`,
         once). ``fit``'s recipe options (``label_smoothing``) update it."""
-        if self._recipe_guess:
-            warnings.warn(self._recipe_guess, RecipeWarning, stacklevel=3)
-            self._recipe_guess = ""
-        return self._trainer.recipe
+        return self._trainer.checked_recipe()
 
     # ------------------------------------------------------------------ training
     def fit(
@@ -477,16 +453,8 @@ class Classifier:
             data, None, class_names=self.class_names, image_size=self.image_size
         )
         self._trainer.ensure_compiled()
-        return find_learning_rate(
-            self.model,
-            train,
-            start=start,
-            end=end,
-            steps=steps,
-            divergence=divergence,
-            smoothing=smoothing,
-            seed=seed,
-        )
+        options = FinderOptions.from_call(locals())
+        return find_learning_rate(self.model, train, **options.kwargs())
 
     def distill(
         self,
@@ -562,14 +530,11 @@ class Classifier:
             >>> sorted(history.history), student.is_fitted
             (['accuracy', 'loss', 'val_accuracy', 'val_loss'], True)
         """
-        if teacher.class_names != self.class_names:
-            raise ConfigError(
-                f"The teacher's classes {list(teacher.class_names)} differ from this "
-                f"classifier's {list(self.class_names)}; they must be the same, in order."
-            )
+        check_teacher_classes(teacher.class_names, self.class_names)
         teacher._check_is_fitted("teach")
         options = TrainOptions.from_call(locals(), "distill")
-        part = Distillation(teacher._teacher_scores(self.image_size), temperature, alpha)
+        scores = teacher_at(teacher._scores, teacher.image_size, self.image_size)
+        part = Distillation(scores, temperature, alpha)
         return self._train([part], data, validation_data, options)
 
     def fine_tune(
@@ -671,30 +636,18 @@ class Classifier:
             self.calibrate(inputs.calibration)
         return history
 
-    def _teacher_scores(
-        self, image_size: tuple[int, int]
-    ) -> Callable[[NDArray[np.uint8]], NDArray[np.float64]]:
-        """This classifier's logits for a student's batch at ``image_size``."""
-        if image_size == self.image_size:
-            return self._scores
-
-        def scores(images: NDArray[np.uint8]) -> NDArray[np.float64]:
-            return self._scores(np.stack([resize_image(im, self.image_size) for im in images]))
-
-        return scores
-
     # ------------------------------------------------------------------ inference
-    def _scores(self, batch: NDArray[Any], tta: bool = False) -> NDArray[np.float64]:
-        """Logits for a batch (log-probabilities for a model that outputs probabilities),
-        through one compiled function kept for the life of the classifier; with ``tta``,
-        the mean over the test-time views (:func:`flowerkit.images.views.tta_views`)."""
+    @property
+    def _scores(self) -> Scorer:
+        """Logits of a batch (log-probabilities for a model that outputs probabilities),
+        ``tta`` or not, through one compiled function kept for the life of the classifier."""
         if self._scorer is None:
             self._scorer = Scorer(self.model, self.image_size, self.outputs)
-        if not tta:
-            return self._scorer(batch)
-        views = tta_views(np.clip(np.round(np.asarray(batch)), 0, 255).astype(np.uint8))
-        mean: NDArray[np.float64] = np.mean([self._scorer(view) for view in views], axis=0)
-        return mean
+        return self._scorer
+
+    def _probabilities(self, tta: bool) -> Callable[[NDArray[Any]], NDArray[np.float64]]:
+        """Calibrated probabilities of a batch."""
+        return lambda batch: softmax(self._scores(batch, tta) / self.temperature_)
 
     def predict_proba(
         self, images: NDArray[Any], *, batch_size: int = 32, tta: bool = False
@@ -734,7 +687,7 @@ class Classifier:
         self._check_is_fitted("predict")
         return predict_arrays(
             images,
-            lambda batch: softmax(self._scores(batch, tta) / self.temperature_),
+            self._probabilities(tta),
             image_size=self.image_size,
             num_classes=len(self.class_names),
             batch_size=batch_size,
@@ -804,36 +757,14 @@ class Classifier:
             ['daisy', ...]
         """
         self._check_is_fitted("predict")
+        options = PredictOptions.from_call(locals(), "predict")
         return predict_inputs(
             inputs,
-            lambda images: softmax(self._scores(images, tta) / self.temperature_),
+            self._probabilities(tta),
             image_size=self.image_size,
             class_names=self.class_names,
-            top_k=top_k,
-            batch_size=batch_size,
-            errors=errors,
-            progress=progress,
-            min_confidence=min_confidence,
+            **options.kwargs("predict_inputs"),
         )
-
-    def _collect(
-        self,
-        data: LabelledData,
-        tta: bool = False,
-        subset: Literal["validation", "test"] = "validation",
-    ) -> tuple[NDArray[np.int64], NDArray[np.float64], list[str] | None]:
-        """Labels, logits (before temperature) and file paths if known, in order."""
-        dataset, paths = labelled_batches(
-            data, class_names=self.class_names, image_size=self.image_size, subset=subset
-        )
-        labels: list[NDArray[Any]] = []
-        scores: list[NDArray[np.float64]] = []
-        for images, ys in dataset:
-            scores.append(self._scores(np.asarray(images), tta))
-            labels.append(np.asarray(ys).reshape(-1))
-        if not scores:
-            raise ConfigError("The evaluation data is empty.")
-        return np.concatenate(labels).astype(np.int64), np.concatenate(scores), paths
 
     def evaluate(
         self,
@@ -882,18 +813,14 @@ class Classifier:
             (['daisy', 'roses', 'tulips'], True)
         """
         self._check_is_fitted("evaluate")
-        labels, scores, paths = self._collect(data, tta, subset)
-        calibrated = self.temperature_ != 1.0
-        return EvaluationReport.from_predictions(
-            labels,
-            softmax(scores / self.temperature_),
-            self.class_names,
-            file_paths=paths,
-            top_k=top_k,
-            num_mistakes=num_mistakes,
-            probabilities_before_calibration=softmax(scores) if calibrated else None,
-            split=subset if isinstance(data, Datasets) else None,
-            min_confidence=min_confidence,
+        options = EvaluateOptions.from_call(locals())
+        return evaluate_scores(
+            self._scores,
+            data,
+            options,
+            class_names=self.class_names,
+            image_size=self.image_size,
+            temperature=self.temperature_,
         )
 
     def calibrate(self, data: LabelledData) -> dict[str, float]:
@@ -932,16 +859,12 @@ class Classifier:
             True
         """
         self._check_is_fitted("calibrate")
-        labels, scores, _ = self._collect(data)
-        temperature = float(fit_temperature(scores, labels))
-        result = {
-            "temperature": temperature,
-            "ece_before": float(expected_calibration_error(labels, softmax(scores))),
-            "ece_after": float(expected_calibration_error(labels, softmax(scores / temperature))),
-        }
-        self.temperature_ = temperature
-        self.calibration_ = result
-        return result
+        labels, scores, _ = labelled_scores(
+            self._scores, data, class_names=self.class_names, image_size=self.image_size
+        )
+        self.calibration_ = calibrate_logits(scores, labels)
+        self.temperature_ = self.calibration_["temperature"]
+        return dict(self.calibration_)
 
     # ------------------------------------------------------------------ shipping
     def export(
@@ -1012,36 +935,20 @@ class Classifier:
             (True, 'float16')
         """
         self._check_is_fitted("export")
-        metadata = self.metadata_
-        model = self.model
-        scores: Callable[[NDArray[Any]], NDArray[np.float64]] = self._scores
-        if format != "saved_model" and computes_in_bfloat16(model):
-            # LiteRT and ONNX have no bfloat16 kernels: convert (and verify against) the
-            # float32 twin, which has the same weights.
-            model = float32_twin(model)
-            scores = Scorer(model, self.image_size, self.outputs)
         source = ExportSource(
-            model,
+            self.model,
             self.class_names,
             self.image_size,
-            scores,
+            self._scores,
             outputs=self.outputs,
             temperature=self.temperature_,
             preset=self.preset,
             preprocessing=dict(
-                metadata.preprocessing if metadata else artifact.current_preprocessing()
+                self.metadata_.preprocessing if self.metadata_ else current_preprocessing()
             ),
         )
-        return export_model(
-            source,
-            path,
-            format,
-            quantization=quantization,
-            representative_data=representative_data,
-            validation_data=validation_data,
-            max_accuracy_drop=max_accuracy_drop,
-            verify=verify,
-        )
+        options = ExportOptions.from_call(locals())
+        return export_model(source, path, format, **options.kwargs())
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -1082,9 +989,7 @@ class Classifier:
             history={k: list(vals) for k, vals in self.history_.items()},
             metrics=dict(self.metrics_),
             build_config=self.build_config,
-            scheduled_learning_rate=self._trainer.scheduled_rate,
-            # A guess not yet trained by stays a guess: the file keeps no recipe.
-            recipe=None if self._recipe_guess else recipes.to_saved(self._trainer.recipe),
+            **self._trainer.saved_state(),
         )
         return artifact.write(self.model, metadata, path)
 
@@ -1142,12 +1047,11 @@ class Classifier:
             )
         except (ConfigError, ValueError) as exc:  # the metadata does not fit the model
             raise ModelFileError(f"{str(path)!r} does not hold together: {exc}") from exc
-        clf._recipe_guess = guess
         clf.history_ = {k: list(vals) for k, vals in meta.history.items()}
         clf.metrics_ = dict(meta.metrics)
         clf.temperature_ = meta.temperature
         clf.calibration_ = dict(meta.calibration)
-        clf._trainer.restore(meta.scheduled_learning_rate)
+        clf._trainer.restore(meta.scheduled_learning_rate, guess)
         clf.metadata_ = meta
         return clf
 

@@ -25,6 +25,8 @@ from flowerkit.core.options import RECIPE, Options
 from flowerkit.core.runtime import tune_for_training
 from flowerkit.exceptions import ConfigError, FlowerkitError
 from flowerkit.options.data import LoadOptions
+from flowerkit.options.export import ExportOptions
+from flowerkit.options.inference import EvaluateOptions, PredictOptions
 from flowerkit.options.models import BuildOptions
 from flowerkit.options.training import TrainOptions
 
@@ -341,7 +343,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from flowerkit.classifier import Classifier
 
     clf = Classifier.load(args.model)
-    report = clf.evaluate(args.directory, tta=args.tta, min_confidence=args.min_confidence)
+    report = clf.evaluate(args.directory, **_given(args, EvaluateOptions))
     if args.report:
         report.to_html(args.report, history=clf.history_)
     if args.json:
@@ -380,19 +382,11 @@ def _load_predictor(model: str) -> Any:
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     clf = _load_predictor(args.model)
-    extra: dict[str, Any] = {}
-    if args.tta:
-        if not hasattr(clf, "fit"):
-            raise ConfigError("--tta needs the .keras model; a .tflite export predicts plain.")
-        extra["tta"] = True
-    preds = clf.predict(
-        _expand(args.inputs),
-        top_k=args.top_k,
-        errors="skip",
-        progress=_progress_line(args, "predicting"),
-        min_confidence=args.min_confidence,
-        **extra,
-    )
+    options = PredictOptions(**_given(args, PredictOptions))
+    if options.tta and not hasattr(clf, "fit"):
+        raise ConfigError("--tta needs the .keras model; a .tflite export predicts plain.")
+    given = {**options.given(), "errors": "skip", "progress": _progress_line(args, "predicting")}
+    preds = clf.predict(_expand(args.inputs), **given)
     fmt = "json" if args.json else args.format
     if fmt == "json":
         print(preds.to_json())
@@ -400,7 +394,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         import csv
 
         writer = csv.writer(sys.stdout)
-        flagged = args.min_confidence is not None  # the column only when it can say yes
+        flagged = options.min_confidence is not None  # the column only when it can say yes
         writer.writerow(
             ["source", "label", "confidence", *(["uncertain"] if flagged else []), *clf.class_names]
         )
@@ -416,7 +410,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             )
     else:
         width = max([len(p.source) for p in preds] + [6])
-        _out(args, f"{'source':<{width}}  {'label':<14} confidence  top-{args.top_k}")
+        _out(args, f"{'source':<{width}}  {'label':<14} confidence  top-{options.top_k}")
         for p in preds:
             top = ", ".join(f"{lbl} {prob:.1%}" for lbl, prob in p.top_k)
             label = "uncertain" if p.uncertain else p.label
@@ -430,15 +424,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from flowerkit.classifier import Classifier
 
     clf = Classifier.load(args.model)
-    result = clf.export(
-        args.out,
-        args.format,
-        quantization=args.quantization,
-        representative_data=args.representative_data,
-        validation_data=args.validation_data,
-        max_accuracy_drop=args.max_accuracy_drop,
-        verify=args.verify,
-    )
+    result = clf.export(args.out, args.format, **_given(args, ExportOptions))
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
@@ -511,7 +497,8 @@ def _add_options(group: Any, options: type[Options], skip: Sequence[str] = ()) -
         if flag is None or item.name in skip:
             continue
         default = item.default
-        shown = "" if default in (None, False, ()) or default is RECIPE else f" (default {default})"
+        hidden = default in (None, False, ()) or default is RECIPE
+        shown = "" if hidden else f" (default {'on' if default is True else default})"
         kwargs: dict[str, Any] = {"dest": item.name, "help": spec.help + shown}
         kwargs["default"] = argparse.SUPPRESS
         if flag.kind == "switch":
@@ -574,22 +561,11 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_inference_arguments(p: argparse.ArgumentParser, confidence_help: str) -> None:
-    p.add_argument(
-        "--tta",
-        action="store_true",
-        help="test-time augmentation: average over mirror and centre-crop views (4x slower)",
-    )
-    p.add_argument("--min-confidence", type=float, default=None, metavar="P", help=confidence_help)
-
-
 def _add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="a model saved by 'flowerkit train' or Classifier.save")
     p.add_argument("directory", help="folder with one sub-folder per class")
     p.add_argument("--report", help="also write a self-contained HTML report here")
-    _add_inference_arguments(
-        p, "also report the coverage and accuracy when answering only at this confidence"
-    )
+    _add_options(p, EvaluateOptions)
 
 
 def _add_predict_arguments(p: argparse.ArgumentParser) -> None:
@@ -598,11 +574,8 @@ def _add_predict_arguments(p: argparse.ArgumentParser) -> None:
         help="a model saved by 'flowerkit train' or Classifier.save, or a .tflite export",
     )
     p.add_argument("inputs", nargs="+", metavar="FILE|DIR|GLOB")
-    p.add_argument("--top-k", type=int, default=3)
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
-    _add_inference_arguments(
-        p, "below this confidence (0..1) a photo is 'uncertain' instead of labelled"
-    )
+    _add_options(p, PredictOptions)
 
 
 def _add_export_arguments(p: argparse.ArgumentParser) -> None:
@@ -611,34 +584,7 @@ def _add_export_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--out", required=True, help="the SavedModel folder, .tflite or .onnx file to write"
     )
-    p.add_argument(
-        "--quantization",
-        choices=("float32", "float16", "dynamic", "int8"),
-        default="float32",
-        help="for --format tflite (int8 needs --representative-data)",
-    )
-    p.add_argument(
-        "--representative-data",
-        metavar="DIR",
-        help="training photos to calibrate int8 on and verify with (up to 200 are used)",
-    )
-    p.add_argument(
-        "--validation-data",
-        metavar="DIR",
-        help="class sub-folders on which a quantized export's accuracy is compared",
-    )
-    p.add_argument(
-        "--max-accuracy-drop",
-        type=float,
-        default=0.02,
-        help="fail a quantized export that loses more validation accuracy (default 0.02)",
-    )
-    p.add_argument(
-        "--verify",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="reload the export and compare it with the model (default: on)",
-    )
+    _add_options(p, ExportOptions)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -83,6 +83,15 @@ class UnreadableImageError(DatasetError):
 class NotFittedError(FlowerkitError, RuntimeError, AttributeError):
     """The classifier has no trained weights yet: call ``fit`` or ``Classifier.load`` first."""
 
+    @classmethod
+    def cannot(cls, action: str) -> NotFittedError:
+        """The error for an untrained classifier asked to ``action``, saying what to do."""
+        return cls(
+            f"This Classifier is not trained yet, so it cannot {action}. Call "
+            "fit(...) first, load a trained one with Classifier.load(path), or wrap "
+            "trained weights with Classifier(model, class_names, trained=True)."
+        )
+
 
 class ModelFileError(FlowerkitError, OSError):
     """A saved model file is missing, damaged, or not a flowerkit model."""

@@ -18,6 +18,7 @@ from numpy.typing import ArrayLike, NDArray
 from flowerkit.core import validation as v
 from flowerkit.exceptions import ConfigError
 from flowerkit.images.inputs import decode_batches, expand
+from flowerkit.images.views import tta_views
 
 if TYPE_CHECKING:
     import keras
@@ -448,8 +449,14 @@ class Scorer:
         signature = [tf.TensorSpec((None, *image_size, 3), tf.float32, name="images")]
         self._function = tf.function(scores, input_signature=signature, autograph=False)
 
-    def __call__(self, images: ArrayLike) -> NDArray[np.float64]:
-        """Scores ``(N, classes)`` (logits, or log-probabilities) for ``(N, H, W, 3)`` images."""
+    def __call__(self, images: ArrayLike, tta: bool = False) -> NDArray[np.float64]:
+        """Scores ``(N, classes)`` (logits, or log-probabilities) for ``(N, H, W, 3)``
+        images; with ``tta``, their mean over the test-time views
+        (:func:`flowerkit.images.views.tta_views`)."""
+        if tta:
+            views = tta_views(np.clip(np.round(np.asarray(images)), 0, 255).astype(np.uint8))
+            mean: NDArray[np.float64] = np.mean([self(view) for view in views], axis=0)
+            return mean
         batch = np.asarray(images, dtype=np.float32)
         return np.asarray(self._function(batch), dtype=np.float64)
 

@@ -209,6 +209,11 @@ class Options:
         """
         return cls(**{name: arguments[name] for name in cls.names(method) if name in arguments})
 
+    def kwargs(self, method: str | None = None) -> dict[str, Any]:
+        """The values of the options ``method`` takes (every option when ``None``), to
+        pass on as keyword arguments."""
+        return {name: getattr(self, name) for name in self.names(method)}
+
     def given(self) -> dict[str, Any]:
         """The options whose value is not the default."""
         return {

@@ -10,14 +10,14 @@ from __future__ import annotations
 import datetime as _dt
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
 from flowerkit.artifact import current_versions
 from flowerkit.core import validation as v
-from flowerkit.data import Datasets
+from flowerkit.data import Datasets, LabelledData
 from flowerkit.exceptions import ConfigError, ExportError
 from flowerkit.export import onnx_model, saved_model, tflite
 from flowerkit.export._files import check_target, staged
@@ -26,6 +26,8 @@ from flowerkit.export.formats import Exporter, ExportJob
 from flowerkit.export.samples import representative_images
 from flowerkit.export.source import ExportSource
 from flowerkit.lite import LiteMetadata, Quantization
+from flowerkit.models.build import computes_in_bfloat16, float32_twin
+from flowerkit.prediction import Scorer
 
 __all__ = ["EXPORTERS", "FORMATS", "ExportFormat", "ExportResult", "export_model"]
 
@@ -105,6 +107,19 @@ class ExportResult:
         kind = self.format if self.quantization is None else f"{self.format} {self.quantization}"
         checks = "; ".join(str(c) for c in self.checks) or "not verified"
         return f"{self.path} ({kind}, {self.size_bytes / 1e6:.1f} MB): {checks}"
+
+
+def _runnable(source: ExportSource, exporter: Exporter) -> ExportSource:
+    """``source``, or, for a format with no bfloat16 kernels (LiteRT, ONNX) and a
+    ``precision="bfloat16"`` model, its float32 twin (the same weights), which the export
+    is converted from and verified against."""
+    if exporter.runs_bfloat16 or not computes_in_bfloat16(source.model):
+        return source
+    twin = float32_twin(source.model)
+    outputs: Literal["logits", "probabilities"] = (
+        "probabilities" if source.outputs == "probabilities" else "logits"
+    )
+    return replace(source, model=twin, scores=Scorer(twin, source.image_size, outputs))
 
 
 def _size(path: Path) -> int:
@@ -220,7 +235,7 @@ def export_model(
     *,
     quantization: Quantization = "float32",
     representative_data: object = None,
-    validation_data: object = None,
+    validation_data: LabelledData | None = None,
     max_accuracy_drop: float = 0.02,
     verify: bool = True,
 ) -> ExportResult:
@@ -293,6 +308,7 @@ def export_model(
     target = Path(path).expanduser()
     check_target(target, directory=exporter.is_directory, format=exporter.name)
     exporter.require(verify)  # before minutes of conversion, not after
+    source = _runnable(source, exporter)
     job = _job(source, quantization, representative_data, validation_data, max_accuracy_drop)
     with staged(target) as work:
         checks = _write_and_verify(exporter, job, work, target, verify)

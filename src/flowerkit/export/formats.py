@@ -74,6 +74,8 @@ class Exporter:
             scratch files may go beside it) with the ``flowerkit.json`` document;
             raises :class:`~flowerkit.ExportError` when the conversion fails.
         verify: reloads what was written at a path and returns the checks measured.
+        runs_bfloat16: it runs a ``bfloat16`` model as it is; otherwise such a model
+            is converted (and verified against) as its float32 twin, same weights.
 
     Example:
         >>> from flowerkit.export.api import EXPORTERS
@@ -92,6 +94,7 @@ class Exporter:
     require: Callable[[bool], None]
     write: Callable[[ExportJob, Path, dict[str, Any]], None]
     verify: Callable[[ExportJob, Path], list[Check]]
+    runs_bfloat16: bool = False
 
     def label(self, quantization: Quantization) -> str:
         """How messages name an export of this format: ``"tflite float16"``, ``"onnx"``.

@@ -162,4 +162,5 @@ EXPORTER = Exporter(
     require=_nothing_to_require,
     write=_write_job,
     verify=lambda job, target: verify(job.source, target, job.sample),
+    runs_bfloat16=True,
 )

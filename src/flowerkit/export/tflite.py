@@ -49,11 +49,12 @@ from flowerkit.lite import (
     labels_text,
     require_interpreter,
 )
+from flowerkit.options.export import QUANTIZATIONS as _QUANTIZATIONS
 
 __all__ = ["EXPORTER", "QUANTIZATIONS", "TOLERANCES", "convert", "verify", "write"]
 
 #: The quantizations, smallest file last.
-QUANTIZATIONS: tuple[Quantization, ...] = ("float32", "float16", "dynamic", "int8")
+QUANTIZATIONS: tuple[Quantization, ...] = _QUANTIZATIONS  # declared in flowerkit.options
 
 #: Largest difference allowed between the file's probabilities and the Keras model's, per
 #: quantization (``None``: quantized; the label agreement and, with validation data, the

@@ -15,7 +15,14 @@ from flowerkit.models.registry import PresetSpec, get_preset
 if TYPE_CHECKING:
     import keras
 
-__all__ = ["PRECISIONS", "Precision", "build_model", "computes_in_bfloat16", "float32_twin"]
+__all__ = [
+    "PRECISIONS",
+    "Precision",
+    "build_config",
+    "build_model",
+    "computes_in_bfloat16",
+    "float32_twin",
+]
 
 Precision = Literal["float32", "bfloat16"]
 
@@ -187,3 +194,42 @@ def float32_twin(model: keras.Model) -> keras.Model:
     twin = model.__class__.from_config(_float32_policies(model.get_config()))
     twin.set_weights(model.get_weights())
     return twin
+
+
+def build_config(
+    model: keras.Model,
+    preset: str,
+    *,
+    augmentation: object,
+    dropout: float | None,
+    seed: int | None,
+    precision: str,
+    options: dict[str, Any],
+) -> dict[str, Any]:
+    """How ``model`` was built, as JSON-ready data saved with it (for the record).
+
+    A custom augmentation layer is recorded as ``"custom"``; preset options that are not
+    JSON scalars are left out.
+
+    Example:
+        >>> from flowerkit.models import build_model
+        >>> from flowerkit.models.build import build_config
+        >>> model = build_model(3, preset="tutorial", image_size=32)
+        >>> config = build_config(
+        ...     model, "tutorial", augmentation=None, dropout=0.2, seed=1,
+        ...     precision="float32", options={},
+        ... )
+        >>> config["image_size"], config["dropout"]
+        ([32, 32], 0.2)
+    """
+    return {
+        "preset": preset,
+        "image_size": list(model.input_shape[1:3]),
+        "augmentation": augmentation if isinstance(augmentation, bool | None) else "custom",
+        "dropout": dropout,
+        "seed": seed,
+        "precision": precision,
+        "options": {
+            k: val for k, val in options.items() if isinstance(val, str | int | float | bool | None)
+        },
+    }

@@ -6,8 +6,9 @@ TensorFlow."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from flowerkit.core.options import Flag, Options, option
 
@@ -73,3 +74,7 @@ class BuildOptions(Options):
         "numbers (refused where it would be emulated)",
         flag=Flag(choices=("float32", "bfloat16")),
     )
+
+    _methods: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "record": ("augmentation", "dropout", "precision"),  # what build_config records
+    }

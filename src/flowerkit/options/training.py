@@ -288,3 +288,24 @@ class TrainOptions(Options):
             if spec.recipe_field and getattr(self, item.name) is not RECIPE
         }
         return replace(recipe, **changes) if changes else recipe
+
+
+@dataclass(frozen=True, kw_only=True)
+class FinderOptions(Options):
+    """The options of the learning-rate range test (``Classifier.find_learning_rate`` and
+    :func:`flowerkit.training.lr_finder.find_learning_rate`, which checks them).
+
+    Example:
+        >>> from flowerkit.options.training import FinderOptions
+        >>> FinderOptions().steps, FinderOptions().end
+        (100, 1.0)
+    """
+
+    start: float = option(1e-7, help="the first learning rate")
+    end: float = option(1.0, help="the last learning rate")
+    steps: int = option(100, help="how many rates (and batches) to try, at least 2")
+    divergence: float = option(
+        4.0, help="stop once the smoothed loss exceeds this many times its minimum"
+    )
+    smoothing: float = option(0.98, help="the loss's smoothing factor in [0, 1)")
+    seed: int | None = option(None, help="seeds Keras' random state first")

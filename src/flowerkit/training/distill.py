@@ -34,6 +34,7 @@ from numpy.typing import NDArray
 from flowerkit.core import validation as v
 from flowerkit.data import Datasets
 from flowerkit.exceptions import ConfigError
+from flowerkit.images.decode import resize_image
 from flowerkit.training import distribute
 from flowerkit.training.loop import Phase, plan_phases
 from flowerkit.training.part import Inputs, Part
@@ -49,7 +50,9 @@ __all__ = [
     "DistilledAccuracy",
     "check_distillation",
     "distillation_data",
+    "check_teacher_classes",
     "loss_and_metric",
+    "teacher_at",
 ]
 
 #: Teacher logits for a batch of uint8 images at the student's size.
@@ -227,3 +230,30 @@ class Distillation(Part):
 
     def finish(self, trainer: Trainer) -> None:
         trainer.compile()  # the recipe's loss again, so a later fit trains on plain labels
+
+
+def teacher_at(
+    scores: TeacherScores, teacher_size: tuple[int, int], image_size: tuple[int, int]
+) -> TeacherScores:
+    """A teacher's ``scores`` for a student's batches at ``image_size``: each image resized
+    to the teacher's ``teacher_size`` first (by the decode rules), when they differ."""
+    if image_size == teacher_size:
+        return scores
+
+    def resized(images: NDArray[np.uint8]) -> NDArray[np.float64]:
+        return scores(np.stack([resize_image(im, teacher_size) for im in images]))
+
+    return resized
+
+
+def check_teacher_classes(teacher: tuple[str, ...], student: tuple[str, ...]) -> None:
+    """A teacher must have the student's classes, in order.
+
+    Raises:
+        ~flowerkit.ConfigError: they differ.
+    """
+    if teacher != student:
+        raise ConfigError(
+            f"The teacher's classes {list(teacher)} differ from this classifier's "
+            f"{list(student)}; they must be the same, in order."
+        )

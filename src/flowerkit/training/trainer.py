@@ -17,13 +17,14 @@ does nothing.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from flowerkit.core.options import RECIPE
 from flowerkit.core.runtime import tune_for_training
-from flowerkit.exceptions import ConfigError
-from flowerkit.training import distribute, loop
+from flowerkit.exceptions import ConfigError, RecipeWarning
+from flowerkit.training import distribute, loop, recipes
 from flowerkit.training.finetune import backbone
 from flowerkit.training.multiworker import WorkerShards
 from flowerkit.training.optimizers import compile_model
@@ -54,6 +55,7 @@ class Trainer:
         image_size: its input size, which the data must have.
         from_logits: whether it outputs logits (else probabilities).
         strategy: the ``tf.distribute`` strategy it was built under, if any.
+        guess: why ``recipe`` is a guess (:mod:`flowerkit.training.recipes`), or ``""``.
 
     Attributes:
         recipe: the recipe; ``fit``'s recipe options (``label_smoothing``) update it.
@@ -70,6 +72,7 @@ class Trainer:
         image_size: tuple[int, int],
         from_logits: bool,
         strategy: tf.distribute.Strategy | None = None,
+        guess: str = "",
     ) -> None:
         self.model = model
         self.recipe = recipe
@@ -78,16 +81,32 @@ class Trainer:
         self.from_logits = from_logits
         self.strategy = strategy
         self.scheduled_rate: float | None = None
+        self._guess = guess
         # The optimizer flowerkit compiled with: one the user compiled in its place is
         # theirs, and the recipe's schedule leaves its rate alone.
         self._own_optimizer: object | None = None
 
-    def restore(self, scheduled_rate: float | None) -> None:
+    def restore(self, scheduled_rate: float | None, guess: str) -> None:
         """Take a loaded model's optimizer as flowerkit's, and the base rate of the
         recipe's schedule it was saved with (so ``fit`` runs the schedule again rather
-        than going on at the decayed rate)."""
+        than going on at the decayed rate); ``guess``: why its recipe is a guess."""
         self.scheduled_rate = scheduled_rate
         self._own_optimizer = getattr(self.model, "optimizer", None)
+        self._guess = guess
+
+    def checked_recipe(self) -> TrainingRecipe:
+        """The recipe; a guessed one says so with a :class:`~flowerkit.RecipeWarning`,
+        once, pointing at the caller's caller."""
+        if self._guess:
+            warnings.warn(self._guess, RecipeWarning, stacklevel=3)
+            self._guess = ""
+        return self.recipe
+
+    def saved_state(self) -> dict[str, Any]:
+        """What a model file keeps of the training state: the scheduled rate, and the
+        recipe (none while it is a guess not yet trained by, so it stays a guess)."""
+        recipe = None if self._guess else recipes.to_saved(self.recipe)
+        return {"scheduled_learning_rate": self.scheduled_rate, "recipe": recipe}
 
     def compile(self, optimizer: Any = RECIPE, learning_rate: Any = RECIPE, **losses: Any) -> None:
         """Compile with the recipe's loss and optimizer (or ``optimizer``), at
