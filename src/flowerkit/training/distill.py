@@ -31,17 +31,16 @@ import numpy as np
 import tensorflow as tf
 from numpy.typing import NDArray
 
-from flowerkit.core import validation as v
 from flowerkit.data import Datasets
 from flowerkit.exceptions import ConfigError
 from flowerkit.images.decode import resize_image
+from flowerkit.options.training import TrainOptions
 from flowerkit.training import distribute
 from flowerkit.training.loop import Phase, plan_phases
 from flowerkit.training.part import Inputs, Part
 
 if TYPE_CHECKING:
     from flowerkit.models import TrainingRecipe
-    from flowerkit.options.training import TrainOptions
     from flowerkit.training.trainer import Trainer
 
 __all__ = [
@@ -60,12 +59,11 @@ TeacherScores = Callable[[NDArray[np.uint8]], NDArray[np.float64]]
 
 
 def check_distillation(temperature: object, alpha: object) -> tuple[float, float]:
-    """``(temperature, alpha)`` checked: a positive temperature, ``alpha`` in [0, 1]."""
-    t = v.check_non_negative_float(temperature, "temperature")
-    if t == 0:
-        raise ConfigError(f"`temperature` must be positive. Received: temperature={temperature!r}")
-    a = v.check_fraction(alpha, "alpha", allow_zero=True, allow_one=True)
-    return t, a
+    """``(temperature, alpha)`` checked by their declarations
+    (:class:`~flowerkit.options.training.TrainOptions`): a positive temperature, ``alpha``
+    in [0, 1]."""
+    options = TrainOptions(temperature=temperature, alpha=alpha)  # type: ignore[arg-type]
+    return options.temperature, options.alpha
 
 
 def _arrays(dataset: tf.data.Dataset) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
