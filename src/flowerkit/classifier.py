@@ -280,7 +280,7 @@ class Classifier:
         was built or saved with (:mod:`flowerkit.training.recipes` has the rule for
         models saved without one; a guess warns with :class:`~flowerkit.RecipeWarning`,
         once). ``fit``'s recipe options (``label_smoothing``) update it."""
-        return self._trainer.checked_recipe()
+        return self._trainer.checked_recipe(stacklevel=2)
 
     # ------------------------------------------------------------------ training
     def fit(
@@ -534,7 +534,7 @@ class Classifier:
         teacher._check_is_fitted("teach")
         options = TrainOptions.from_call(locals(), "distill")
         scores = teacher_at(teacher._scores, teacher.image_size, self.image_size)
-        part = Distillation(scores, temperature, alpha)
+        part = Distillation(scores, options.temperature, options.alpha)
         return self._train([part], data, validation_data, options)
 
     def fine_tune(
@@ -625,7 +625,6 @@ class Classifier:
         validation_data: tf.data.Dataset | None,
         options: TrainOptions,
     ) -> keras.callbacks.History:
-        self.recipe  # noqa: B018 - a guessed recipe warns before it trains
         history, inputs = self._trainer.train(parts, data, validation_data, options)
         for key, values in history.history.items():
             self.history_.setdefault(key, []).extend(values)
@@ -1045,7 +1044,7 @@ class Classifier:
                 strategy=strategy,
                 recipe=recipe,
             )
-        except (ConfigError, ValueError) as exc:  # the metadata does not fit the model
+        except ValueError as exc:  # a ConfigError too: the metadata does not fit the model
             raise ModelFileError(f"{str(path)!r} does not hold together: {exc}") from exc
         clf.history_ = {k: list(vals) for k, vals in meta.history.items()}
         clf.metrics_ = dict(meta.metrics)

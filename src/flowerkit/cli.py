@@ -231,7 +231,6 @@ def _build(
 
     build = dict(plan.build)
     size = build.pop("image_size", None) or spec.image_size
-    seed = plan.load.get("seed", LoadOptions().seed)
     # Each worker of several decodes its own share of the files (flowerkit.data.sharding).
     cache = False if workers > 1 else "auto"
     data = load_datasets(directory, image_size=size, cache=cache, **plan.load)
@@ -239,7 +238,7 @@ def _build(
         spec,
         class_names=data.class_names,
         image_size=size,
-        seed=seed,
+        seed=data.seed,  # the split's seed seeds the model too: one --seed for the run
         strategy=strategy,
         **build,
         **preset_options,
@@ -488,16 +487,16 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------- parser
-def _add_options(group: Any, options: type[Options], skip: Sequence[str] = ()) -> None:
+def _add_options(group: Any, options: type[Options]) -> None:
     """A flag for every option of ``options`` that declares one. A flag not given leaves
     its option out of the namespace (``argparse.SUPPRESS``), so the API's default applies:
     no default is declared here."""
     for item, spec in options.specs():
         flag = spec.flag
-        if flag is None or item.name in skip:
+        if flag is None:
             continue
         default = item.default
-        hidden = default in (None, False, ()) or default is RECIPE
+        hidden = default is None or default is False or default == () or default is RECIPE
         shown = "" if hidden else f" (default {'on' if default is True else default})"
         kwargs: dict[str, Any] = {"dest": item.name, "help": spec.help + shown}
         kwargs["default"] = argparse.SUPPRESS

@@ -277,8 +277,8 @@ class TrainOptions(Options):
                 check = cls.spec(name).check
                 value = _positive(value, alias) if alias == "epochs" else check(value, alias)  # type: ignore[misc]
             renamed[name] = value
-        options = cls.from_call(arguments, "fine_tune")
-        return replace(options, **renamed)
+        taken = {name: arguments[name] for name in cls.names("fine_tune") if name in arguments}
+        return cls(**taken, **renamed)
 
     def recipe(self, recipe: TrainingRecipe) -> TrainingRecipe:
         """``recipe`` with the fields these options override (``label_smoothing``)."""

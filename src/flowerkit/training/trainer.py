@@ -94,11 +94,11 @@ class Trainer:
         self._own_optimizer = getattr(self.model, "optimizer", None)
         self._guess = guess
 
-    def checked_recipe(self) -> TrainingRecipe:
+    def checked_recipe(self, stacklevel: int = 2) -> TrainingRecipe:
         """The recipe; a guessed one says so with a :class:`~flowerkit.RecipeWarning`,
-        once, pointing at the caller's caller."""
+        once (``stacklevel`` as for :func:`warnings.warn`, counted from the caller)."""
         if self._guess:
-            warnings.warn(self._guess, RecipeWarning, stacklevel=3)
+            warnings.warn(self._guess, RecipeWarning, stacklevel=stacklevel + 1)
             self._guess = ""
         return self.recipe
 
@@ -157,7 +157,8 @@ class Trainer:
 
         started = time.monotonic()
         tune_for_training()
-        self.recipe = options.recipe(self.recipe)
+        # A guessed recipe warns before it trains, at the user's fit/fine_tune/distill call.
+        self.recipe = options.recipe(self.checked_recipe(stacklevel=4))
         parts = [Pipelines(self.class_names, self.image_size), WorkerShards(), *parts]
         phases: list[loop.Phase] = []
         for part in parts:
