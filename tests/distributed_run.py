@@ -26,6 +26,7 @@ TWO = distribute.make_strategy("mirrored", devices=2)
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from PIL import Image  # noqa: E402
 
 import flowerkit as fk  # noqa: E402
 
@@ -135,8 +136,53 @@ def options(
     }
 
 
+def _photos(folder: Path, per_class: int) -> Path:
+    rng = np.random.default_rng(per_class)
+    for name, colour in (("red", (200, 30, 30)), ("green", (30, 200, 30)), ("blue", (30, 30, 200))):
+        (folder / name).mkdir(parents=True)
+        for i in range(per_class):
+            pixels = np.clip(np.array(colour) + rng.normal(0, 40, (40, 40, 3)), 0, 255)
+            Image.fromarray(pixels.astype(np.uint8)).save(folder / name / f"{i}.png")
+    return folder
+
+
+def uneven(out: Path, strategy: tf.distribute.Strategy) -> dict[str, Any]:
+    """Sizes one past a multiple of the batch (8) on two replicas, so a last batch of one
+    photo: training, validation, evaluate and predict."""
+    # The folder of the report: 3 classes of 20 photos, a quarter for validation.
+    data = fk.load_datasets(
+        _photos(out / "sixty", 20),
+        image_size=(64, 64),
+        batch_size=8,
+        validation_split=0.25,
+        seed=3,
+    )
+    clf = fk.Classifier.from_preset(
+        "tutorial", class_names=data.class_names, image_size=(64, 64), strategy=strategy
+    )
+    clf.fit(data, epochs=2, verbose=0)
+    sizes = {"folder": [len(data.train_files), len(data.validation_files)]}
+    rng = np.random.default_rng(0)
+    for n in (9, 17, 25):
+        images = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
+        labels = np.arange(n) % 3
+        train = tf.data.Dataset.from_tensor_slices((images, labels)).batch(8)
+        small = fk.Classifier.from_preset(
+            "compact", class_names=["a", "b", "c"], image_size=32, strategy=strategy, seed=1
+        )
+        history = small.fit(train, validation_data=train, epochs=1, verbose=0)
+        report = small.evaluate(train)
+        predicted = small.predict(images)
+        sizes[str(n)] = [len(history.history["val_loss"]), report.num_samples, len(predicted)]
+    return sizes
+
+
 if __name__ == "__main__":
     folder, out = sys.argv[1], Path(sys.argv[2])
     presets = sys.argv[3:] or list(PRESETS)
-    result = {"curve": curve(folder, TWO), "options": options(folder, out, TWO, presets)}
+    result = {
+        "curve": curve(folder, TWO),
+        "options": options(folder, out, TWO, presets),
+        "uneven": uneven(out, TWO),
+    }
     print(json.dumps(result))

@@ -1,5 +1,5 @@
-"""Training under tf.distribute: the sharded file pipeline, the cluster roles, the strategy
-checks, and (in a subprocess whose CPU is split into two logical devices) the same run on
+"""Training under tf.distribute: batches safe to split over replicas, the cluster roles, the
+strategy checks, and (in a subprocess whose CPU is split into two logical devices) the same run on
 one device and on two replicas."""
 
 from __future__ import annotations
@@ -16,66 +16,64 @@ import pytest
 
 from conftest import MakeFolder
 from flowerkit import ConfigError
-from flowerkit.data import load_datasets
-from flowerkit.data.sharding import file_dataset
 from flowerkit.training import callbacks as cb
 from flowerkit.training import distribute
+from flowerkit.training.replicas import replica_batches
 
 HERE = Path(__file__).parent
 TWO_DEVICES = HERE / "distributed_run.py"
 
 
-def _files(folder: Path) -> tuple[list[Path], list[int]]:
-    data = load_datasets(folder, image_size=16, validation_split=0.0, seed=1)
-    return list(data.train_files), list(data.train_labels)
+def _batches(sizes: list[int]) -> Any:
+    """``(images, labels)`` batches of the given sizes; image ``i`` holds the number ``i``."""
+    import tensorflow as tf
+
+    def batches() -> Any:
+        first = 0
+        for n in sizes:
+            ids = np.arange(first, first + n)
+            yield ids.astype(np.float32).reshape(n, 1, 1, 1), (ids % 3).astype(np.int32)
+            first += n
+
+    spec = (tf.TensorSpec((None, 1, 1, 1), tf.float32), tf.TensorSpec((None,), tf.int32))
+    return tf.data.Dataset.from_generator(batches, output_signature=spec)
 
 
-def _labels_of(ds: object) -> list[int]:
-    return [int(y) for _, ys, *_ in ds for y in np.asarray(ys)]  # type: ignore[attr-defined]
-
-
-def test_shards_partition_the_files_and_each_decodes_only_its_own(
-    make_folder: MakeFolder,
-) -> None:
-    paths, labels = _files(make_folder(per_class=5))
-    shards = [
-        file_dataset(paths, labels, image_size=(16, 16), batch_size=4, num_shards=2, index=i)
-        for i in range(2)
+def _as_lists(ds: Any) -> list[tuple[list[float], list[int], list[float]]]:
+    return [
+        (np.asarray(x).reshape(-1).tolist(), np.asarray(y).tolist(), np.asarray(w).tolist())
+        for x, y, w in ds
     ]
-    seen = [_labels_of(ds) for ds in shards]
-    assert sorted(seen[0] + seen[1]) == sorted(labels)
-    assert len(seen[0]) == 8 and len(seen[1]) == 7  # every 2nd file: sizes differ by <= 1
-    assert seen[0] == labels[0::2] and seen[1] == labels[1::2]
-    images, _ = next(iter(shards[0]))
-    assert images.shape == (4, 16, 16, 3) and images.dtype.name == "uint8"
 
 
-def test_shuffle_is_seeded_and_changes_every_epoch(make_folder: MakeFolder) -> None:
-    paths, labels = _files(make_folder(per_class=6))
-
-    def epochs(seed: int) -> list[list[int]]:
-        ds = file_dataset(paths, labels, image_size=(8, 8), batch_size=32, shuffle=True, seed=seed)
-        return [_labels_of(ds) for _ in range(2)]
-
-    first = epochs(5)
-    assert first == epochs(5)
-    assert first[0] != first[1] and sorted(first[0]) == sorted(labels)
-    assert epochs(6) != first
-
-
-def test_class_weights_travel_as_sample_weights(make_folder: MakeFolder) -> None:
-    paths, labels = _files(make_folder(per_class=2))
-    ds = file_dataset(paths, labels, image_size=(8, 8), batch_size=6, class_weight={0: 2.0, 2: 0.5})
-    _, ys, weights = next(iter(ds))
-    expected = {0: 2.0, 1: 1.0, 2: 0.5}
-    assert [float(w) for w in weights] == [expected[int(y)] for y in ys]
+def test_a_batch_smaller_than_the_replicas_gets_zero_weight_stand_ins() -> None:
+    # 17 photos in batches of 8 on 2 replicas: the last batch (one photo) would leave a
+    # replica empty; it gets a copy of its photo with weight 0.
+    out = _as_lists(replica_batches(_batches([8, 8, 1]), 2))
+    assert [len(x) for x, _, _ in out] == [8, 8, 2]
+    assert out[0][2] == [1.0] * 8  # batches without class weights: weight 1
+    assert out[2] == ([16.0, 16.0], [1, 1], [1.0, 0.0])
+    # On 4 replicas a batch of 3 gets one stand-in; one of 4 or more none.
+    out = _as_lists(replica_batches(_batches([5, 3]), 4))
+    assert [w for _, _, w in out] == [[1.0] * 5, [1.0, 1.0, 1.0, 0.0]]
 
 
-def test_file_dataset_rejects_bad_arguments(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="one label per file"):
-        file_dataset([tmp_path / "a.png"], [], image_size=(8, 8), batch_size=1)
-    with pytest.raises(ConfigError, match=r"`index` must be in 0\.\.1"):
-        file_dataset([], [], image_size=(8, 8), batch_size=1, num_shards=2, index=2)
+def test_class_weights_travel_as_sample_weights() -> None:
+    out = _as_lists(replica_batches(_batches([6]), 2, class_weight={0: 2.0, 2: 0.5}))
+    ((_, ys, weights),) = out
+    expected = {0: 2.0, 1: 1.0, 2: 0.5}  # a class without a weight keeps 1
+    assert weights == [expected[y] for y in ys]
+
+
+def test_replica_batches_refuse_what_they_cannot_weigh() -> None:
+    import tensorflow as tf
+
+    with_weights = _batches([4]).map(lambda x, y: (x, y, tf.ones_like(y, tf.float32)))
+    assert _as_lists(replica_batches(with_weights, 2))[0][2] == [1.0] * 4  # kept as given
+    with pytest.raises(ConfigError, match="cannot be combined"):
+        replica_batches(with_weights, 2, class_weight={0: 2.0})
+    with pytest.raises(ConfigError, match=r"\(images, labels\) or"):
+        replica_batches(_batches([4]).map(lambda x, y: x), 2)
 
 
 def test_cluster_roles() -> None:
@@ -213,6 +211,13 @@ def test_every_builtin_preset_trains_under_two_replicas(
     result = _two_devices(make_folder(per_class=16), tmp_path)["options"]
     assert result["trained"] == ["tutorial", "compact", "mobilenet_v2"]
     assert result["fine_tuned_epochs"] == 2 and result["same_predictions"] is True
+
+
+def test_no_size_of_data_crashes_two_replicas(two_devices: dict[str, Any]) -> None:
+    sizes = two_devices["uneven"]
+    assert sizes["folder"] == [43, 17]  # the last validation batch holds one photo
+    for n in (9, 17, 25):  # a last batch of one, in training, validation and evaluation
+        assert sizes[str(n)] == [1, n, n]
 
 
 def test_cli_refuses_bad_device_settings(

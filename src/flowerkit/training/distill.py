@@ -35,7 +35,6 @@ from flowerkit.data import Datasets
 from flowerkit.exceptions import ConfigError
 from flowerkit.images.decode import resize_image
 from flowerkit.options.training import TrainOptions
-from flowerkit.training import distribute
 from flowerkit.training.loop import Phase, plan_phases
 from flowerkit.training.part import Inputs, Part
 
@@ -205,11 +204,6 @@ class Distillation(Part):
         return plan_phases(recipe, epochs=options.epochs, fine_tune_epochs=0)
 
     def adapt(self, inputs: Inputs, trainer: Trainer, options: TrainOptions) -> Inputs:
-        if distribute.multi_worker(trainer.strategy):
-            raise ConfigError(
-                "Distillation on several workers is not supported: distil on one "
-                "machine (several devices under MirroredStrategy work)."
-            )
         if options.class_weight is not None:
             raise ConfigError("`class_weight` cannot be combined with distillation.")
         data = inputs.data

@@ -11,8 +11,6 @@ flowerkit needs around that:
   ``MultiWorkerMirroredStrategy`` from ``TF_CONFIG``;
 * :class:`Cluster` and :func:`cluster_of`: which worker this process is, and whether it is
   the chief (the one that writes the model, the report and the checkpoints);
-* :func:`distributed_inputs`: the per-worker file pipelines of a multi-worker run (see
-  :mod:`flowerkit.data.sharding`);
 * :func:`mean_across_workers`: one figure every worker agrees on (the time budget's
   progress, so all of them stop at the same step and follow the same schedule).
 
@@ -26,14 +24,12 @@ import contextlib
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from flowerkit.core import validation as v
-from flowerkit.data import Datasets
-from flowerkit.data.sharding import file_dataset
 from flowerkit.exceptions import ConfigError
 
 if TYPE_CHECKING:
@@ -41,12 +37,9 @@ if TYPE_CHECKING:
     import tensorflow as tf
 
 __all__ = [
-    "KERAS_MULTI_WORKER",
     "STRATEGIES",
     "Cluster",
     "cluster_of",
-    "distributed_inputs",
-    "is_keras_multi_worker_bug",
     "make_strategy",
     "mean_across_workers",
     "model_strategy",
@@ -251,77 +244,6 @@ def model_strategy(
 def multi_worker(strategy: tf.distribute.Strategy | None) -> bool:
     """Whether ``strategy`` spans more than one worker process."""
     return cluster_of(strategy).num_workers > 1
-
-
-#: Why a multi-worker ``fit`` fails with the Keras this was tested against.
-KERAS_MULTI_WORKER = (
-    "Keras {version} cannot train under MultiWorkerMirroredStrategy: its fit() reduces a "
-    "whole (images, labels) batch, and then every scalar metric, with strategy.reduce(), "
-    "which that strategy rejects (keras-team/keras#20585, tensorflow/tensorflow#72388; "
-    "flowerkit's slow test tests/test_multi_worker.py shows it). Train on one machine "
-    "with several GPUs instead: make_strategy('mirrored') or `flowerkit train --devices "
-    "N` (see the docs page 'Training on several devices')."
-)
-
-#: The errors Keras raises for it, first when it builds the model from a batch, then in
-#: the training step itself.
-_KERAS_MULTI_WORKER_ERRORS = (
-    "with an unsupported type (<class 'tensorflow.python.distribute.values.PerReplica'>)",
-    "Invalid reduction dimension 0 for input with 0 dimensions",
-)
-
-
-def is_keras_multi_worker_bug(exc: BaseException) -> bool:
-    """Whether ``exc`` is Keras' known failure under ``MultiWorkerMirroredStrategy``."""
-    return any(text in str(exc) for text in _KERAS_MULTI_WORKER_ERRORS)
-
-
-def distributed_inputs(
-    strategy: tf.distribute.Strategy,
-    data: Datasets,
-    *,
-    class_weight: Mapping[int, float] | None,
-) -> tuple[Any, Any]:
-    """``(train, validation)`` of ``data`` for a multi-worker ``fit``, one shard per worker.
-
-    Built with ``strategy.distribute_datasets_from_function`` over
-    :func:`~flowerkit.data.sharding.file_dataset`: each worker decodes only its
-    ``1/num_workers`` of the files (every ``num_workers``-th one), in batches of
-    ``data.batch_size / replicas`` per replica. Class weights travel as sample weights.
-    ``validation`` is ``None`` when ``data`` has no validation split.
-    """
-    global_batch = data.batch_size
-    seed = 123 if data.seed is None else data.seed
-
-    def make(files: tuple[Path, ...], labels: tuple[int, ...], train: bool) -> Any:
-        def per_worker(context: tf.distribute.InputContext) -> tf.data.Dataset:
-            return file_dataset(
-                files,
-                labels,
-                image_size=data.image_size,
-                batch_size=max(1, context.get_per_replica_batch_size(global_batch)),
-                shuffle=train,
-                seed=seed,
-                num_shards=context.num_input_pipelines,
-                index=context.input_pipeline_id,
-                class_weight=class_weight if train else None,
-            )
-
-        return strategy.distribute_datasets_from_function(per_worker)
-
-    if global_batch % strategy.num_replicas_in_sync:
-        raise ConfigError(
-            f"batch_size={global_batch} does not split evenly over "
-            f"{strategy.num_replicas_in_sync} replicas; load the data with a batch_size "
-            "that is a multiple of the number of replicas (the batch size is global)."
-        )
-    train = make(data.train_files, data.train_labels, True)
-    validation = (
-        make(data.validation_files, data.validation_labels, False)
-        if data.validation_files
-        else None
-    )
-    return train, validation
 
 
 def mean_across_workers(strategy: tf.distribute.Strategy) -> Callable[[float], float]:

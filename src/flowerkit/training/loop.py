@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Literal
 
 from flowerkit.core import validation as v
 from flowerkit.core.options import RECIPE, UseRecipe
-from flowerkit.exceptions import ConfigError, DistributedError
+from flowerkit.exceptions import ConfigError
 from flowerkit.training import callbacks as cb
 from flowerkit.training import distribute
 from flowerkit.training.batchnorm import RECALIBRATION_EPOCHS
 from flowerkit.training.finetune import unfreeze
+from flowerkit.training.keras_multiworker import multi_worker_reductions
 from flowerkit.training.optimizers import make_schedule
 
 if TYPE_CHECKING:
@@ -338,17 +339,8 @@ def _callbacks(
 def _fit_phase(state: _Run, name: str, first: int, start: int, last: int, *, final: bool) -> None:
     """Train epochs ``[start, last)`` of the phase ``[first, last)`` (``start > first``
     when it resumes from a checkpoint)."""
-    try:
+    with multi_worker_reductions(state.context.strategy):
         _keras_fit(state, name, first, start, last, final=final)
-    except ValueError as exc:
-        if distribute.multi_worker(state.context.strategy) and distribute.is_keras_multi_worker_bug(
-            exc
-        ):
-            import keras
-
-            message = distribute.KERAS_MULTI_WORKER.format(version=keras.__version__)
-            raise DistributedError(message) from exc
-        raise
 
 
 def _keras_fit(state: _Run, name: str, first: int, start: int, last: int, *, final: bool) -> None:

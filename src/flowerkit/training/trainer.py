@@ -26,10 +26,10 @@ from flowerkit.core.runtime import tune_for_training
 from flowerkit.exceptions import ConfigError, RecipeWarning
 from flowerkit.training import distribute, loop, recipes
 from flowerkit.training.finetune import backbone
-from flowerkit.training.multiworker import WorkerShards
 from flowerkit.training.optimizers import compile_model
 from flowerkit.training.part import Inputs, Part
 from flowerkit.training.plain import Pipelines
+from flowerkit.training.replicas import ReplicaBatches
 
 if TYPE_CHECKING:
     import keras
@@ -144,8 +144,8 @@ class Trainer:
     ) -> tuple[keras.callbacks.History, Inputs]:
         """Run ``parts`` on ``data``: plan, adapt, compile, train, finish.
 
-        Every run starts with :class:`~flowerkit.training.plain.Pipelines` and
-        :class:`~flowerkit.training.multiworker.WorkerShards`, then ``parts``.
+        Every run starts with :class:`~flowerkit.training.plain.Pipelines`,
+        then ``parts``, and ends with :class:`~flowerkit.training.replicas.ReplicaBatches`.
 
         Returns:
             The run's ``History`` and the inputs it trained on.
@@ -159,7 +159,7 @@ class Trainer:
         tune_for_training()
         # A guessed recipe warns before it trains, at the user's fit/fine_tune/distill call.
         self.recipe = options.recipe(self.checked_recipe(stacklevel=4))
-        parts = [Pipelines(self.class_names, self.image_size), WorkerShards(), *parts]
+        parts = [Pipelines(self.class_names, self.image_size), *parts, ReplicaBatches()]
         phases: list[loop.Phase] = []
         for part in parts:
             phases = part.phases(self.recipe, options, phases)
