@@ -98,6 +98,13 @@ def test_make_strategy_rejects_what_it_cannot_make(monkeypatch: pytest.MonkeyPat
         distribute.make_strategy("multi_worker", devices=2)
     with pytest.raises(ConfigError, match="devices"):
         distribute.make_strategy("mirrored", devices=0)
+    with pytest.raises(ConfigError, match="`timeout` is for kind='multi_worker'"):
+        distribute.make_strategy("mirrored", timeout=10)
+    config = '{"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "worker", "index": 0}}'
+    monkeypatch.setenv("TF_CONFIG", config)
+    for bad in (0, -1.0, "10", True):
+        with pytest.raises(ConfigError, match="`timeout` must be a number of seconds"):
+            distribute.make_strategy("multi_worker", timeout=bad)  # type: ignore[arg-type]
 
 
 def test_a_model_built_outside_the_strategy_is_refused() -> None:
@@ -139,21 +146,6 @@ def test_a_synced_time_budget_stops_every_worker_together() -> None:
     assert agreed and agreed[0] < 0.01  # its own share was tiny
     assert budget.stopped and model.stop_training
     assert budget.fraction() == 1.5  # the schedule follows the agreed share
-
-
-def test_a_worker_starts_from_the_chiefs_checkpoint(tmp_path: Path) -> None:
-    import keras
-
-    chief = tmp_path / "run.checkpoint"
-    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-    cb.write_checkpoint(chief, model, epochs_done=1, phase="train", history={"loss": [1.0]})
-    assert distribute.worker_checkpoint_dir(chief, distribute.Cluster()) == chief
-    own = distribute.worker_checkpoint_dir(chief, distribute.Cluster(2, "worker", 1))
-    assert own == chief / "worker-1"
-    copy = cb.latest_checkpoint(own)
-    assert copy is not None and (copy.epochs_done, copy.history) == (1, {"loss": [1.0]})
-    cb.clear_checkpoints(chief)  # the chief's clean-up takes the workers' copies too
-    assert not chief.exists()
 
 
 def _two_devices(folder: Path, out: Path, *presets: str) -> dict[str, Any]:
@@ -234,4 +226,6 @@ def test_cli_refuses_bad_device_settings(
     monkeypatch.delenv("TF_CONFIG", raising=False)
     assert main(["train", folder, "--out", out, "--multi-worker"]) == 2
     assert "TF_CONFIG" in capsys.readouterr().err
+    assert main(["train", folder, "--out", out, "--collective-timeout", "5"]) == 2
+    assert "--collective-timeout is for --multi-worker" in capsys.readouterr().err
     assert not (tmp_path / "m.keras").exists()

@@ -135,6 +135,7 @@ class _TrainPlan:
     train: dict[str, Any] = field(default_factory=dict)
     devices: int | None = None
     multi_worker: bool = False
+    collective_timeout: float | None = None
 
 
 def _option_value(text: str) -> Any:
@@ -192,7 +193,7 @@ def _train_and_report(
     strategy = _strategy(args, plan)  # first: splitting a CPU must precede TF's start
     cluster = distribute.cluster_of(strategy)
     spec, preset_options = _resolve_preset(args, plan)
-    clf, data = _build(directory, spec, preset_options, plan, strategy, cluster.num_workers)
+    clf, data = _build(directory, spec, preset_options, plan, strategy)
     started = time.monotonic()
     _fit(args, clf, data, plan.train, out)
     seconds = round(time.monotonic() - started, 1)
@@ -223,7 +224,6 @@ def _build(
     preset_options: dict[str, Any],
     plan: _TrainPlan,
     strategy: Any,
-    workers: int,
 ) -> tuple[Any, Any]:
     """The data at the model's size and the preset's model, one seed for both."""
     from flowerkit.classifier import Classifier
@@ -231,9 +231,8 @@ def _build(
 
     build = dict(plan.build)
     size = build.pop("image_size", None) or spec.image_size
-    # Each worker of several decodes its own share of the files (flowerkit.data.sharding).
-    cache = False if workers > 1 else "auto"
-    data = load_datasets(directory, image_size=size, cache=cache, **plan.load)
+    # Every worker of several loads the whole folder: they all run one process's batches.
+    data = load_datasets(directory, image_size=size, **plan.load)
     clf = Classifier.from_preset(
         spec,
         class_names=data.class_names,
@@ -267,12 +266,16 @@ def _fit(args: argparse.Namespace, clf: Any, data: Any, train: dict[str, Any], o
 
 def _strategy(args: argparse.Namespace, plan: _TrainPlan) -> Any:
     """The ``tf.distribute`` strategy ``--devices`` / ``--multi-worker`` ask for, or None."""
+    if plan.collective_timeout is not None and not plan.multi_worker:
+        raise ConfigError("--collective-timeout is for --multi-worker runs.")
     if plan.devices is None and not plan.multi_worker:
         return None
     from flowerkit.training import distribute
 
     if plan.multi_worker:
-        strategy = distribute.make_strategy("multi_worker", devices=plan.devices)
+        strategy = distribute.make_strategy(
+            "multi_worker", devices=plan.devices, timeout=plan.collective_timeout
+        )
     else:
         strategy = distribute.make_strategy("mirrored", devices=plan.devices)
     cluster = distribute.cluster_of(strategy)
@@ -320,6 +323,7 @@ def _plan(args: argparse.Namespace) -> _TrainPlan:
         train=_given(args, TrainOptions),
         devices=args.devices,
         multi_worker=args.multi_worker,
+        collective_timeout=args.collective_timeout,
     )
 
 
@@ -555,8 +559,16 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
     devices.add_argument(
         "--multi-worker",
         action="store_true",
-        help="train on the machines TF_CONFIG names (MultiWorkerMirroredStrategy); "
-        "run the same command on each, with the same --out on a shared disk",
+        help="train on the machines TF_CONFIG names (MultiWorkerMirroredStrategy): run "
+        "the same command on each; only the chief (worker 0) writes the model, the "
+        "report and the checkpoints",
+    )
+    devices.add_argument(
+        "--collective-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="with --multi-worker: how long a step waits for every worker before the run "
+        "stops with an error (default 600)",
     )
 
 

@@ -23,14 +23,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
+
 from flowerkit.core import validation as v
-from flowerkit.exceptions import ConfigError
+from flowerkit.core.cluster import Cluster, cluster_of, multi_worker
+from flowerkit.exceptions import ConfigError, DistributedError
+from flowerkit.training.keras_multiworker import check_keras
 
 if TYPE_CHECKING:
     import keras
@@ -39,13 +40,15 @@ if TYPE_CHECKING:
 __all__ = [
     "STRATEGIES",
     "Cluster",
+    "DEFAULT_COLLECTIVE_TIMEOUT",
     "cluster_of",
     "make_strategy",
     "mean_across_workers",
     "model_strategy",
     "multi_worker",
     "scope",
-    "worker_checkpoint_dir",
+    "from_chief",
+    "lost_worker",
 ]
 
 StrategyName = Literal["mirrored", "multi_worker"]
@@ -53,8 +56,19 @@ StrategyName = Literal["mirrored", "multi_worker"]
 STRATEGIES: tuple[StrategyName, ...] = ("mirrored", "multi_worker")
 
 
+#: How long, in seconds, a multi-worker run waits at a collective (a step's all-reduce) for
+#: every worker before it stops with a :class:`~flowerkit.DistributedError`: the bound on
+#: a hung or unreachable worker (a killed one on a reachable machine is noticed at once).
+#: It must also cover the longest gap between workers reaching the first step, e.g. one
+#: checking a folder its cache has not seen while another finds its cache warm.
+DEFAULT_COLLECTIVE_TIMEOUT = 600.0
+
+
 def make_strategy(
-    kind: StrategyName = "mirrored", *, devices: int | None = None
+    kind: StrategyName = "mirrored",
+    *,
+    devices: int | None = None,
+    timeout: float | None = None,
 ) -> tf.distribute.Strategy:
     """A ``tf.distribute`` strategy for :class:`~flowerkit.Classifier` (``strategy=``).
 
@@ -72,11 +86,17 @@ def make_strategy(
             ``devices`` logical devices, which must happen before TensorFlow starts its
             runtime (first thing in the process): this runs the distributed path end
             to end, for tests, but is not faster than one device.
+        timeout: with ``"multi_worker"``, the seconds a collective waits for every
+            worker before the run stops with a :class:`~flowerkit.DistributedError`
+            (default :data:`DEFAULT_COLLECTIVE_TIMEOUT`).
 
     Raises:
         ~flowerkit.ConfigError: an unknown ``kind``, a bad ``devices``, more devices
             than GPUs, a CPU that can no longer be split, or ``"multi_worker"`` without a
-            valid ``TF_CONFIG`` (or with ``devices``).
+            valid ``TF_CONFIG`` (or with ``devices``), or a bad ``timeout``.
+        ~flowerkit.DistributedError: ``"multi_worker"`` with a Keras release flowerkit's
+            multi-worker training is not tested on (see
+            :func:`~flowerkit.training.keras_multiworker.check_keras`).
 
     Returns:
         A ``tf.distribute.MirroredStrategy`` or ``tf.distribute.MultiWorkerMirroredStrategy``.
@@ -104,7 +124,16 @@ def make_strategy(
                 "CPU) of each machine in TF_CONFIG."
             )
         _check_tf_config()
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        check_keras()
+        seconds = DEFAULT_COLLECTIVE_TIMEOUT if timeout is None else timeout
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0:
+            raise ConfigError(
+                f"`timeout` must be a number of seconds above 0. Received: timeout={timeout!r}"
+            )
+        options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=float(seconds))
+        return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+    if timeout is not None:
+        raise ConfigError("`timeout` is for kind='multi_worker' (its collectives' timeout).")
     if devices is not None:
         devices = v.check_positive_int(devices, "devices")
     # Physical devices: listing logical ones would start the runtime, and a CPU can only
@@ -164,47 +193,6 @@ def _check_tf_config() -> None:
         )
 
 
-@dataclass(frozen=True)
-class Cluster:
-    """Where this process stands in a (possibly one-process) training run.
-
-    Attributes:
-        num_workers: worker processes taking part (1 without a multi-worker strategy).
-        task_type: ``"chief"``, ``"worker"`` or ``None`` (one process).
-        task_index: this process's index among its ``task_type``.
-        has_chief: whether the cluster has a ``chief`` task besides its workers.
-    """
-
-    num_workers: int = 1
-    task_type: str | None = None
-    task_index: int = 0
-    has_chief: bool = False
-
-    @property
-    def is_chief(self) -> bool:
-        """Whether this process writes the model, the report and the checkpoints: the
-        ``chief`` task, or worker 0 when the cluster names no chief."""
-        return self.task_type in (None, "chief") or (
-            self.task_type == "worker" and self.task_index == 0 and not self.has_chief
-        )
-
-
-def cluster_of(strategy: tf.distribute.Strategy | None) -> Cluster:
-    """The :class:`Cluster` of ``strategy`` (one process for ``None`` or a one-machine
-    strategy)."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if strategy is None or resolver is None or not resolver.task_type:
-        return Cluster()
-    spec = resolver.cluster_spec().as_dict()
-    workers = sum(len(spec.get(job, ())) for job in ("chief", "worker"))
-    return Cluster(
-        num_workers=max(workers, 1),
-        task_type=str(resolver.task_type),
-        task_index=int(resolver.task_id or 0),
-        has_chief="chief" in spec,
-    )
-
-
 def scope(strategy: tf.distribute.Strategy | None) -> contextlib.AbstractContextManager[Any]:
     """``strategy.scope()``, or a context that does nothing for ``None``."""
     return contextlib.nullcontext() if strategy is None else strategy.scope()
@@ -241,11 +229,6 @@ def model_strategy(
     return strategy
 
 
-def multi_worker(strategy: tf.distribute.Strategy | None) -> bool:
-    """Whether ``strategy`` spans more than one worker process."""
-    return cluster_of(strategy).num_workers > 1
-
-
 def mean_across_workers(strategy: tf.distribute.Strategy) -> Callable[[float], float]:
     """A function that returns the mean of a figure over every replica of ``strategy``.
 
@@ -261,30 +244,59 @@ def mean_across_workers(strategy: tf.distribute.Strategy) -> Callable[[float], f
     return mean
 
 
-def worker_checkpoint_dir(folder: Path, cluster: Cluster) -> Path:
-    """Where this process writes its checkpoints of a run checkpointed in ``folder``.
+def from_chief(strategy: tf.distribute.Strategy, values: Sequence[Any]) -> list[tf.Tensor]:
+    """The chief's ``values`` (tensors or variables), on every worker.
 
-    The chief writes to ``folder``. Every other worker writes to its own
-    ``folder/worker-<index>`` after taking a copy of the chief's last checkpoint, so a
-    restarted cluster resumes on every worker from the same epoch.
+    For what only the chief knows: a resumed run's epoch, and the weights and optimizer
+    state it read from its checkpoint. One collective: every replica but the chief's
+    first contributes zeros to a sum. Every worker calls it at the same point, with
+    values of the same shapes in the same order.
     """
-    if cluster.is_chief:
-        return folder
-    own = folder / f"worker-{cluster.task_index}"
-    shutil.rmtree(own, ignore_errors=True)
-    own.mkdir(parents=True, exist_ok=True)
-    for item in _checkpoint_items(folder):
-        target = own / item.name
-        if item.is_dir():
-            shutil.copytree(item, target)
-        else:
-            shutil.copy2(item, target)
-    return own
+    import tensorflow as tf
+
+    if not values:
+        return []
+    shapes = [tuple(value.shape) for value in values]
+
+    def contribution() -> tf.Tensor:
+        context = tf.distribute.get_replica_context()
+        flat = tf.concat([tf.reshape(tf.cast(value, tf.float64), [-1]) for value in values], 0)
+        chief = tf.equal(context.replica_id_in_sync_group, 0)
+        return tf.where(chief, flat, tf.zeros_like(flat))
+
+    total = strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(contribution), axis=None)
+    sizes = [int(np.prod(shape, dtype=np.int64)) for shape in shapes]
+    parts = tf.split(total, sizes)
+    return [
+        tf.cast(tf.reshape(part, shape), value.dtype)
+        for value, part, shape in zip(values, parts, shapes, strict=True)
+    ]
 
 
-def _checkpoint_items(folder: Path) -> Iterator[Path]:
-    from flowerkit.training.callbacks import latest_checkpoint
+#: The errors TensorFlow's collectives end with when a worker is gone or hangs.
+_LOST = ("UnavailableError", "DeadlineExceededError", "CancelledError", "AbortedError")
+#: Words of the line of such an error that says what happened.
+_TELLING = ("aborted", "Deadline", "timed out", "timeout", "down", "refused")
 
-    latest = latest_checkpoint(folder) if folder.is_dir() else None
-    if latest is not None:
-        yield latest.path
+
+def lost_worker(
+    exc: BaseException, checkpoint_dir: str | os.PathLike[str] | None
+) -> DistributedError | None:
+    """The :class:`~flowerkit.DistributedError` to raise for ``exc`` when it says another
+    worker is gone (killed, unreachable, or silent past the collective timeout), else
+    ``None``."""
+    if type(exc).__name__ not in _LOST:
+        return None
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    telling = [line for line in lines if any(word in line for word in _TELLING)]
+    detail = (telling or [line for line in lines if "execution error" not in line] or [""])[0]
+    resume = (
+        f"The last completed epoch is kept in {checkpoint_dir} (on the chief): start the "
+        "same command again on every worker to resume from it."
+        if checkpoint_dir is not None
+        else "Pass checkpoint_dir (the command line always does) to resume such a run."
+    )
+    return DistributedError(
+        "Lost contact with another worker of the cluster, so training stopped on this one "
+        f"too ({type(exc).__name__}: {detail[:300]}). {resume}"
+    )

@@ -167,20 +167,19 @@ def _uninstall() -> None:
 
 
 @contextlib.contextmanager
-def multi_worker_reductions(strategy: tf.distribute.Strategy | None) -> Iterator[None]:
-    """While the block runs, Keras' ``fit``, ``evaluate`` and ``predict`` work under
-    ``strategy`` when it spans several workers; for any other strategy (or ``None``) this
-    does nothing.
+def multi_worker_reductions(active: bool) -> Iterator[None]:
+    """While the block runs, Keras' ``fit``, ``evaluate`` and ``predict`` work under a
+    strategy that spans several workers (``active``: whether the run's does); with
+    ``active=False`` this does nothing. The replacements themselves call Keras' own code
+    for any strategy that is not multi-worker.
 
     Nested and concurrent blocks share one replacement, removed when the last one ends.
 
     Raises:
-        ~flowerkit.DistributedError: ``strategy`` spans several workers and this Keras is
-            not one the replacement is tested on (see :func:`check_keras`).
+        ~flowerkit.DistributedError: ``active``, and this Keras is not one the
+            replacement is tested on (see :func:`check_keras`).
     """
-    from flowerkit.training.distribute import multi_worker
-
-    if not multi_worker(strategy):
+    if not active:
         yield
         return
     check_keras()

@@ -183,22 +183,74 @@ class _Run:
     scheduled_rate: float | None
 
 
+@dataclass(frozen=True)
+class _Resume:
+    """Where a run resumes: the phase (its index), the epochs done, and the checkpoint
+    (``None`` on a worker that is not the chief: the chief's state comes to it)."""
+
+    phase: int
+    epochs_done: int
+    checkpoint: cb.Checkpoint | None
+
+
 def _resume_point(
     context: RunContext, phases: Sequence[Phase]
-) -> tuple[Path | None, cb.Checkpoint | None, int | None]:
-    """This process's checkpoint folder, the checkpoint to resume from and the index of
-    its phase (``None, None`` to start afresh: none, or one of another run's phases)."""
+) -> tuple[Path | None, _Resume | None]:
+    """This process's checkpoint folder (``None``: it writes none) and where it resumes
+    (``None``: afresh, with no checkpoint or one of another run's phases).
+
+    Under several workers only the chief reads and writes checkpoints; the others learn
+    where to resume from it.
+    """
     given = context.options.checkpoint_dir
     if given is None:
-        return None, None, None
-    folder = Path(given)
-    folder.mkdir(parents=True, exist_ok=True)
-    folder = distribute.worker_checkpoint_dir(folder, distribute.cluster_of(context.strategy))
-    resumed = cb.latest_checkpoint(folder)
-    if resumed is None:
-        return folder, None, None
-    index = next((i for i, p in enumerate(phases) if p.name == resumed.phase), None)
-    return folder, None if index is None else resumed, index
+        return None, None
+    strategy = context.strategy
+    folder = Path(given) if distribute.cluster_of(strategy).is_chief else None
+    found = None
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        checkpoint = cb.latest_checkpoint(folder)
+        index = None
+        if checkpoint is not None:
+            index = next((i for i, p in enumerate(phases) if p.name == checkpoint.phase), None)
+        if checkpoint is not None and index is not None:
+            found = _Resume(index, checkpoint.epochs_done, checkpoint)
+    if distribute.multi_worker(strategy):
+        import tensorflow as tf
+
+        mine = [-1, 0] if found is None else [found.phase, found.epochs_done]
+        (agreed,) = distribute.from_chief(strategy, [tf.constant(mine, tf.int64)])
+        phase, done = (int(x) for x in agreed.numpy())
+        if found is None and phase >= 0:
+            found = _Resume(phase, done, None)
+    return folder, found
+
+
+def _take_resumed_state(model: keras.Model, resume: _Resume, context: RunContext) -> None:
+    """Load the checkpoint's weights and optimizer state (on every worker: the chief's)."""
+    strategy = context.strategy
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None and not optimizer.built:
+        with distribute.scope(strategy):  # its variables are replicated, on every worker
+            optimizer.build(model.trainable_variables)
+    if resume.checkpoint is not None:
+        # Outside the scope: loading makes throwaway variables (Keras' reference
+        # optimizer), which under several workers would be collectives of the chief alone.
+        cb.restore(model, resume.checkpoint)
+    if distribute.multi_worker(strategy):
+        state = [*model.weights, *(optimizer.variables if optimizer is not None else [])]
+        for variable, value in zip(state, distribute.from_chief(strategy, state), strict=True):
+            variable.assign(value)
+
+
+def _fast_forward(train: tf.data.Dataset, epochs: int) -> None:
+    """Draw and drop ``epochs`` epochs' orders of ``train``, so a resumed run trains its
+    next epoch in the order an uninterrupted one would (a pipeline draws a new order each
+    time it is iterated: ``load_datasets``' do, as does a seeded ``shuffle``)."""
+    for _ in range(epochs):
+        for _ in train.take(1):
+            pass
 
 
 def run(
@@ -234,7 +286,7 @@ def run(
     """
     import keras
 
-    folder, resumed, resume_phase = _resume_point(context, phases)
+    folder, resumed = _resume_point(context, phases)
     state = _Run(
         model=model,
         recipe=recipe,
@@ -242,7 +294,9 @@ def run(
         validation=validation,
         context=context,
         folder=folder,
-        log=cb.HistoryLog({} if resumed is None else resumed.history),
+        log=cb.HistoryLog(
+            {} if resumed is None or resumed.checkpoint is None else resumed.checkpoint.history
+        ),
         budget=_budget(context, recipe),
         scheduled_rate=scheduled_rate,
     )
@@ -251,7 +305,7 @@ def run(
         if i and state.budget is not None and state.budget.stopped:
             break
         last = first + phase.epochs
-        if resume_phase is not None and i < resume_phase:
+        if resumed is not None and i < resumed.phase:
             first = last  # done before the checkpoint; its weights are in the checkpoint
             continue
         if phase.fine_tune:
@@ -260,10 +314,10 @@ def run(
                 recipe.fine_tune_rate if phase.learning_rate is None else phase.learning_rate
             )
         start = first
-        if resumed is not None and i == resume_phase:
-            with distribute.scope(context.strategy):  # the optimizer's variables are replicated
-                cb.restore(model, resumed)
+        if resumed is not None and i == resumed.phase:
+            _take_resumed_state(model, resumed, context)
             start = min(resumed.epochs_done, last)
+            _fast_forward(train, start)
         _fit_phase(state, phase.name, first, start, last, final=i == len(phases) - 1)
         first = last
     if folder is not None:
@@ -339,8 +393,17 @@ def _callbacks(
 def _fit_phase(state: _Run, name: str, first: int, start: int, last: int, *, final: bool) -> None:
     """Train epochs ``[start, last)`` of the phase ``[first, last)`` (``start > first``
     when it resumes from a checkpoint)."""
-    with multi_worker_reductions(state.context.strategy):
-        _keras_fit(state, name, first, start, last, final=final)
+    several = distribute.multi_worker(state.context.strategy)
+    try:
+        with multi_worker_reductions(several):
+            _keras_fit(state, name, first, start, last, final=final)
+    except Exception as exc:
+        lost = (
+            distribute.lost_worker(exc, state.context.options.checkpoint_dir) if several else None
+        )
+        if lost is None:
+            raise
+        raise lost from exc
 
 
 def _keras_fit(state: _Run, name: str, first: int, start: int, last: int, *, final: bool) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from flowerkit.core.cluster import multi_worker
 from flowerkit.exceptions import ConfigError
 from flowerkit.models.augment import augmentation_block
 from flowerkit.models.recipe import TrainingRecipe
@@ -46,6 +47,15 @@ def _compact_augmentation(seed: int | None, image_size: tuple[int, int]) -> kera
     )
 
 
+def _across_workers() -> bool:
+    """Whether the model is built for several workers: its batch norms then compute their
+    statistics over the global batch (every worker's moving statistics stay the same,
+    where each worker's own would drift apart and only the chief's be saved)."""
+    import tensorflow as tf
+
+    return multi_worker(tf.distribute.get_strategy())
+
+
 def _conv_bn(
     x: Any,
     filters: int,
@@ -68,7 +78,10 @@ def _conv_bn(
         name=f"{name}_conv",
     )(x)
     x = layers.BatchNormalization(
-        momentum=0.9, gamma_initializer="zeros" if zero_gamma else "ones", name=f"{name}_bn"
+        momentum=0.9,
+        gamma_initializer="zeros" if zero_gamma else "ones",
+        synchronized=_across_workers(),
+        name=f"{name}_bn",
     )(x)
     return layers.ReLU(name=f"{name}_relu")(x) if relu else x
 

@@ -1,0 +1,59 @@
+"""One worker of test_multi_worker.py's two-worker run, or its one-process reference.
+
+    python multi_worker_run.py FOLDER OUT PRESET EPOCHS
+
+Under ``TF_CONFIG`` it trains as one worker of the cluster, else as one process. It
+writes what the test compares into OUT (this script's own files, not flowerkit's: a
+worker that is not the chief writes nothing of flowerkit's): every variable of the model
+as ``weights-<worker index or "one">.npz`` and a JSON line with the history and whether
+the batch norms are synchronized.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import flowerkit as fk
+from flowerkit.training import distribute
+
+# First, before TensorFlow's runtime starts.
+SEVERAL = "TF_CONFIG" in os.environ
+STRATEGY = distribute.make_strategy("multi_worker", timeout=60) if SEVERAL else None
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def main(folder: str, out: Path, preset: str, epochs: int) -> None:
+    data = fk.load_datasets(folder, image_size=32, batch_size=6, validation_split=0.4, seed=1)
+    clf = fk.Classifier.from_preset(
+        preset,
+        class_names=data.class_names,
+        image_size=32,
+        augmentation=False,
+        dropout=0.0,
+        seed=1,
+        strategy=STRATEGY,
+    )
+    history = clf.fit(data, epochs=epochs, seed=1, verbose=0)
+    name = str(distribute.cluster_of(STRATEGY).task_index) if SEVERAL else "one"
+    weights = {f"{i}": np.asarray(w) for i, w in enumerate(clf.model.weights)}
+    np.savez(out / f"weights-{name}.npz", **weights)
+    synchronized = [
+        layer.synchronized
+        for layer in clf.model._flatten_layers()
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]
+    record = {
+        "history": history.history,
+        "synchronized": synchronized,
+        "train": len(data.train_files),
+    }
+    (out / f"run-{name}.json").write_text(json.dumps(record))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], Path(sys.argv[2]), sys.argv[3], int(sys.argv[4]))
