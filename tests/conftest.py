@@ -132,3 +132,14 @@ def tiny_transfer() -> str:
     import tiny_presets
 
     return tiny_presets.register()[1]
+
+
+#: Files whose tests start worker processes of their own and take the longest: run first,
+#: so the two test workers share the rest and neither is left alone with a long tail.
+_FIRST = ("test_distribute.py", "test_multi_worker.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Collect the slowest files first (``--dist loadfile`` hands out files in order)."""
+    rank = {name: i for i, name in enumerate(_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(_FIRST)))

@@ -163,13 +163,12 @@ def uneven(out: Path, strategy: tf.distribute.Strategy) -> dict[str, Any]:
     clf.fit(data, epochs=1, verbose=0)
     sizes = {"folder": [len(data.train_files), len(data.validation_files)]}
     rng = np.random.default_rng(0)
-    for n in (9, 17, 25):
+    for n in (9,):
         images = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
         labels = np.arange(n) % 3
         train = tf.data.Dataset.from_tensor_slices((images, labels)).batch(8)
-        preset = "compact" if n == 9 else "tutorial"  # batch norm on a stand-in, once
         small = fk.Classifier.from_preset(
-            preset, class_names=["a", "b", "c"], image_size=32, strategy=strategy, seed=1
+            "tutorial", class_names=["a", "b", "c"], image_size=32, strategy=strategy, seed=1
         )
         history = small.fit(train, validation_data=train, epochs=1, verbose=0)
         report = small.evaluate(train)

@@ -4,9 +4,9 @@
 
 Under ``TF_CONFIG`` it trains as one worker of the cluster, else as one process. It
 writes what the test compares into OUT (this script's own files, not flowerkit's: a
-worker that is not the chief writes nothing of flowerkit's): every variable of the model
-as ``weights-<worker index or "one">.npz`` and a JSON line with the history and whether
-the batch norms are synchronized.
+worker that is not the chief writes nothing of flowerkit's): every variable of the model,
+and of a student distilled from it, as ``weights-<worker index or "one">.npz``, and a
+JSON line with the history and whether the batch norms are synchronized.
 """
 
 from __future__ import annotations
@@ -29,8 +29,10 @@ import numpy as np  # noqa: E402
 
 def main(folder: str, out: Path, preset: str, epochs: int) -> None:
     data = fk.load_datasets(folder, image_size=32, batch_size=6, validation_split=0.4, seed=1)
+    options = {"width": 0.25} if preset == "compact" else {}  # a small one: fast
     clf = fk.Classifier.from_preset(
         preset,
+        **options,
         class_names=data.class_names,
         image_size=32,
         augmentation=False,
@@ -39,8 +41,14 @@ def main(folder: str, out: Path, preset: str, epochs: int) -> None:
         strategy=STRATEGY,
     )
     history = clf.fit(data, epochs=epochs, seed=1, verbose=0)
+    # Distillation too: a small student of the model just trained, one epoch.
+    student = fk.Classifier.from_preset(
+        "tutorial", class_names=data.class_names, image_size=32, seed=2, strategy=STRATEGY
+    )
+    student.distill(clf, data, epochs=1, seed=2, verbose=0)
     name = str(distribute.cluster_of(STRATEGY).task_index) if SEVERAL else "one"
     weights = {f"{i}": np.asarray(w) for i, w in enumerate(clf.model.weights)}
+    weights |= {f"student-{i}": np.asarray(w) for i, w in enumerate(student.model.weights)}
     np.savez(out / f"weights-{name}.npz", **weights)
     synchronized = [
         layer.synchronized

@@ -94,6 +94,19 @@ def _pair(argv: list[str], tmp: Path, name: str) -> Iterator[subprocess.Popen[by
         yield _start(argv, tmp, index, ports, tmp / f"{name}-{index}.log")
 
 
+def _pair_until(
+    argv: list[str], tmp: Path, name: str, text: str
+) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]]:
+    """Start a pair and return it once worker 1 has logged ``text`` (both still running)."""
+    chief, other = _pair(argv, tmp, name)
+    log = tmp / f"{name}-1.log"
+    deadline = time.monotonic() + 240
+    while text not in log.read_text(errors="replace") and time.monotonic() < deadline:
+        assert chief.poll() is None and other.poll() is None, log.read_text()[-3000:]
+        time.sleep(0.2)
+    return chief, other
+
+
 def _train_argv(folder: Path, out: Path, epochs: int, *extra: str) -> list[str]:
     return [
         "-m",
@@ -127,11 +140,10 @@ def folder(make_folder: MakeFolder) -> Path:
 def test_two_workers_end_with_the_same_weights_as_one_process(folder: Path, tmp_path: Path) -> None:
     argv = [str(RUN), str(folder), str(tmp_path), "compact", "2"]
     workers = list(_pair(argv, tmp_path, "api"))
-    codes = _wait(workers, 300)
-    logs = [(tmp_path / f"api-{i}.log").read_text(errors="replace")[-3000:] for i in range(2)]
-    assert codes == [0, 0], logs
     reference = _start(argv, tmp_path, None, (), tmp_path / "api-one.log")
-    assert _wait([reference], 300) == [0], (tmp_path / "api-one.log").read_text()[-3000:]
+    codes = _wait([*workers, reference], 300)
+    logs = [(tmp_path / f"api-{n}.log").read_text(errors="replace")[-3000:] for n in (0, 1, "one")]
+    assert codes == [0, 0, 0], logs
 
     runs = {n: json.loads((tmp_path / f"run-{n}.json").read_text()) for n in ("0", "1", "one")}
     assert runs["0"]["train"] % 6 == 0  # whole batches: each worker gets 3 photos a step
@@ -150,13 +162,8 @@ def test_a_killed_worker_stops_the_other_and_the_rerun_resumes(
     folder: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "run" / "model.keras"
-    argv = _train_argv(folder, out, 6, "--multi-worker", "--collective-timeout", "60")
-    chief, other = _pair(argv, tmp_path, "first")
-    log = tmp_path / "first-1.log"
-    deadline = time.monotonic() + 240
-    while "Epoch 3/" not in log.read_text(errors="replace") and time.monotonic() < deadline:
-        assert chief.poll() is None and other.poll() is None, log.read_text()[-3000:]
-        time.sleep(0.2)
+    argv = _train_argv(folder, out, 4, "--multi-worker", "--collective-timeout", "60")
+    chief, other = _pair_until(argv, tmp_path, "first", "Epoch 2/")
     other.kill()  # by its handle
     other.wait()
     killed = time.monotonic()
@@ -168,15 +175,18 @@ def test_a_killed_worker_stops_the_other_and_the_rerun_resumes(
     assert "Lost contact with another worker" in text and "start the same command again" in text
     assert text.count("flowerkit: error") == 1  # one clear error, no traceback
     assert "Traceback" not in text
-    checkpoint = out.with_name("model.keras.checkpoint")
-    assert _files(out.parent) == _files(checkpoint.parent) and checkpoint.is_dir()
-    assert not out.exists()
+    # Only the chief's checkpoint is left: no model, no files of the other worker.
+    left = _files(out.parent)
+    assert left[0] == "model.keras.checkpoint" and len(left) > 1
+    assert all(p.startswith("model.keras.checkpoint/checkpoint-") for p in left[1:]), left
 
     workers = list(_pair(argv, tmp_path, "again"))
-    codes = _wait(workers, 300)
+    one = tmp_path / "one" / "model.keras"
+    reference = _start(_train_argv(folder, one, 4), tmp_path, None, (), tmp_path / "one.log")
+    codes = _wait([*workers, reference], 300)
     again = [(tmp_path / f"again-{i}.log").read_text(errors="replace") for i in range(2)]
-    assert codes == [0, 0], [t[-3000:] for t in again]
-    assert "Epoch 1/" not in again[0] and "Epoch 6/6" in again[0]  # resumed, not restarted
+    assert codes == [0, 0, 0], [t[-3000:] for t in again] + [(tmp_path / "one.log").read_text()]
+    assert "Epoch 1/" not in again[0] and "Epoch 4/4" in again[0]  # resumed, not restarted
     assert "the chief writes the model" in again[1]
     # The chief alone wrote, and its checkpoints are gone: one model, report and curves.
     assert _files(out.parent) == [
@@ -186,9 +196,6 @@ def test_a_killed_worker_stops_the_other_and_the_rerun_resumes(
         "model.report.json",
     ]
 
-    one = tmp_path / "one" / "model.keras"
-    reference = _start(_train_argv(folder, one, 6), tmp_path, None, (), tmp_path / "one.log")
-    assert _wait([reference], 300) == [0], (tmp_path / "one.log").read_text()[-3000:]
     for resumed, uninterrupted in zip(_weights(out), _weights(one), strict=True):
         np.testing.assert_allclose(resumed, uninterrupted, atol=TOLERANCE, rtol=0)
 
@@ -199,11 +206,7 @@ def test_a_hung_worker_is_given_up_after_the_collective_timeout(
 ) -> None:
     out = tmp_path / "run" / "model.keras"
     argv = _train_argv(folder, out, 200, "--multi-worker", "--collective-timeout", "15")
-    chief, other = _pair(argv, tmp_path, "hung")
-    log = tmp_path / "hung-1.log"
-    deadline = time.monotonic() + 240
-    while "Epoch 2/" not in log.read_text(errors="replace") and time.monotonic() < deadline:
-        time.sleep(0.2)
+    chief, other = _pair_until(argv, tmp_path, "hung", "Epoch 2/")
     other.send_signal(signal.SIGSTOP)  # alive, connected, silent
     try:
         stopped = time.monotonic()

@@ -111,7 +111,8 @@ class ExportError(FlowerkitError, RuntimeError):
 
 class DistributedError(FlowerkitError, RuntimeError):
     """Training under a ``tf.distribute`` strategy failed for a reason of the strategy's
-    own (today: Keras cannot train under ``MultiWorkerMirroredStrategy``)."""
+    own: another worker of a multi-worker run was lost, or this Keras release is not one
+    flowerkit's multi-worker training is tested on."""
 
 
 class DownloadError(FlowerkitError, OSError):

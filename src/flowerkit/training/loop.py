@@ -70,8 +70,8 @@ class RunContext:
             there.
         strategy: the ``tf.distribute`` strategy the model was built under, if any.
         recalibration_data: the batches batch-norm re-estimation reads, when they are not
-            the training pipeline (a multi-worker run's is sharded: every worker
-            re-estimates on all the training images, so the replicas stay identical).
+            the training pipeline (under several replicas, the undistributed pipeline:
+            every worker re-estimates on all the training images, so all stay the same).
     """
 
     options: TrainOptions

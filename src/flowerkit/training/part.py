@@ -2,8 +2,9 @@
 
 A run (:meth:`flowerkit.training.trainer.Trainer.train`) is a list of :class:`Part`
 objects, each in its own module: :mod:`~flowerkit.training.plain` (the data as pipelines,
-``fit``'s phases), :mod:`~flowerkit.training.multiworker` (a shard per worker),
-:mod:`~flowerkit.training.fine_tuning` and :mod:`~flowerkit.training.distill`. Like
+``fit``'s phases), :mod:`~flowerkit.training.fine_tuning`,
+:mod:`~flowerkit.training.distill` and :mod:`~flowerkit.training.replicas` (last: the
+batches made safe to split over several replicas). Like
 fastai's callbacks, a part overrides only the hooks it needs.
 """
 
