@@ -5,8 +5,9 @@
 Under ``TF_CONFIG`` it trains as one worker of the cluster, else as one process. It
 writes what the test compares into OUT (this script's own files, not flowerkit's: a
 worker that is not the chief writes nothing of flowerkit's): every variable of the model,
-and of a student distilled from it, as ``weights-<worker index or "one">.npz``, and a
-JSON line with the history and whether the batch norms are synchronized.
+of a student distilled from it and of a fine-tuned transfer model, as
+``weights-<worker index or "one">.npz``, and a JSON line with the history, the
+calibrated temperature and whether the batch norms are synchronized.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ STRATEGY = distribute.make_strategy("multi_worker", timeout=60) if SEVERAL else 
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+
+import tiny_presets  # noqa: E402  (beside this script)
 
 
 def main(folder: str, out: Path, preset: str, epochs: int) -> None:
@@ -46,9 +49,32 @@ def main(folder: str, out: Path, preset: str, epochs: int) -> None:
         "tutorial", class_names=data.class_names, image_size=32, seed=2, strategy=STRATEGY
     )
     student.distill(clf, data, epochs=1, seed=2, verbose=0)
+    # And the rest of fit: fine-tuning with its recompile, class weights, early stopping,
+    # a time budget (its clock agreed between workers) and calibration.
+    transfer = fk.Classifier.from_preset(
+        tiny_presets.register()[1],  # mobilenet_v2's recipe on a three-layer backbone
+        class_names=data.class_names,
+        image_size=32,
+        augmentation=False,
+        dropout=0.0,
+        seed=3,
+        strategy=STRATEGY,
+    )
+    transfer.fit(
+        data,
+        epochs=1,
+        fine_tune_epochs=1,
+        class_weight="balanced",
+        early_stopping=2,
+        time_budget=600,
+        calibrate=True,
+        seed=3,
+        verbose=0,
+    )
     name = str(distribute.cluster_of(STRATEGY).task_index) if SEVERAL else "one"
     weights = {f"{i}": np.asarray(w) for i, w in enumerate(clf.model.weights)}
-    weights |= {f"student-{i}": np.asarray(w) for i, w in enumerate(student.model.weights)}
+    for prefix, other in (("student", student), ("transfer", transfer)):
+        weights |= {f"{prefix}-{i}": np.asarray(w) for i, w in enumerate(other.model.weights)}
     np.savez(out / f"weights-{name}.npz", **weights)
     synchronized = [
         layer.synchronized
@@ -56,6 +82,7 @@ def main(folder: str, out: Path, preset: str, epochs: int) -> None:
         if isinstance(layer, keras.layers.BatchNormalization)
     ]
     record = {
+        "temperature": transfer.temperature_,
         "history": history.history,
         "synchronized": synchronized,
         "train": len(data.train_files),

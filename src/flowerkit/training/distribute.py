@@ -237,9 +237,13 @@ def mean_across_workers(strategy: tf.distribute.Strategy) -> Callable[[float], f
     """
     import tensorflow as tf
 
+    @tf.function(reduce_retracing=True)  # traced once: eager collectives are slow
+    def reduce(value: tf.Tensor) -> tf.Tensor:
+        per_replica = strategy.run(lambda: tf.identity(value))
+        return strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica, axis=None)
+
     def mean(value: float) -> float:
-        per_replica = strategy.run(lambda: tf.constant(value, tf.float32))
-        return float(strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica, axis=None))
+        return float(reduce(tf.constant(value, tf.float32)))
 
     return mean
 
@@ -264,9 +268,12 @@ def from_chief(strategy: tf.distribute.Strategy, values: Sequence[Any]) -> list[
         chief = tf.equal(context.replica_id_in_sync_group, 0)
         return tf.where(chief, flat, tf.zeros_like(flat))
 
-    total = strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(contribution), axis=None)
+    @tf.function  # eager collectives are slow, and warn
+    def total() -> tf.Tensor:
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(contribution), axis=None)
+
     sizes = [int(np.prod(shape, dtype=np.int64)) for shape in shapes]
-    parts = tf.split(total, sizes)
+    parts = tf.split(total(), sizes)
     return [
         tf.cast(tf.reshape(part, shape), value.dtype)
         for value, part, shape in zip(values, parts, shapes, strict=True)
