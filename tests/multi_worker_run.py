@@ -60,6 +60,7 @@ def main(folder: str, out: Path, preset: str, epochs: int) -> None:
         seed=3,
         strategy=STRATEGY,
     )
+    finding = transfer.find_learning_rate(data, steps=6, seed=3)  # leaves the model as it was
     transfer.fit(
         data,
         epochs=1,
@@ -83,6 +84,7 @@ def main(folder: str, out: Path, preset: str, epochs: int) -> None:
     ]
     record = {
         "temperature": transfer.temperature_,
+        "range_test": list(finding.losses),
         "history": history.history,
         "synchronized": synchronized,
         "train": len(data.train_files),

@@ -5,7 +5,8 @@ cluster (``TF_CONFIG``, free ports) and train.
   for bit (batch-norm statistics included: synchronized, then re-estimated on every
   worker), equal to a one-process run of the same global batches, for a model trained
   from scratch, a student distilled from it, and a transfer model fine-tuned with class
-  weights, early stopping, a time budget and calibration;
+  weights, early stopping, a time budget and calibration (after a learning-rate range
+  test);
 * ``flowerkit train --multi-worker``: one model, report and curves, written by the chief
   alone; a killed worker stops the other in bounded time with one clear error, and the
   same command again resumes from the chief's checkpoint and ends where an uninterrupted
@@ -152,6 +153,8 @@ def test_two_workers_end_with_the_same_weights_as_one_process(folder: Path, tmp_
     assert runs["0"]["history"] == runs["1"]["history"]  # the same logs: the same decisions
     assert all(runs["0"]["synchronized"]) and not any(runs["one"]["synchronized"])
     assert runs["0"]["temperature"] == runs["1"]["temperature"]  # calibrated alike
+    assert runs["0"]["range_test"] == runs["1"]["range_test"]  # the learning-rate finder too
+    assert len(runs["0"]["range_test"]) == len(runs["one"]["range_test"]) > 0
     assert runs["0"]["temperature"] == pytest.approx(runs["one"]["temperature"], rel=1e-3)
     w0, w1, one = (np.load(tmp_path / f"weights-{n}.npz") for n in ("0", "1", "one"))
     # every variable of the three models, batch-norm statistics included

@@ -237,13 +237,14 @@ def mean_across_workers(strategy: tf.distribute.Strategy) -> Callable[[float], f
     """
     import tensorflow as tf
 
-    @tf.function(reduce_retracing=True)  # traced once: eager collectives are slow
     def reduce(value: tf.Tensor) -> tf.Tensor:
         per_replica = strategy.run(lambda: tf.identity(value))
         return strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica, axis=None)
 
+    traced = tf.function(reduce, reduce_retracing=True)  # once: eager collectives are slow
+
     def mean(value: float) -> float:
-        return float(reduce(tf.constant(value, tf.float32)))
+        return float(traced(tf.constant(value, tf.float32)))
 
     return mean
 
@@ -268,12 +269,11 @@ def from_chief(strategy: tf.distribute.Strategy, values: Sequence[Any]) -> list[
         chief = tf.equal(context.replica_id_in_sync_group, 0)
         return tf.where(chief, flat, tf.zeros_like(flat))
 
-    @tf.function  # eager collectives are slow, and warn
     def total() -> tf.Tensor:
         return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(contribution), axis=None)
 
     sizes = [int(np.prod(shape, dtype=np.int64)) for shape in shapes]
-    parts = tf.split(total(), sizes)
+    parts = tf.split(tf.function(total)(), sizes)  # eager collectives are slow, and warn
     return [
         tf.cast(tf.reshape(part, shape), value.dtype)
         for value, part, shape in zip(values, parts, shapes, strict=True)

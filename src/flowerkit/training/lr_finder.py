@@ -69,7 +69,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from flowerkit.core import validation as v
+from flowerkit.core.cluster import multi_worker
 from flowerkit.exceptions import ConfigError, DatasetError
+from flowerkit.training.keras_multiworker import multi_worker_reductions
 
 if TYPE_CHECKING:
     import keras
@@ -419,7 +421,10 @@ def find_learning_rate(
             optimizer.build(model.trainable_variables)
     saved = [(x, np.array(x.numpy(), copy=True)) for x in _state_variables(model)]
     try:
-        rates, losses, smoothed = _range_test(model, dataset, schedule, first, blow_up, beta)
+        # On several workers, with Keras' two reductions done right (and the same
+        # smoothed losses, so every worker stops at the same step).
+        with multi_worker_reductions(multi_worker(model.distribute_strategy)):
+            rates, losses, smoothed = _range_test(model, dataset, schedule, first, blow_up, beta)
     finally:
         model.reset_metrics()
         for variable, stored in saved:
