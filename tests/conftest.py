@@ -19,8 +19,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Keep flowerkit's caches out of the user's home during tests."""
+    """Keep flowerkit's caches out of the user's home during tests, and keep the tests off
+    the internet: pretrained weights are never downloaded (``FLOWERKIT_OFFLINE=1``, also
+    in the subprocesses tests start) unless a test serves them itself from 127.0.0.1
+    (``tests/test_download_weights.py``)."""
     os.environ["FLOWERKIT_CACHE_DIR"] = str(tmp_path_factory.mktemp("flowerkit-cache"))
+    os.environ["FLOWERKIT_OFFLINE"] = "1"
+    os.environ.pop("FLOWERKIT_WEIGHTS_MIRROR", None)
 
 
 #: Three easy classes: each image is its class colour plus noise.

@@ -40,11 +40,11 @@ def test_version_and_help_are_fast_and_do_not_import_tensorflow() -> None:
         [*FLOWERKIT, "--help"], capture_output=True, text=True, check=True
     ).stdout
     assert time.perf_counter() - started < 5  # interpreter start included
-    for command in ("check", "train", "evaluate", "predict", "demo", "presets"):
+    for command in ("check", "train", "evaluate", "predict", "demo", "presets", "weights"):
         assert command in help_text
 
 
-@pytest.mark.parametrize("command", ["check", "train", "evaluate", "predict", "demo"])
+@pytest.mark.parametrize("command", ["check", "train", "evaluate", "predict", "demo", "weights"])
 def test_every_command_has_examples(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run([command, "--help"], capsys)
     assert code == 0 and "examples:" in out and f"flowerkit {command}" in out
@@ -211,7 +211,8 @@ def test_presets_lists_tutorial(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_demo_trains_saves_and_predicts_held_out_photos(tmp_path: Path) -> None:
-    """The README's first command, shortened to one epoch."""
+    """The README's first command, shortened to one epoch; offline (conftest.py), so it
+    takes the default path's fallback, ``compact``."""
     proc = subprocess.run(
         [
             *FLOWERKIT,
@@ -231,6 +232,7 @@ def test_demo_trains_saves_and_predicts_held_out_photos(tmp_path: Path) -> None:
     assert summary["classes"] == ["daisy", "dandelion", "roses", "sunflowers", "tulips"]
     assert len(summary["predictions"]) == 5
     assert all(0 < p["confidence"] <= 1 for p in summary["predictions"])
+    assert summary["preset"] == "compact" and summary["epochs"] == 1
 
 
 def test_ctrl_c_keeps_the_last_epoch_and_the_same_command_resumes(

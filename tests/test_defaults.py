@@ -1,6 +1,6 @@
 """Strong defaults: which preset the default command trains and why, where pretrained
-weights are found (never downloaded), the recipe's phases, and the training options the
-CLI passes through."""
+weights are found (their download: test_download_weights.py), the recipe's phases, and
+the training options the CLI passes through."""
 
 from __future__ import annotations
 
@@ -38,13 +38,15 @@ def test_weights_folders_in_documented_order(
     ]
 
 
-def test_no_weights_means_compact_and_says_where_it_looked(no_weights: Path) -> None:
+def test_no_weights_offline_means_compact_and_says_where_to_put_them(no_weights: Path) -> None:
+    """The tests run offline (conftest.py); the download path: test_download_weights.py."""
     assert find_weights("mobilenet_v2") is None
     choice = default_preset()
     assert choice.preset == "compact"
     assert choice.options == {}
-    assert str(no_weights / "keras" / "models") in choice.reason
-    assert "--weights" in choice.reason
+    assert choice.reason.startswith("offline ($FLOWERKIT_OFFLINE=1)")
+    assert str(no_weights / "cache" / "weights") in choice.reason
+    assert "$FLOWERKIT_WEIGHTS " in choice.reason and "$FLOWERKIT_WEIGHTS_MIRROR" in choice.reason
 
 
 @pytest.mark.parametrize(
@@ -130,7 +132,7 @@ def test_default_command_says_what_it_trains(
     code, stdout, err = _train(argv, capsys)
     assert code == 0, err
     first = stdout.splitlines()[0]
-    assert first.startswith("training the 'compact' preset: no ImageNet weights")
+    assert first.startswith("training the 'compact' preset: offline ($FLOWERKIT_OFFLINE=1)")
     assert fk.Classifier.load(out).preset == "compact"
 
 

@@ -223,7 +223,9 @@ def test_mobilenet_v2_weight_option_errors(tmp_path: Path) -> None:
         fk.build_model(3, preset="mobilenet_v2", weights=tmp_path / "missing.weights.h5")
     with pytest.raises(ConfigError, match="weights"):
         fk.build_model(3, preset="mobilenet_v2", weights=3)
-    with pytest.raises(ConfigError, match="square inputs"):  # checked before any download
+    with pytest.raises(ConfigError, match="at least 32x32"):  # checked before any download
+        fk.build_model(3, preset="mobilenet_v2", image_size=(16, 200), weights="imagenet")
+    with pytest.raises(fk.DownloadError, match="offline"):  # the tests run offline
         fk.build_model(3, preset="mobilenet_v2", image_size=(150, 200), weights="imagenet")
     with pytest.raises(ConfigError, match="does not take"):
         fk.build_model(3, preset="mobilenet_v2", width=2)

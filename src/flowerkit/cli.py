@@ -9,13 +9,14 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import json
 import os
 import sys
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -42,7 +43,8 @@ _EPILOGS = {
   flowerkit check photos/
   flowerkit check photos/ --json > report.json""",
     "train": """examples:
-  flowerkit train photos/ --out flowers.keras        (the strongest preset available offline)
+  flowerkit train photos/ --out flowers.keras        (mobilenet_v2 from ImageNet weights)
+  flowerkit train photos/ --out flowers.keras --offline       (no download: compact if need be)
   flowerkit train photos/ --out flowers.keras --weights mobilenet_v2_no_top.weights.h5
   flowerkit train photos/ --out flowers.keras --preset tutorial --epochs 15 --augment
   flowerkit train photos/ --out flowers.keras --preset compact --option width=1.5 --json
@@ -63,10 +65,17 @@ _EPILOGS = {
       --representative-data photos/ --validation-data photos_test/ --out flowers_int8.tflite""",
     "demo": """examples:
   flowerkit demo
-  flowerkit demo --out /tmp/demo --epochs 5""",
+  flowerkit demo --offline
+  flowerkit demo --out /tmp/demo --preset tutorial --epochs 5""",
     "presets": """examples:
   flowerkit presets
   flowerkit presets --json""",
+    "weights": """examples:
+  flowerkit weights
+  flowerkit weights --fetch
+  flowerkit weights --json
+  FLOWERKIT_WEIGHTS_MIRROR=https://files.example.com/weights/ flowerkit weights --fetch
+  FLOWERKIT_WEIGHTS_MIRROR=/mnt/shared/weights flowerkit weights --fetch""",
 }
 
 
@@ -109,6 +118,47 @@ def _progress_line(args: argparse.Namespace, label: str) -> Callable[[int, int],
         )
 
     return show
+
+
+def _download_progress(
+    args: argparse.Namespace, label: str
+) -> Callable[[int, int | None], None] | None:
+    """A one-line download display (megabytes) on a terminal's stderr; nothing in a pipe,
+    -q or --json."""
+    if args.quiet or getattr(args, "json", False) or not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int | None) -> None:
+        width, mb = 30, done / 1e6
+        if total is None:
+            line = f"{mb:.1f} MB"
+        else:
+            filled = width * done // max(total, 1)
+            line = f"[{'#' * filled}{'.' * (width - filled)}] {mb:.1f}/{total / 1e6:.1f} MB"
+        end = "\n" if done == total else ""
+        print(f"\r{label} {line}", end=end, file=sys.stderr, flush=True)
+
+    return show
+
+
+@contextlib.contextmanager
+def _offline(on: bool) -> Iterator[None]:
+    """``--offline``: ``$FLOWERKIT_OFFLINE=1`` for this command (restored afterwards), so
+    that the default preset and ``weights="imagenet"`` both see it."""
+    if not on:
+        yield
+        return
+    from flowerkit.models.download import OFFLINE_ENV
+
+    saved = os.environ.get(OFFLINE_ENV)
+    os.environ[OFFLINE_ENV] = "1"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(OFFLINE_ENV, None)
+        else:
+            os.environ[OFFLINE_ENV] = saved
 
 
 # ---------------------------------------------------------------------------- commands
@@ -164,13 +214,16 @@ def _resolve_preset(
     args: argparse.Namespace, plan: _TrainPlan
 ) -> tuple[PresetSpec, dict[str, Any]]:
     """The preset (looked up once) and its options, checked against what it declares;
-    with no ``--preset``, the strongest preset trainable offline (said in one line)."""
+    with no ``--preset``, the default (said in one line): the transfer preset from
+    ImageNet weights found or downloaded now, else ``compact``."""
     from flowerkit.models import get_preset
+    from flowerkit.models.download import KNOWN_WEIGHTS, fetch_weights
     from flowerkit.models.weights import default_preset
 
     options = dict(plan.preset_options)
+    progress = _download_progress(args, "downloading ImageNet weights")
     if plan.preset is None:
-        choice = default_preset(options.pop("weights", None))
+        choice = default_preset(options.pop("weights", None), progress=progress)
         _out(args, f"training the {choice.preset!r} preset: {choice.reason} (--preset overrides)")
         name, options = choice.preset, {**choice.options, **options}
     else:
@@ -181,6 +234,8 @@ def _resolve_preset(
         offered = ", ".join(spec.options) or "none"
         flags = ", ".join("--weights" if k == "weights" else f"--option {k}=..." for k in unknown)
         raise ConfigError(f"The {name!r} preset does not take {flags}; its options: {offered}.")
+    if spec.name in KNOWN_WEIGHTS and options.get("weights", "imagenet") == "imagenet":
+        fetch_weights(spec.name, progress=progress)  # here, to show progress; then found
     return spec, options
 
 
@@ -291,6 +346,7 @@ def _write_extras(clf: Any, data: Any, model_path: Path) -> dict[str, Any]:
     if data.validation is not None:
         report = clf.evaluate(data)
         written["validation_accuracy"] = report.accuracy
+        written["validation_ece"] = report.ece
         report_path = stem.with_name(stem.name + ".report.html")
         report.to_html(report_path, history=clf.history_)
         json_path = stem.with_name(stem.name + ".report.json")
@@ -336,6 +392,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         for split in ("validation", "test"):
             if f"{split}_accuracy" in summary:
                 _out(args, f"{split} accuracy {summary[f'{split}_accuracy']:.3f}")
+        if "validation_ece" in summary:
+            how = "calibrated" if "calibration" in summary else "not calibrated"
+            _out(args, f"validation calibration error {summary['validation_ece']:.3f} ({how})")
         for key in ("curves", "report"):
             if summary.get(key):
                 _out(args, f"{key}: {summary[key]}")
@@ -457,6 +516,43 @@ def _cmd_presets(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_weights(args: argparse.Namespace) -> int:
+    from flowerkit.models.download import KNOWN_WEIGHTS, fetch_weights, verify_weights
+
+    if args.fetch:
+        for preset in sorted(KNOWN_WEIGHTS):
+            path = fetch_weights(preset, progress=_download_progress(args, f"{preset}:"))
+            _out(args, f"{preset}: {path}")
+    rows = verify_weights()
+    bad = [row for row in rows if row.status == "mismatch"]
+    if args.json:
+        print(json.dumps([row.to_dict() for row in rows], indent=2))
+    else:
+        _weights_text(args, rows)
+    for row in bad:
+        print(
+            f"flowerkit: {row.path} does not verify ({row.detail}); delete it and run "
+            "'flowerkit weights --fetch'",
+            file=sys.stderr,
+        )
+    return EXIT_FAILURE if bad else EXIT_OK
+
+
+def _weights_text(args: argparse.Namespace, rows: list[Any]) -> None:
+    from flowerkit.models.download import MIRROR_ENV, is_offline
+    from flowerkit.models.local_weights import weights_folders
+
+    mirror = os.environ.get(MIRROR_ENV)
+    source = f"${MIRROR_ENV} ({mirror})" if mirror else "their public addresses"
+    _out(args, "folders searched, in order: " + ", ".join(map(str, weights_folders())))
+    _out(args, "downloads: " + ("none (offline)" if is_offline() else f"from {source}"))
+    for row in rows:
+        used = "  [used by default]" if row.used else ""
+        where = row.path if row.path is not None else f"not here (would go to {row.target})"
+        _out(args, f"{row.preset}  {row.status:<10}  {row.name}{used}")
+        _out(args, f"    {where}: {row.detail}" if row.path is not None else f"    {where}")
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from flowerkit.classifier import Classifier
     from flowerkit.data import demo_sample
@@ -464,11 +560,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     folder, heldout = demo_sample()
     out = Path(args.out) if args.out else Path.cwd() / "flowerkit-demo"
     out.mkdir(parents=True, exist_ok=True)
-    _out(args, f"Training the {args.preset!r} preset on the embedded sample ({folder}) ...")
+    which = "the default preset" if args.preset is None else f"the {args.preset!r} preset"
+    _out(args, f"Training {which} on the embedded sample ({folder}) ...")
     plan = _TrainPlan(
         preset=args.preset,
         load={"seed": args.seed, "batch_size": args.batch_size},
-        train={"epochs": args.epochs},
+        train={} if args.epochs is None else {"epochs": args.epochs},
     )
     summary = _train_and_report(args, folder, out / "demo.keras", plan)
     clf = Classifier.load(summary["model"])
@@ -479,7 +576,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         return EXIT_OK
     _out(args, f"saved {summary['model']} ({summary['seconds']} s of training)")
     if "validation_accuracy" in summary:
-        _out(args, f"validation accuracy on the sample: {summary['validation_accuracy']:.2f}")
+        _out(
+            args,
+            f"validation accuracy on the sample: {summary['validation_accuracy']:.2f} "
+            f"(calibration error {summary['validation_ece']:.3f})",
+        )
     for p in preds:
         truth = Path(p.source).name.split("_")[0]
         _out(
@@ -528,16 +629,17 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
     model = p.add_argument_group("model")
     model.add_argument(
         "--preset",
-        help="model preset (see 'flowerkit presets'); default: mobilenet_v2 when its "
-        "ImageNet weights are on this machine (--weights, $FLOWERKIT_WEIGHTS, flowerkit's "
-        "cache or Keras' cache; never downloaded), else compact",
+        help="model preset (see 'flowerkit presets'); default: mobilenet_v2 from its "
+        "ImageNet weights (found on this machine, else downloaded once into flowerkit's "
+        "cache; see 'flowerkit weights'), or compact when they cannot be had",
     )
     model.add_argument(
         "--weights",
         metavar="imagenet|FILE|none",
         help="a transfer preset's starting weights: 'imagenet' (a local copy if found, "
-        "else downloaded by Keras), a weights file, or 'none' (random)",
+        "else downloaded once and verified), a weights file, or 'none' (random)",
     )
+    _add_offline(model)
     model.add_argument(
         "--option",
         action="append",
@@ -569,6 +671,15 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="with --multi-worker: how long a step waits for every worker before the run "
         "stops with an error (default 600)",
+    )
+
+
+def _add_offline(group: Any) -> None:
+    group.add_argument(
+        "--offline",
+        action="store_true",
+        help="never download pretrained weights (as $FLOWERKIT_OFFLINE=1): without a local "
+        "copy the default preset is compact, and --preset mobilenet_v2 stops with an error",
     )
 
 
@@ -646,15 +757,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = add("presets", "list the model presets", _cmd_presets)
 
-    p = add("demo", "train on the embedded flower sample and predict held-out photos", _cmd_demo)
+    p = add("weights", "list and verify the pretrained weights flowerkit knows", _cmd_weights)
+    p.add_argument(
+        "--fetch",
+        action="store_true",
+        help="download what is missing first (from $FLOWERKIT_WEIGHTS_MIRROR when set)",
+    )
+    _add_demo_arguments(
+        add("demo", "train on the embedded flower sample and predict held-out photos", _cmd_demo)
+    )
+    return parser
+
+
+def _add_demo_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="output folder (default: ./flowerkit-demo)")
-    p.add_argument("--preset", default="tutorial")
+    p.add_argument(
+        "--preset",
+        help="the preset to train (default: as 'flowerkit train' chooses: mobilenet_v2 "
+        "from ImageNet weights, else compact)",
+    )
+    _add_offline(p)
     # 96 training photos: batches of 8 give the network 12 steps an epoch, not 3 (at the
     # tutorial's 32 it ends 10 epochs near chance; this way near 0.5 on the 22 held back).
-    p.add_argument("--epochs", type=int, default=15, help="epochs to train (default: 15)")
+    p.add_argument("--epochs", type=int, help="epochs to train (default: the preset's recipe)")
     p.add_argument("--batch-size", type=int, default=8, help="images a step (default: 8)")
     p.add_argument("--seed", type=int, default=123)
-    return parser
 
 
 def _quiet_tensorflow(verbose: bool) -> None:
@@ -680,7 +807,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # off in every command that runs a model (see flowerkit.core.runtime).
     tune_for_training()
     try:
-        return int(args.func(args))
+        with _offline(getattr(args, "offline", False)):
+            return int(args.func(args))
     except SystemExit as exc:
         return int(exc.code or 0)
     except BrokenPipeError:  # e.g. `flowerkit check --json DIR | head`

@@ -116,7 +116,19 @@ class DistributedError(FlowerkitError, RuntimeError):
 
 
 class DownloadError(FlowerkitError, OSError):
-    """A download failed, or its bytes did not match the expected checksum."""
+    """A download failed, or its bytes did not match the expected checksum.
+
+    ``url`` is the address tried (``None`` when nothing was tried), and ``reason`` a short
+    stable code: ``"offline"`` (downloads are switched off), ``"network"`` (no route,
+    refused, DNS, a timeout), ``"not_found"`` (HTTP 404/410, or no such file in a folder
+    mirror), ``"size"``, ``"checksum"`` or ``"invalid"`` (the bytes arrived but are not the
+    expected file; they were deleted), or ``"failed"``. The message says what to do.
+    """
+
+    def __init__(self, message: str, *, url: str | None = None, reason: str = "failed") -> None:
+        super().__init__(message)
+        self.url = url
+        self.reason = reason
 
 
 class FlowerkitWarning(UserWarning):

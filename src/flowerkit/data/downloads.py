@@ -6,15 +6,13 @@ flowerkit for the demo.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tarfile
 import tempfile
-import urllib.error
-import urllib.request
 from pathlib import Path, PurePosixPath
 
+from flowerkit.core.download import download_file
 from flowerkit.core.paths import default_cache_dir
 from flowerkit.exceptions import DownloadError
 
@@ -35,8 +33,6 @@ FLOWER_PHOTOS_URL = (
 FLOWER_PHOTOS_SIZE = 228_813_984
 #: The archive's SHA-256, checked before it is extracted.
 FLOWER_PHOTOS_SHA256 = "4c54ace7911aaffe13a365c34f650e71dd5bf1be0a58b464e5a7183e3e595d9c"
-
-_CHUNK = 1 << 20
 
 
 def demo_sample() -> tuple[Path, list[Path]]:
@@ -60,34 +56,6 @@ def demo_sample() -> tuple[Path, list[Path]]:
     """
     root = Path(__file__).resolve().parent / "_sample"
     return root / "flowers", sorted((root / "heldout").glob("*.jpg"))
-
-
-def _download(url: str, dest: Path, expected_size: int | None, timeout: float) -> str:
-    digest = hashlib.sha256()
-    received = 0
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response, dest.open("wb") as out:
-            while chunk := response.read(_CHUNK):
-                digest.update(chunk)
-                out.write(chunk)
-                received += len(chunk)
-                if expected_size is not None and received > expected_size:
-                    raise DownloadError(
-                        f"{url} sent more than the expected {expected_size:,} bytes; stopped."
-                    )
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        if isinstance(exc, DownloadError):
-            raise
-        raise DownloadError(
-            f"Could not download {url}: {exc}. Check the network, or download the file by "
-            "hand and pass its folder instead."
-        ) from exc
-    if expected_size is not None and received != expected_size:
-        raise DownloadError(
-            f"{url} gave {received:,} bytes, expected {expected_size:,}; the download was cut "
-            "short. Try again."
-        )
-    return digest.hexdigest()
 
 
 def _check_member(member: tarfile.TarInfo, top: str) -> None:
@@ -143,8 +111,9 @@ def flower_photos(
     Args:
         cache_dir: the folder to keep the data set in (default: the ``datasets`` folder
             in :func:`default_cache_dir`).
-        url: where to download the archive from (any URL ``urllib`` opens, ``file://``
-            included); the archive must hold a top-level ``flower_photos/`` folder.
+        url: where to download the archive from: an ``http(s)://`` or ``file://`` URL,
+            or a path (see :func:`flowerkit.core.download.download_file`); the archive
+            must hold a top-level ``flower_photos/`` folder.
         sha256: the archive's expected SHA-256, in hex.
         size: the archive's expected size in bytes, or ``None`` not to check it.
         timeout: the network timeout, in seconds.
@@ -188,11 +157,13 @@ def flower_photos(
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        got = _download(url, tmp, size, timeout)
+        got = download_file(url, tmp, size=size, timeout=timeout)
         if got != sha256.lower():
             raise DownloadError(
                 f"The file from {url} has SHA-256 {got}, expected {sha256}; it is damaged or "
-                "not the right file. Nothing was extracted."
+                "not the right file. Nothing was extracted.",
+                url=url,
+                reason="checksum",
             )
         _extract(tmp, base, "flower_photos")
     finally:

@@ -130,8 +130,9 @@ class PresetSpec:
         options: keyword options the builder accepts beyond the standard ones (for docs
             and checks).
         pretrained_weights: shell-style file names of local pretrained weights files the
-            preset can start from (a transfer preset); :func:`flowerkit.models.weights.find_weights`
-            looks for them in the weights folders.
+            preset can start from (a transfer preset);
+            :func:`flowerkit.models.local_weights.find_weights` looks for them in the
+            weights folders.
 
     Example:
         >>> from flowerkit.models import get_preset
@@ -194,7 +195,7 @@ def register_preset(
             (:func:`~flowerkit.models.build_model` rejects any other).
         pretrained_weights: shell-style names of local weights files the preset starts
             from (a transfer preset that declares a ``weights`` option); see
-            :func:`flowerkit.models.weights.find_weights`.
+            :func:`flowerkit.models.local_weights.find_weights`.
         overwrite: replace a preset already registered as ``name``.
 
     Returns:

@@ -1,28 +1,29 @@
-"""Finding pretrained weights on this machine, and the preset the default command trains.
+"""The preset the default command trains: :func:`default_preset`.
 
-A transfer preset declares the names of the weights files it can start from
-(``PresetSpec.pretrained_weights``). :func:`find_weights` looks for them, in order:
+``flowerkit train`` (and ``flowerkit demo``) without ``--preset`` trains ``mobilenet_v2``
+from its ImageNet weights: a copy on this machine, else one downloaded once by
+:func:`~flowerkit.models.download.fetch_weights`. When they cannot be had (offline, no
+route, a refused connection, a timeout, a download that failed its checks) it trains
+``compact`` from scratch, and says why in one line.
 
-1. the folder named by ``$FLOWERKIT_WEIGHTS`` (:data:`WEIGHTS_ENV`);
-2. ``weights/`` in flowerkit's cache folder (:func:`flowerkit.core.paths.default_cache_dir`);
-3. Keras' own cache, ``$KERAS_HOME/models`` (default ``~/.keras/models``), where
-   ``weights="imagenet"`` downloads land.
-
-Nothing is ever downloaded here. :func:`default_preset` picks what ``flowerkit train``
-trains when no ``--preset`` is given: the strongest preset whose weights are on this
-machine (``mobilenet_v2``), else ``compact`` (trained from scratch), and says why.
+Finding weights on this machine (:func:`~flowerkit.models.local_weights.find_weights`,
+:func:`~flowerkit.models.local_weights.weights_folders`, ``WEIGHTS_ENV``) lives in
+:mod:`flowerkit.models.local_weights`, below the downloads that use it; the names are
+importable from here too.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, NamedTuple
 
-from flowerkit.core.paths import default_cache_dir
-from flowerkit.models.registry import PresetSpec, get_preset
+from flowerkit.core.download import Progress
+from flowerkit.exceptions import DownloadError
+from flowerkit.models.download import fetch_weights
+from flowerkit.models.local_weights import WEIGHTS_ENV, find_weights, weights_folders
 
 __all__ = [
+    "SCRATCH_PRESET",
     "TRANSFER_PRESET",
     "WEIGHTS_ENV",
     "DefaultPreset",
@@ -31,38 +32,8 @@ __all__ = [
     "weights_folders",
 ]
 
-#: The environment variable naming a folder of pretrained weights files.
-WEIGHTS_ENV = "FLOWERKIT_WEIGHTS"
-
 #: The transfer preset the default command prefers, and the preset it falls back to.
 TRANSFER_PRESET, SCRATCH_PRESET = "mobilenet_v2", "compact"
-
-
-def weights_folders() -> list[Path]:
-    """The folders :func:`find_weights` searches, in order (existing or not)."""
-    folders = []
-    env = os.environ.get(WEIGHTS_ENV)
-    if env:
-        folders.append(Path(env).expanduser())
-    folders.append(default_cache_dir() / "weights")
-    keras_home = os.environ.get("KERAS_HOME")
-    folders.append(Path(keras_home).expanduser() if keras_home else Path.home() / ".keras")
-    folders[-1] = folders[-1] / "models"
-    return folders
-
-
-def find_weights(preset: str | PresetSpec) -> Path | None:
-    """The first local weights file for ``preset`` in :func:`weights_folders`, or
-    ``None`` (also for a preset that declares no ``pretrained_weights``)."""
-    spec = get_preset(preset) if isinstance(preset, str) else preset
-    for folder in weights_folders():
-        if not folder.is_dir():
-            continue
-        for pattern in spec.pretrained_weights:
-            matches = sorted(p for p in folder.glob(pattern) if p.is_file())
-            if matches:
-                return matches[0]
-    return None
 
 
 class DefaultPreset(NamedTuple):
@@ -79,9 +50,32 @@ class DefaultPreset(NamedTuple):
     reason: str
 
 
-def default_preset(weights: str | os.PathLike[str] | None = None) -> DefaultPreset:
-    """The strongest preset trainable offline: ``mobilenet_v2`` from ``weights`` or from
-    weights found by :func:`find_weights`, else ``compact`` from scratch."""
+def default_preset(
+    weights: str | os.PathLike[str] | None = None,
+    *,
+    offline: bool | None = None,
+    progress: Progress | None = None,
+) -> DefaultPreset:
+    """The strongest preset that can train here: ``mobilenet_v2`` from ``weights``, from
+    weights found on this machine, or from weights downloaded now (once); else
+    ``compact`` from scratch, with the reason and what to do in ``reason``.
+
+    Args:
+        weights: a weights file the user gave (``--weights FILE``), used as it is.
+        offline: ``True`` never downloads; ``None`` follows ``$FLOWERKIT_OFFLINE``.
+        progress: called as ``progress(done_bytes, total_bytes)`` while downloading.
+
+    Example:
+        >>> import os
+        >>> from unittest import mock
+        >>> from flowerkit.models.weights import default_preset
+        >>> env = {"FLOWERKIT_CACHE_DIR": "cache", "KERAS_HOME": "keras", "FLOWERKIT_WEIGHTS": ""}
+        >>> with mock.patch.dict(os.environ, env):
+        ...     choice = default_preset(offline=True)
+        >>> choice.preset, choice.reason
+        ('compact', "offline (offline=True): the ImageNet weights for 'mobilenet_v2' are
+        not on this machine ...; training from scratch")
+    """
     if weights is not None:
         return DefaultPreset(
             TRANSFER_PRESET, {"weights": weights}, f"pretrained weights from {str(weights)!r}"
@@ -91,10 +85,12 @@ def default_preset(weights: str | os.PathLike[str] | None = None) -> DefaultPres
         return DefaultPreset(
             TRANSFER_PRESET, {"weights": str(found)}, f"ImageNet weights found at {str(found)!r}"
         )
-    places = ", ".join(str(f) for f in weights_folders())
+    try:
+        fetched = fetch_weights(TRANSFER_PRESET, offline=offline, progress=progress)
+    except DownloadError as exc:
+        return DefaultPreset(SCRATCH_PRESET, {}, f"{str(exc).rstrip('.')}; training from scratch")
     return DefaultPreset(
-        SCRATCH_PRESET,
-        {},
-        f"no ImageNet weights for {TRANSFER_PRESET!r} on this machine (looked in {places}; "
-        f"pass --weights FILE or set ${WEIGHTS_ENV}); training from scratch",
+        TRANSFER_PRESET,
+        {"weights": str(fetched)},
+        f"ImageNet weights downloaded to {str(fetched)!r}, where later runs find them",
     )

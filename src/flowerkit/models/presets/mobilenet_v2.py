@@ -17,8 +17,8 @@ if TYPE_CHECKING:
 __all__: list[str] = []
 
 
-#: Local files with this preset's ImageNet weights (see flowerkit.models.weights): Keras'
-#: own downloads at any size, and the Keras 3 file of the same values.
+#: Local files with this preset's ImageNet weights (see flowerkit.models.local_weights):
+#: Keras' own downloads at any size, and the Keras 3 file of the same values.
 _PRETRAINED = (
     "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_*_no_top.h5",
     "mobilenet_v2_1.0_*_no_top.weights.h5",
@@ -26,23 +26,25 @@ _PRETRAINED = (
 
 
 def _check_weights(weights: object) -> str | None:
-    """``None``, an existing local weights file (returned as a string) or ``"imagenet"``:
-    a local copy found by :func:`flowerkit.models.weights.find_weights` when there is one,
-    else Keras downloads them."""
+    """``None``, or the local weights file to load (as a string): ``weights`` itself, or
+    for ``"imagenet"`` a copy on this machine, else one downloaded once by
+    :func:`flowerkit.models.download.fetch_weights` (which honours ``$FLOWERKIT_OFFLINE``
+    and ``$FLOWERKIT_WEIGHTS_MIRROR``). Keras is never asked to download: when the
+    weights cannot be had, the :class:`~flowerkit.DownloadError` says why and what to do
+    (asking for ImageNet weights never trains from scratch instead)."""
     if weights is None:
         return None
     if weights == "imagenet":
-        from flowerkit.models.weights import find_weights
+        from flowerkit.models.download import fetch_weights
 
-        found = find_weights("mobilenet_v2")
-        return "imagenet" if found is None else str(found)
+        return str(fetch_weights("mobilenet_v2"))
     if isinstance(weights, str | os.PathLike):
         path = Path(os.fspath(weights)).expanduser()
         if not path.is_file():
             raise ConfigError(
                 f"`weights` file {str(path)!r} does not exist. Pass weights='imagenet' "
-                "(downloaded by Keras), a local .weights.h5/.h5 file, or None for random "
-                "initialisation."
+                "(a local copy, else downloaded once into flowerkit's cache), a local "
+                ".weights.h5/.h5 file, or None for random initialisation."
             )
         return str(path)
     raise ConfigError(
@@ -77,10 +79,6 @@ def _transfer_augmentation(seed: int | None, image_size: tuple[int, int]) -> ker
     return augmentation_block(flip="horizontal", rotation=0.05, zoom=0.15, seed=seed)
 
 
-#: Input sizes Keras has ImageNet weights for (other sizes warn and load the 224 weights).
-_MOBILENET_SIZES = (96, 128, 160, 192, 224)
-
-
 @register_preset(
     "mobilenet_v2",
     description=(
@@ -88,8 +86,8 @@ _MOBILENET_SIZES = (96, 128, 160, 192, 224)
         "by default): in-model preprocessing to [-1, 1], the backbone as a frozen sub-model "
         "named 'backbone' whose pretrained batch norms always run in inference mode, then global "
         "average pooling, dropout and a Dense layer. 160x160 input. Option `weights`: "
-        "'imagenet' (a local copy when one is found, else downloaded by Keras), a local "
-        "weights file, or None. Its recipe trains "
+        "'imagenet' (a local copy when one is found, else downloaded once into flowerkit's "
+        "cache and verified), a local weights file, or None. Its recipe trains "
         "5 epochs with the backbone frozen, then fine-tunes the backbone's top 54 layers "
         "for 5 epochs at 1e-4 (the head trains at 3e-3)."
     ),
@@ -125,19 +123,14 @@ def _mobilenet_v2(
     import keras
     from keras import layers
 
-    source = _check_weights(weights)
     if min(image_size) < 32:
         raise ConfigError(
             "The 'mobilenet_v2' preset needs images of at least 32x32. "
             f"Received: image_size={image_size}"
         )
-    if source == "imagenet" and (
-        image_size[0] != image_size[1] or image_size[0] not in _MOBILENET_SIZES
-    ):
-        raise ConfigError(
-            "ImageNet weights for MobileNetV2 exist for square inputs of "
-            f"{', '.join(map(str, _MOBILENET_SIZES))} pixels. Received: image_size={image_size}"
-        )
+    # Checked first, so a bad size fails before any download. The backbone has no top,
+    # so its weights load at any input size.
+    source = _check_weights(weights)
     pretrained = keras.applications.MobileNetV2(
         input_shape=(*image_size, 3),
         alpha=1.0,
