@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from flowerkit.evaluation.calibration import apply_temperature, fit_temperature, temperature_nll
+from flowerkit.evaluation.calibration import (
+    apply_temperature,
+    calibrate_logits,
+    fit_temperature,
+    temperature_nll,
+)
 from flowerkit.evaluation.report import expected_calibration_error
 from flowerkit.exceptions import ConfigError
 
@@ -106,3 +111,32 @@ def test_bad_bounds_raise_config_error(bounds: object) -> None:
 def test_bad_temperature_raises_config_error(temperature: object) -> None:
     with pytest.raises(ConfigError, match="temperature"):
         apply_temperature(np.zeros((1, 2)), temperature)  # type: ignore[arg-type]
+
+
+def test_a_cap_on_the_mean_confidence_keeps_a_perfect_set_from_certainty() -> None:
+    """calibrate_logits caps the mean confidence at the rule of succession's (k+1)/(N+2):
+    a validation set the model gets all right no longer drives every score to 1."""
+    rng = np.random.default_rng(4)
+    labels = rng.integers(0, 4, 40)
+    logits = rng.normal(0.0, 1.0, (40, 4))
+    logits[np.arange(40), labels] += 9.0  # all right, wide margins
+    assert fit_temperature(logits, labels) == pytest.approx(0.05)  # the bound: certainty
+    result = calibrate_logits(logits, labels)
+    mean_top = apply_temperature(logits, result["temperature"]).max(axis=1).mean()
+    assert mean_top == pytest.approx(41 / 42, abs=1e-6)
+    capped = fit_temperature(logits, labels, max_confidence=0.9)
+    assert apply_temperature(logits, capped).max(axis=1).mean() == pytest.approx(0.9, abs=1e-6)
+
+
+def test_the_cap_leaves_a_set_with_mistakes_at_its_log_loss_minimum() -> None:
+    logits, labels = _calibrated(n=2_000, k=5, seed=5)
+    over = 3.0 * logits
+    assert calibrate_logits(over, labels)["temperature"] == pytest.approx(
+        fit_temperature(over, labels)
+    )
+
+
+@pytest.mark.parametrize("cap", [0.0, 1.0, -0.5, "high", True])
+def test_bad_max_confidence_raises_config_error(cap: object) -> None:
+    with pytest.raises(ConfigError, match="max_confidence"):
+        fit_temperature([[1.0, 0.0]], [0], max_confidence=cap)  # type: ignore[arg-type]

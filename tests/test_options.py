@@ -205,7 +205,7 @@ def test_label_smoothing_is_a_fit_option_saved_with_the_model(
     clf, data = trained
     clf = copy.copy(clf)
     clf._trainer = copy.copy(clf._trainer)
-    clf.history_ = dict(clf.history_)
+    clf.history_ = {key: list(values) for key, values in clf.history_.items()}
     history = clf.fit(data, epochs=1, label_smoothing=0.2, verbose=0)
     assert len(history.history["loss"]) == 1
     assert clf.recipe.label_smoothing == 0.2

@@ -46,7 +46,8 @@ def test_early_stopping_restores_best_weights(small_data: fk.Datasets) -> None:
     ).history
     assert len(history["loss"]) < 30
     best = min(history["val_loss"])
-    assert clf.evaluate(small_data).loss == pytest.approx(best, rel=1e-3, abs=1e-4)
+    report = clf.evaluate(small_data)  # calibrated by default: the loss before it is fit's
+    assert report.loss_before_calibration == pytest.approx(best, rel=1e-3, abs=1e-4)
 
 
 def test_time_budget_stops_training(small_data: fk.Datasets) -> None:
@@ -274,3 +275,26 @@ def test_resume_in_the_fine_tuning_phase_skips_the_frozen_one(
     assert recorder.seen == [2]  # neither the frozen epoch nor the first fine-tuning one again
     assert len(history.history["loss"]) == 3
     assert history.history["loss"][:2] == saved.history["loss"]
+
+
+def test_fit_calibrates_on_the_validation_split_by_default(small_data: fk.Datasets) -> None:
+    clf = _fresh(small_data)
+    clf.fit(small_data, epochs=2, verbose=0)
+    assert set(clf.calibration_) == {"temperature", "ece_before", "ece_after"}
+    assert clf.temperature_ == clf.calibration_["temperature"] != 1.0
+    plain = _fresh(small_data)
+    plain.fit(small_data, epochs=2, calibrate=False, verbose=0)
+    assert (plain.calibration_, plain.temperature_) == ({}, 1.0)
+
+
+def test_auto_calibration_needs_no_validation_data_but_true_does(
+    small_data: fk.Datasets,
+) -> None:
+    train_only = small_data.train
+    clf = _fresh(small_data)
+    clf.fit(train_only, epochs=1, verbose=0)  # "auto": nothing to calibrate on, no error
+    assert clf.calibration_ == {}
+    with pytest.raises(ConfigError, match="calibrate=True"):
+        clf.fit(train_only, epochs=1, calibrate=True, verbose=0)
+    with pytest.raises(ConfigError, match="calibrate"):
+        clf.fit(small_data, epochs=1, calibrate="yes", verbose=0)  # type: ignore[arg-type]

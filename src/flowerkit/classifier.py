@@ -300,7 +300,7 @@ class Classifier:
         early_stopping: int | None = None,
         time_budget: float | None = None,
         checkpoint_dir: str | os.PathLike[str] | None = None,
-        calibrate: bool = False,
+        calibrate: bool | Literal["auto"] = "auto",
         seed: int | None = None,
         verbose: Verbose = "auto",
     ) -> keras.callbacks.History:
@@ -359,7 +359,9 @@ class Classifier:
                 optimizer state and history restored. Removed when the run completes (its
                 other contents are left alone).
             calibrate: fit a softmax temperature on the validation data afterwards (see
-                :meth:`calibrate`).
+                :meth:`calibrate`), so that scores and ``min_confidence`` mean what they
+                say. ``"auto"`` (the default) calibrates when there is validation data,
+                ``True`` requires it, ``False`` never calibrates.
             seed: seeds Keras' random state (dropout, augmentation) for a repeatable run;
                 the data order is seeded by ``load_datasets(seed=...)``.
             verbose: Keras' progress output.
@@ -472,7 +474,7 @@ class Classifier:
         early_stopping: int | None = None,
         time_budget: float | None = None,
         checkpoint_dir: str | os.PathLike[str] | None = None,
-        calibrate: bool = False,
+        calibrate: bool | Literal["auto"] = "auto",
         seed: int | None = None,
         verbose: Verbose = "auto",
     ) -> keras.callbacks.History:
@@ -550,7 +552,7 @@ class Classifier:
         early_stopping: int | None = None,
         time_budget: float | None = None,
         checkpoint_dir: str | os.PathLike[str] | None = None,
-        calibrate: bool = False,
+        calibrate: bool | Literal["auto"] = "auto",
         seed: int | None = None,
         verbose: Verbose = "auto",
     ) -> keras.callbacks.History:
@@ -630,8 +632,7 @@ class Classifier:
             self.history_.setdefault(key, []).extend(values)
         self.metrics_ = {k: vals[-1] for k, vals in self.history_.items() if vals}
         self._fitted = True
-        if options.calibrate:
-            assert inputs.calibration is not None
+        if options.calibrate and inputs.calibration is not None:  # True checked it is there
             self.calibrate(inputs.calibration)
         return history
 

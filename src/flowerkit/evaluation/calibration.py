@@ -83,6 +83,10 @@ def _nll(z: NDArray[np.float64], y: NDArray[np.int64], temperature: float) -> fl
     return float(np.mean(log_norm - scaled[np.arange(len(y)), y]))
 
 
+def _mean_confidence(z: NDArray[np.float64], temperature: float) -> float:
+    return float(softmax(z / temperature).max(axis=1).mean())
+
+
 def temperature_nll(logits: ArrayLike, labels: ArrayLike, temperature: float = 1.0) -> float:
     """Mean negative log-likelihood of ``labels`` under ``softmax(logits / temperature)``.
 
@@ -147,6 +151,7 @@ def fit_temperature(
     labels: ArrayLike,
     *,
     bounds: tuple[float, float] = (0.05, 20.0),
+    max_confidence: float | None = None,
 ) -> float:
     """The temperature ``T`` that minimises the NLL of ``labels`` under ``softmax(logits / T)``.
 
@@ -162,6 +167,12 @@ def fit_temperature(
             for a model that outputs probabilities pass their logarithm).
         labels: ``N`` integer class indices in ``0..num_classes - 1``.
         bounds: ``(low, high)``, the range of temperatures searched, ``0 < low < high``.
+        max_confidence: the largest mean top-1 probability the result may give, in
+            ``(0, 1)``, or ``None``. When the NLL's minimum gives more, ``T`` is raised
+            until it gives this much (the mean top-1 probability falls as ``T`` grows).
+            Without it a validation set the model gets all right drives ``T`` to the lower
+            bound and every score to 1; :func:`calibrate_logits` passes the rule of
+            succession's estimate of the accuracy.
 
     Returns:
         The fitted temperature as a Python float.
@@ -180,6 +191,13 @@ def fit_temperature(
     z = _check_logits(logits)
     y = check_labels(labels, "labels", z.shape[0], z.shape[1], rows="logits")
     lo_t, hi_t = _check_bounds(bounds)
+    if max_confidence is not None and not (
+        isinstance(max_confidence, numbers.Real) and 0.0 < float(max_confidence) < 1.0
+    ):
+        raise ConfigError(
+            "`max_confidence` must be in (0, 1) or None. "
+            f"Received: max_confidence={max_confidence!r}"
+        )
 
     def f(log_t: float) -> float:
         return _nll(z, y, math.exp(log_t))
@@ -204,6 +222,15 @@ def fit_temperature(
         value = f(edge)
         if value < best:
             best_log_t, best = edge, value
+    if max_confidence is not None and _mean_confidence(z, math.exp(best_log_t)) > max_confidence:
+        a, b = best_log_t, math.log(hi_t)  # too sure at a; bisect for the cap (or hi_t)
+        while b - a > 1e-7:
+            mid = (a + b) / 2
+            if _mean_confidence(z, math.exp(mid)) > max_confidence:
+                a = mid
+            else:
+                b = mid
+        best_log_t = b
     return float(min(max(math.exp(best_log_t), lo_t), hi_t))
 
 
@@ -213,6 +240,14 @@ def calibrate_logits(logits: ArrayLike, labels: ArrayLike) -> dict[str, float]:
     Args:
         logits: ``(N, num_classes)`` held-out logits (log-probabilities will do).
         labels: their ``N`` class indices.
+
+    The fit counts the held-out set as evidence of its size: the mean confidence it
+    leaves may not exceed ``(k + 1) / (N + 2)`` for ``k`` right of ``N`` (Laplace's rule of
+    succession: a model right on all ``N`` images is expected right on a new one with
+    probability ``(N + 1) / (N + 2)``). Without that cap, a model that gets every held-out
+    image right with a margin would be sharpened to certainty (scores of 1.0 whatever it
+    sees next). Where the held-out set has mistakes the log-loss's own minimum lies near
+    or below the cap, and the cap changes nothing.
 
     Returns:
         ``{"temperature", "ece_before", "ece_after"}``: the temperature
@@ -228,12 +263,14 @@ def calibrate_logits(logits: ArrayLike, labels: ArrayLike) -> dict[str, float]:
         >>> logits = np.array([[4.0, 0.0], [0.0, 4.0], [4.0, 0.0], [4.0, 0.0]])
         >>> result = calibrate_logits(logits, [0, 1, 1, 0])
         >>> round(result["temperature"], 2), result["ece_after"] < result["ece_before"]
-        (3.64, True)
+        (5.77, True)
     """
     from flowerkit.evaluation.report import expected_calibration_error
 
     z = _check_logits(logits)
-    temperature = fit_temperature(z, labels)
+    y = check_labels(labels, "labels", z.shape[0], z.shape[1], rows="logits")
+    right = int(np.sum(z.argmax(axis=1) == y))
+    temperature = fit_temperature(z, y, max_confidence=(right + 1) / (len(z) + 2))
     return {
         "temperature": temperature,
         "ece_before": float(expected_calibration_error(labels, softmax(z))),

@@ -110,6 +110,12 @@ def _temperature(value: Any, name: str) -> float:
     return t
 
 
+def _calibrate(value: Any, name: str) -> bool | Literal["auto"]:
+    if value == "auto" or isinstance(value, bool):
+        return "auto" if value == "auto" else bool(value)
+    raise ConfigError(f"`{name}` must be True, False or 'auto'. Received: {name}={value!r}")
+
+
 def _alpha(value: Any, name: str) -> float:
     return v.check_fraction(value, name, allow_zero=True, allow_one=True)
 
@@ -200,11 +206,13 @@ class TrainOptions(Options):
         check=_optional(_rate),
         flag=Flag("SECONDS", parse=float),
     )
-    calibrate: bool = option(
-        False,
-        help="fit a softmax temperature on the validation split afterwards",
-        check=lambda value, name: bool(value),
-        flag=Flag(kind="switch"),
+    calibrate: bool | Literal["auto"] = option(
+        "auto",
+        help="fit a softmax temperature on the validation split afterwards, so that scores "
+        "and min_confidence mean what they say ('auto': when there is validation data; "
+        "--no-calibrate: never)",
+        check=_calibrate,
+        flag=Flag(kind="negatable"),
     )
     callbacks: Iterable[keras.callbacks.Callback] = option(
         (),
