@@ -51,8 +51,11 @@ def main(folder: str, out: Path, preset: str, epochs: int) -> None:
     student.distill(clf, data, epochs=1, seed=2, verbose=0)
     # And the rest of fit: fine-tuning with its recompile, class weights, early stopping,
     # a time budget (its clock agreed between workers) and calibration.
+    tiny_presets.register()
     transfer = fk.Classifier.from_preset(
-        tiny_presets.register()[1],  # mobilenet_v2's recipe on a three-layer backbone
+        # mobilenet_v2's recipe on a three-layer backbone, its frozen phase on the images
+        # in one process too (under a strategy it is never on features)
+        tiny_presets.TINY_TRANSFER_ON_IMAGES,
         class_names=data.class_names,
         image_size=32,
         augmentation=False,

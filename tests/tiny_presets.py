@@ -24,10 +24,14 @@ may be called any number of times.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 TINY_COMPACT = "tiny_compact_recipe"
 TINY_TRANSFER = "tiny_transfer_recipe"
+#: TINY_TRANSFER with its frozen phase on the images (``frozen_features=False``), as a run
+#: under a ``tf.distribute`` strategy trains it: the reference the multi-worker run meets.
+TINY_TRANSFER_ON_IMAGES = "tiny_transfer_on_images"
 
 
 def _tiny_compact(num_classes: int, *, image_size: Any, augmentation: Any, dropout: float) -> Any:
@@ -94,6 +98,16 @@ def register() -> tuple[str, str]:
         augmentation=transfer.augmentation,
         dropout=transfer.dropout,
         recipe=transfer.recipe,
+        overwrite=True,
+    )(_tiny_transfer)
+    fk.register_preset(
+        TINY_TRANSFER_ON_IMAGES,
+        description="TINY_TRANSFER with its frozen phase on the images (tests).",
+        image_size=(32, 32),
+        augment_by_default=transfer.augment_by_default,
+        augmentation=transfer.augmentation,
+        dropout=transfer.dropout,
+        recipe=replace(transfer.recipe, frozen_features=False),
         overwrite=True,
     )(_tiny_transfer)
     return TINY_COMPACT, TINY_TRANSFER

@@ -6,7 +6,11 @@ import os
 import shutil
 from pathlib import Path
 
-__all__ = ["available_memory", "free_disk"]
+__all__ = ["MEMORY_SHARE", "available_memory", "free_disk", "memory_budget"]
+
+#: The share of the available memory an automatic in-memory cache may take (decoded
+#: images, or a frozen backbone's features).
+MEMORY_SHARE = 0.5
 
 _MEMINFO = Path("/proc/meminfo")
 _CGROUP_FILES = (
@@ -53,6 +57,12 @@ def available_memory() -> int | None:
     smaller; ``None`` where the operating system does not say."""
     known = [n for n in (_system_available(), _cgroup_room()) if n is not None]
     return min(known) if known else None
+
+
+def memory_budget() -> int | None:
+    """Bytes an automatic in-memory cache may take (``None``: unknown, no limit)."""
+    available = available_memory()
+    return None if available is None else int(MEMORY_SHARE * available)
 
 
 def free_disk(folder: Path) -> int:

@@ -17,8 +17,8 @@ __all__ = ["MEMORY_SHARE", "CacheOption", "check_cache_option", "memory_budget",
 
 CacheOption = bool | Literal["auto"] | str | os.PathLike[str]
 
-#: The share of the available memory an automatic (``cache="auto"``) in-memory cache may take.
-MEMORY_SHARE = 0.5
+MEMORY_SHARE = memory.MEMORY_SHARE
+memory_budget = memory.memory_budget
 
 
 def check_cache_option(cache: object) -> None:
@@ -26,12 +26,6 @@ def check_cache_option(cache: object) -> None:
         raise ConfigError(
             f"`cache` must be 'auto', True, False or a folder path. Received: cache={cache!r}"
         )
-
-
-def memory_budget() -> int | None:
-    """Bytes an automatic in-memory cache may take (``None``: unknown, no limit)."""
-    available = memory.available_memory()
-    return None if available is None else int(MEMORY_SHARE * available)
 
 
 def _gib(n: float) -> str:
@@ -48,7 +42,7 @@ def resolve_cache(
     if cache != "auto":
         return Path(os.fspath(cache)).expanduser()
     need = count * size[0] * size[1] * 3
-    budget = memory_budget()
+    budget = memory.memory_budget()
     if budget is None or need <= budget:
         return True
     folder = default_cache_dir() / "datasets"

@@ -37,6 +37,12 @@ class TrainingRecipe:
             (``None``: all; batch-norm layers always stay frozen).
         fine_tune_learning_rate: the base rate of fine-tuning (``None``: a tenth of
             ``learning_rate``).
+        frozen_features: while the backbone is frozen, run it once per image and train
+            the head on its features (:mod:`flowerkit.training.features`) rather than run
+            it every epoch. Applies to a model whose frozen ``"backbone"`` is followed by
+            one chain of layers, trained without a ``tf.distribute`` strategy, Keras
+            callbacks of the user's or batch-norm re-estimation; the model's augmentation
+            is then not applied in that phase.
 
     Making a recipe checks nothing: an unknown ``optimizer`` or ``schedule`` raises
     :class:`~flowerkit.ConfigError` when ``Classifier.fit`` builds the optimizer.
@@ -61,6 +67,7 @@ class TrainingRecipe:
     fine_tune_epochs: int = 0
     fine_tune_layers: int | None = None
     fine_tune_learning_rate: float | None = None
+    frozen_features: bool = True
 
     @property
     def fine_tune_rate(self) -> float:

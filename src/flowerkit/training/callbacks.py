@@ -442,13 +442,16 @@ class EpochCheckpoint(keras.callbacks.Callback):  # type: ignore[misc]
         folder: the run's checkpoint folder.
         phase: the phase being trained (recorded, so a resume knows where it is).
         log: the history log written with it.
+        saved: the model whose weights it writes, when not the one being fit (a frozen
+            phase trains a head that shares the whole model's layers and optimizer).
     """
 
-    def __init__(self, folder: Path, phase: str, log: HistoryLog):
+    def __init__(self, folder: Path, phase: str, log: HistoryLog, saved: Any = None):
         super().__init__()
         self.folder = folder
         self.phase = phase
         self.log = log
+        self.saved = saved
 
     def set_model(self, model: Any) -> None:
         super().set_model(model)
@@ -462,7 +465,7 @@ class EpochCheckpoint(keras.callbacks.Callback):  # type: ignore[misc]
         self.log.on_epoch_end(epoch, logs)
         write_checkpoint(
             self.folder,
-            self.model,
+            self.model if self.saved is None else self.saved,
             epochs_done=epoch + 1,
             phase=self.phase,
             history=self.log.history,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -20,7 +20,7 @@ from flowerkit.core import validation as v
 from flowerkit.core.options import RECIPE, UseRecipe
 from flowerkit.exceptions import ConfigError
 from flowerkit.training import callbacks as cb
-from flowerkit.training import distribute
+from flowerkit.training import distribute, features
 from flowerkit.training.batchnorm import RECALIBRATION_EPOCHS
 from flowerkit.training.finetune import unfreeze
 from flowerkit.training.keras_multiworker import multi_worker_reductions
@@ -72,6 +72,9 @@ class RunContext:
         recalibration_data: the batches batch-norm re-estimation reads, when they are not
             the training pipeline (under several replicas, the undistributed pipeline:
             every worker re-estimates on all the training images, so all stay the same).
+        compile_head: compiles the head of a frozen phase trained on features (with the
+            model's optimizer), or ``None`` when this run trains no phase on features
+            (:mod:`flowerkit.training.features`).
     """
 
     options: TrainOptions
@@ -79,6 +82,7 @@ class RunContext:
     started: float = field(default_factory=time.monotonic)
     strategy: tf.distribute.Strategy | None = None
     recalibration_data: tf.data.Dataset | None = None
+    compile_head: Callable[[keras.Model], None] | None = None
 
 
 def recipe_phases(recipe: TrainingRecipe) -> list[Phase]:
@@ -181,6 +185,8 @@ class _Run:
     log: cb.HistoryLog
     budget: cb.TimeBudget | None
     scheduled_rate: float | None
+    checkpointed: keras.Model | None = None  # what checkpoints hold, if not `model`
+    steps_per_epoch: int | None = None  # for a `train` that repeats without end
 
 
 @dataclass(frozen=True)
@@ -244,6 +250,16 @@ def _take_resumed_state(model: keras.Model, resume: _Resume, context: RunContext
             variable.assign(value)
 
 
+def _feature_split(
+    model: keras.Model, phases: Sequence[Phase], index: int, context: RunContext
+) -> tuple[keras.Model, keras.Model] | None:
+    """``(stem, head)`` when phase ``index`` trains on features: the run allows it, no
+    fine-tuning came before or in it, and the model splits where its frozen part ends."""
+    if context.compile_head is None or any(p.fine_tune for p in phases[: index + 1]):
+        return None
+    return features.split_frozen(model)
+
+
 def _fast_forward(train: tf.data.Dataset, epochs: int) -> None:
     """Draw and drop ``epochs`` epochs' orders of ``train``, so a resumed run trains its
     next epoch in the order an uninterrupted one would (a pipeline draws a new order each
@@ -301,12 +317,15 @@ def run(
         scheduled_rate=scheduled_rate,
     )
     first = 0
+    drawn = 0  # orders drawn from `train` by the phases before: one an epoch, or one in all
     for i, phase in enumerate(phases):
         if i and state.budget is not None and state.budget.stopped:
             break
         last = first + phase.epochs
+        split = _feature_split(model, phases, i, context)
         if resumed is not None and i < resumed.phase:
             first = last  # done before the checkpoint; its weights are in the checkpoint
+            drawn += 1 if split is not None else phase.epochs
             continue
         if phase.fine_tune:
             unfreeze(model, phase.layers)
@@ -317,8 +336,12 @@ def run(
         if resumed is not None and i == resumed.phase:
             _take_resumed_state(model, resumed, context)
             start = min(resumed.epochs_done, last)
-            _fast_forward(train, start)
-        _fit_phase(state, phase.name, first, start, last, final=i == len(phases) - 1)
+            _fast_forward(train, drawn + (0 if split is not None else start - first))
+        final = i == len(phases) - 1
+        if split is None:
+            _fit_phase(state, phase.name, first, start, last, final=final)
+        else:
+            _fit_on_features(state, split, phase.name, first, start, last, final=final)
         first = last
     if folder is not None:
         cb.clear_checkpoints(folder)
@@ -355,7 +378,11 @@ def _callbacks(
     folder = state.folder
     # Checkpointing runs first, so an epoch is on disk before any user callback sees its
     # end (and whatever happens there cannot lose it).
-    checkpoint = state.log if folder is None else cb.EpochCheckpoint(folder, name, state.log)
+    checkpoint = (
+        state.log
+        if folder is None
+        else cb.EpochCheckpoint(folder, name, state.log, saved=state.checkpointed)
+    )
     out: list[keras.callbacks.Callback] = [checkpoint, *options.callbacks]
     if options.early_stopping is not None:
         monitor = "val_loss" if state.validation is not None else "loss"
@@ -390,6 +417,38 @@ def _callbacks(
     return out
 
 
+def _fit_on_features(
+    state: _Run,
+    split: tuple[keras.Model, keras.Model],
+    name: str,
+    first: int,
+    start: int,
+    last: int,
+    *,
+    final: bool,
+) -> None:
+    """Train epochs ``[start, last)`` of a frozen phase on the stem's features: the head
+    trains, with the model's optimizer; checkpoints hold the whole model as ever."""
+    stem, head = split
+    context = state.context
+    assert context.compile_head is not None
+    context.compile_head(head)
+    with features.extract(stem, state.train, state.validation) as (train, validation):
+        assert train is not None
+        batches, steps = features.feature_batches(train, shuffle=True, seed=context.options.seed)
+        on_features = replace(
+            state,
+            model=head,
+            train=batches.skip(steps * (start - first)),  # a resumed run's epochs done
+            validation=None
+            if validation is None
+            else features.feature_batches(validation, shuffle=False)[0],
+            checkpointed=state.model,
+            steps_per_epoch=steps,
+        )
+        _fit_phase(on_features, name, first, start, last, final=final)
+
+
 def _fit_phase(state: _Run, name: str, first: int, start: int, last: int, *, final: bool) -> None:
     """Train epochs ``[start, last)`` of the phase ``[first, last)`` (``start > first``
     when it resumes from a checkpoint)."""
@@ -414,6 +473,7 @@ def _keras_fit(state: _Run, name: str, first: int, start: int, last: int, *, fin
         epochs=last,
         callbacks=_callbacks(state, name, first, last, final),
         class_weight=state.context.class_weight,
+        steps_per_epoch=state.steps_per_epoch,
         shuffle=False,  # tf.data pipelines shuffle themselves
         verbose=state.context.options.verbose,
     )

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from flowerkit.core.options import RECIPE
@@ -168,8 +168,11 @@ class Trainer:
             inputs = part.adapt(inputs, self, options)
         if any(p.fine_tune for p in phases):
             backbone(self.model)  # fail before training, not after the first phase
-        if options.calibrate and inputs.validation is None:
-            raise ConfigError("`calibrate=True` needs validation data to fit the temperature on.")
+        if options.calibrate is True and inputs.calibration is None:
+            raise ConfigError(
+                "`calibrate=True` needs validation data to fit the temperature on; pass "
+                "validation data, or calibrate='auto' to calibrate only when there is some."
+            )
         if options.seed is not None:
             keras.utils.set_random_seed(options.seed)
         losses: dict[str, Any] = {}
@@ -182,6 +185,7 @@ class Trainer:
             started=started,
             strategy=self.strategy,
             recalibration_data=inputs.recalibration,
+            compile_head=self._head_compiler(options, losses),
         )
         history = loop.run(
             self.model,
@@ -196,6 +200,32 @@ class Trainer:
         for part in parts:
             part.finish(self)
         return history, inputs
+
+    def _head_compiler(
+        self, options: TrainOptions, losses: dict[str, Any]
+    ) -> Callable[[keras.Model], None] | None:
+        """How a frozen phase's head is compiled when this run may train one on features:
+        the recipe allows it, there is no strategy to distribute the features over, no
+        callback of the user's that would see the head for the model, and no batch-norm
+        re-estimation (which reads the whole model)."""
+        recipe = self.recipe
+        if not recipe.frozen_features or self.strategy is not None or options.callbacks:
+            return None
+        if recipe.recalibrate_batchnorm:
+            return None
+
+        def compile_head(head: keras.Model) -> None:
+            compile_model(
+                head,
+                recipe,
+                optimizer=self.model.optimizer,  # one optimizer: its state is the model's
+                learning_rate=None,
+                from_logits=self.from_logits,
+                num_classes=len(self.class_names),
+                **losses,
+            )
+
+        return compile_head
 
     def _recompile(self, rate: float, losses: dict[str, Any]) -> float | None:
         self.compile(RECIPE, rate, **losses)
