@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import http.server
 import io
 import tarfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import pytest
 
 from flowerkit.data.downloads import demo_sample, flower_photos
 from flowerkit.exceptions import DownloadError
+from loopback import serving
 
 
 def _archive(members: dict[str, bytes]) -> bytes:
@@ -28,32 +27,11 @@ def _archive(members: dict[str, bytes]) -> bytes:
 
 @pytest.fixture
 def serve() -> Iterator[dict[str, bytes]]:
-    """Serve ``files[path] = bytes`` on 127.0.0.1; yields the dict and sets ``files['_url']``."""
+    """Serve ``files[name] = bytes`` on 127.0.0.1; yields the dict and sets ``files['_url']``."""
     files: dict[str, bytes] = {}
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = files.get(self.path)
-            if body is None:
-                self.send_error(404)
-                return
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    files["_url"] = f"http://127.0.0.1:{server.server_address[1]}".encode()
-    try:
+    with serving(files) as url:
+        files["_url"] = url.encode()
         yield files
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 GOOD = {
@@ -65,7 +43,7 @@ GOOD = {
 
 def test_download_verify_extract_once(serve: dict[str, bytes], tmp_path: Path) -> None:
     data = _archive(GOOD)
-    serve["/flower_photos.tgz"] = data
+    serve["flower_photos.tgz"] = data
     url = serve["_url"].decode() + "/flower_photos.tgz"
     folder = flower_photos(
         tmp_path, url=url, sha256=hashlib.sha256(data).hexdigest(), size=len(data)
@@ -73,13 +51,13 @@ def test_download_verify_extract_once(serve: dict[str, bytes], tmp_path: Path) -
     assert folder == tmp_path / "flower_photos"
     assert (folder / "roses" / "b.jpg").read_bytes() == b"jpeg-bytes-b"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["flower_photos"]  # archive removed
-    del serve["/flower_photos.tgz"]  # a second call must not download again
+    del serve["flower_photos.tgz"]  # a second call must not download again
     assert flower_photos(tmp_path, url=url, sha256="0" * 64, size=1) == folder
 
 
 def test_wrong_checksum_extracts_nothing(serve: dict[str, bytes], tmp_path: Path) -> None:
     data = _archive(GOOD)
-    serve["/f.tgz"] = data
+    serve["f.tgz"] = data
     with pytest.raises(DownloadError, match="SHA-256") as info:
         flower_photos(
             tmp_path, url=serve["_url"].decode() + "/f.tgz", sha256="0" * 64, size=len(data)
@@ -90,7 +68,7 @@ def test_wrong_checksum_extracts_nothing(serve: dict[str, bytes], tmp_path: Path
 
 def test_wrong_size_and_http_errors(serve: dict[str, bytes], tmp_path: Path) -> None:
     data = _archive(GOOD)
-    serve["/f.tgz"] = data
+    serve["f.tgz"] = data
     base = serve["_url"].decode()
     with pytest.raises(DownloadError, match="expected"):
         flower_photos(
@@ -109,7 +87,7 @@ def test_wrong_size_and_http_errors(serve: dict[str, bytes], tmp_path: Path) -> 
 )
 def test_unsafe_archive_is_refused(serve: dict[str, bytes], tmp_path: Path, evil: str) -> None:
     data = _archive({**GOOD, evil: b"gotcha"})
-    serve["/f.tgz"] = data
+    serve["f.tgz"] = data
     target = tmp_path / "cache"
     with pytest.raises(DownloadError, match="refusing"):
         flower_photos(
@@ -131,7 +109,7 @@ def test_symlink_member_is_refused(serve: dict[str, bytes], tmp_path: Path) -> N
         link.linkname = "/etc/passwd"
         tar.addfile(link)
     data = buffer.getvalue()
-    serve["/f.tgz"] = data
+    serve["f.tgz"] = data
     with pytest.raises(DownloadError, match="not a plain file"):
         flower_photos(
             tmp_path,

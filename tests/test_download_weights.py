@@ -8,13 +8,11 @@ temporary one, so the developer's own caches never count.
 from __future__ import annotations
 
 import hashlib
-import http.server
 import json
 import os
 import shutil
 import socket
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -38,16 +36,8 @@ from flowerkit.models.download import (
 )
 from flowerkit.models.local_weights import WEIGHTS_ENV, find_weights
 from flowerkit.models.weights import default_preset
+from loopback import SHARED_WEIGHTS, serving
 
-SHARED_WEIGHTS = Path(
-    os.environ.get(
-        "FLOWERKIT_MOBILENET_V2_WEIGHTS",
-        Path(__file__).resolve().parents[2]
-        / "shared"
-        / "weights"
-        / "mobilenet_v2_1.0_224_no_top.weights.h5",
-    )
-)
 needs_weights = pytest.mark.skipif(
     not SHARED_WEIGHTS.is_file(), reason="the shared MobileNetV2 weights file is not present"
 )
@@ -80,32 +70,10 @@ def cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
     """A loopback server, set as the weights mirror."""
     state = Server(url="")
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            state.requests.append(self.path)
-            body = state.files.get(self.path.lstrip("/"))
-            if body is None:
-                self.send_error(404)
-                return
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{httpd.server_address[1]}/weights/"
-    monkeypatch.setenv(MIRROR_ENV, state.url)
-    try:
+    with serving(state.files, state.requests) as url:
+        state.url = f"{url}/weights/"
+        monkeypatch.setenv(MIRROR_ENV, state.url)
         yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 def _serve(server: Server, name: str, data: bytes) -> None:

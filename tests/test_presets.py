@@ -14,17 +14,9 @@ import pytest
 import flowerkit as fk
 from flowerkit.exceptions import ConfigError
 from flowerkit.models.layers import InferenceBatchNormalization
+from loopback import SHARED_WEIGHTS
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "presets.rst"
-SHARED_WEIGHTS = Path(
-    os.environ.get(
-        "FLOWERKIT_MOBILENET_V2_WEIGHTS",
-        Path(__file__).resolve().parents[2]
-        / "shared"
-        / "weights"
-        / "mobilenet_v2_1.0_224_no_top.weights.h5",
-    )
-)
 FLOWERS = Path(
     os.environ.get(
         "FLOWERKIT_FLOWERS",

@@ -90,24 +90,22 @@ def register() -> tuple[str, str]:
         overwrite=True,
     )(_tiny_compact)
     transfer = fk.get_preset("mobilenet_v2")
-    fk.register_preset(
-        TINY_TRANSFER,
-        description="mobilenet_v2's recipe on a three-layer frozen backbone (tests).",
-        image_size=(32, 32),
-        augment_by_default=transfer.augment_by_default,
-        augmentation=transfer.augmentation,
-        dropout=transfer.dropout,
-        recipe=transfer.recipe,
-        overwrite=True,
-    )(_tiny_transfer)
-    fk.register_preset(
-        TINY_TRANSFER_ON_IMAGES,
-        description="TINY_TRANSFER with its frozen phase on the images (tests).",
-        image_size=(32, 32),
-        augment_by_default=transfer.augment_by_default,
-        augmentation=transfer.augmentation,
-        dropout=transfer.dropout,
-        recipe=replace(transfer.recipe, frozen_features=False),
-        overwrite=True,
-    )(_tiny_transfer)
+    for name, recipe, what in (
+        (TINY_TRANSFER, transfer.recipe, "mobilenet_v2's recipe"),
+        (
+            TINY_TRANSFER_ON_IMAGES,
+            replace(transfer.recipe, frozen_features=False),
+            "mobilenet_v2's recipe, its frozen phase on the images,",
+        ),
+    ):
+        fk.register_preset(
+            name,
+            description=f"{what} on a three-layer frozen backbone (tests).",
+            image_size=(32, 32),
+            augment_by_default=transfer.augment_by_default,
+            augmentation=transfer.augmentation,
+            dropout=transfer.dropout,
+            recipe=recipe,
+            overwrite=True,
+        )(_tiny_transfer)
     return TINY_COMPACT, TINY_TRANSFER
