@@ -124,18 +124,6 @@ def _train(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, st
     return code, captured.out, captured.err
 
 
-def test_default_command_says_what_it_trains(
-    no_weights: Path, colour_folder: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    out = no_weights / "m.keras"
-    argv = ["train", str(colour_folder), "--out", str(out), "--image-size", "32", "--epochs", "1"]
-    code, stdout, err = _train(argv, capsys)
-    assert code == 0, err
-    first = stdout.splitlines()[0]
-    assert first.startswith("training the 'compact' preset: offline ($FLOWERKIT_OFFLINE=1)")
-    assert fk.Classifier.load(out).preset == "compact"
-
-
 def test_preset_options_from_the_command_line(
     no_weights: Path, colour_folder: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
