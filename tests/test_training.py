@@ -101,6 +101,9 @@ def test_fine_tuning_unfreezes_top_of_backbone(small_data: fk.Datasets) -> None:
     # top 2 layers (Conv2D, pooling) unfrozen; batch norm stays frozen
     assert [layer.trainable for layer in backbone.layers] == [False, False, True, True]
     np.testing.assert_array_equal(backbone.layers[0].get_weights()[0], frozen_first)
+    clf.fine_tune(small_data, epochs=1, verbose=0)  # then all layers: the first one learns
+    assert [layer.trainable for layer in backbone.layers] == [True, False, True, True]
+    assert not np.array_equal(backbone.layers[0].get_weights()[0], frozen_first)
 
 
 def test_fine_tuning_needs_a_backbone(small_data: fk.Datasets) -> None:

@@ -46,10 +46,10 @@ def unfreeze(model: keras.Model, layers: int | None) -> None:
     sub = backbone(model)
     sub.trainable = True
     members = sub.layers
+    first = 0
     if layers is not None:
-        layers = v.check_positive_int(layers, "layers")
-        for layer in members[: max(0, len(members) - layers)]:
-            layer.trainable = False
-    for layer in members:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            layer.trainable = False
+        first = max(0, len(members) - v.check_positive_int(layers, "layers"))
+    # Each layer is set, both ways: a layer frozen by an earlier call with fewer layers
+    # stays frozen when only the backbone is set trainable again.
+    for i, layer in enumerate(members):
+        layer.trainable = i >= first and not isinstance(layer, keras.layers.BatchNormalization)
