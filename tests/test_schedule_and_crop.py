@@ -161,6 +161,14 @@ def test_warmup_then_cosine_to_zero() -> None:
     assert constant.rate(7.3) == 1.0
 
 
+def test_linear_decay_reaches_zero_along_a_straight_line() -> None:
+    s = WarmupCosine(1.0, first_epoch=0, last_epoch=10, warmup_epochs=2, cosine=True, linear=True)
+    assert s.rate(2.0) == pytest.approx(1.0)
+    assert s.rate(4.0) == pytest.approx(0.75)
+    assert s.rate(6.0) == pytest.approx(0.5)
+    assert s.rate(10.0) == pytest.approx(0.0, abs=1e-12)
+
+
 def test_warmup_is_at_most_half_the_run() -> None:
     s = WarmupCosine(1.0, first_epoch=5, last_epoch=7, warmup_epochs=5, cosine=True)
     assert s.warmup == 1.0

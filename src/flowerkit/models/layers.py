@@ -110,6 +110,11 @@ class RandomResizedCrop(keras.layers.Layer):  # type: ignore[misc]
 
     Works on any pixel range (flowerkit's models see raw 0..255 pixels).
 
+    Progressive resizing (:attr:`TrainingRecipe.progressive_from
+    <flowerkit.TrainingRecipe.progressive_from>`) sets :attr:`training_size` for a while:
+    training crops are then resized to it rather than to ``size``, while inference keeps
+    ``size``. It is a setting of the run, not of the model, and is not saved.
+
     Args:
         scale: ``(low, high)``, ``0 < low <= high <= 1``: a crop covers a random fraction
             of the image's area, uniform in ``scale``.
@@ -148,6 +153,9 @@ class RandomResizedCrop(keras.layers.Layer):  # type: ignore[misc]
         self.size = None if size is None else check_image_size(size, "size")
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.supports_masking = False
+        #: The size training crops are resized to while progressive resizing runs
+        #: (``None``: ``size``); a model traced with another one must be retraced.
+        self.training_size: tuple[int, int] | None = None
 
     def call(self, images: Any, training: bool | None = None) -> Any:
         import tensorflow as tf
@@ -160,6 +168,8 @@ class RandomResizedCrop(keras.layers.Layer):  # type: ignore[misc]
             if (out_h, out_w) == (height, width):
                 return images
             return ops.image.resize(images, (out_h, out_w), interpolation="bilinear")
+        if self.training_size is not None:
+            out_h, out_w = self.training_size
         batch = ops.shape(images)[0]
 
         def uniform(low: float, high: float) -> Any:

@@ -19,11 +19,13 @@ class TrainingRecipe:
         optimizer: ``"adam"`` (AdamW when ``weight_decay`` > 0) or ``"sgd"`` (Nesterov
             momentum 0.9); used unless the user passes an optimizer.
         learning_rate: the base learning rate.
-        weight_decay: decoupled weight decay (AdamW).
+        weight_decay: decoupled weight decay (AdamW, or SGD's own).
         label_smoothing: label smoothing of the cross-entropy loss.
         schedule: ``"cosine"`` decays the learning rate to zero over each phase's epochs,
             or by the end of a ``time_budget`` when that comes first (after
-            ``warmup_epochs`` of linear warm-up); ``"constant"`` keeps it.
+            ``warmup_epochs`` of linear warm-up); ``"linear"`` decays it likewise along a
+            straight line (better for short runs, Li et al., *Budgeted Training*, 2020);
+            ``"constant"`` keeps it.
         warmup_epochs: epochs of linear warm-up at the start of each phase.
         recalibrate_batchnorm: re-estimate the batch-norm statistics on the un-augmented
             training images when training ends (one forward pass over them, kept inside
@@ -43,6 +45,13 @@ class TrainingRecipe:
             one chain of layers, trained without a ``tf.distribute`` strategy, Keras
             callbacks of the user's or batch-norm re-estimation; the model's augmentation
             is then not applied in that phase.
+        progressive_from: progressive resizing: the first epochs of each phase train on
+            random crops this many pixels across, growing in steps of 16 pixels to the
+            network's own size (``None``: always at that size). Applies to a model whose
+            augmentation crops to a fixed size (:class:`~flowerkit.models.layers.RandomResizedCrop`
+            with ``size``, as ``compact``'s); inference is always at the full size.
+        progressive_until: the share of each phase's epochs after which progressive
+            resizing trains at the full size.
 
     Making a recipe checks nothing: an unknown ``optimizer`` or ``schedule`` raises
     :class:`~flowerkit.ConfigError` when ``Classifier.fit`` builds the optimizer.
@@ -68,6 +77,8 @@ class TrainingRecipe:
     fine_tune_layers: int | None = None
     fine_tune_learning_rate: float | None = None
     frozen_features: bool = True
+    progressive_from: int | None = None
+    progressive_until: float = 0.6
 
     @property
     def fine_tune_rate(self) -> float:

@@ -235,6 +235,7 @@ class WarmupCosine(keras.callbacks.Callback):  # type: ignore[misc]
         warmup_epochs: epochs of linear warm-up (at most half the phase).
         cosine: decay the rate after the warm-up; otherwise it stays at ``base_rate``.
         budget: the run's time budget, if any.
+        linear: decay linearly to zero rather than along a cosine.
     """
 
     def __init__(
@@ -246,9 +247,11 @@ class WarmupCosine(keras.callbacks.Callback):  # type: ignore[misc]
         warmup_epochs: float,
         cosine: bool,
         budget: TimeBudget | None = None,
+        linear: bool = False,
     ):
         super().__init__()
         self.base_rate = base_rate
+        self.linear = linear
         self.first_epoch = first_epoch
         self.epochs = max(1, last_epoch - first_epoch)
         self.warmup = min(float(warmup_epochs), self.epochs / 2)
@@ -266,6 +269,8 @@ class WarmupCosine(keras.callbacks.Callback):  # type: ignore[misc]
         if self.budget is not None:
             progress = max(progress, self.budget.fraction())
         progress = min(max(progress, 0.0), 1.0)
+        if self.linear:
+            return self.base_rate * (1.0 - progress)
         return self.base_rate * 0.5 * (1.0 + math.cos(math.pi * progress))
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:

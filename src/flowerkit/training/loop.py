@@ -414,6 +414,18 @@ def _callbacks(
         )
         if schedule is not None:
             out.insert(0, schedule)
+    if state.recipe.progressive_from is not None:
+        from flowerkit.training.progressive import ProgressiveResizing
+
+        out.insert(
+            0,
+            ProgressiveResizing(
+                state.recipe.progressive_from,
+                state.recipe.progressive_until,
+                first_epoch=first,
+                last_epoch=last,
+            ),
+        )
     return out
 
 

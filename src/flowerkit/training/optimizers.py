@@ -27,7 +27,7 @@ def make_optimizer(recipe: TrainingRecipe, learning_rate: float) -> keras.optimi
     """
     import keras
 
-    if recipe.schedule not in ("constant", "cosine"):
+    if recipe.schedule not in ("constant", "cosine", "linear"):
         raise ConfigError(f"Unknown learning-rate schedule {recipe.schedule!r}.")
     if recipe.optimizer == "adam":
         if recipe.weight_decay:
@@ -36,7 +36,12 @@ def make_optimizer(recipe: TrainingRecipe, learning_rate: float) -> keras.optimi
             )
         return keras.optimizers.Adam(learning_rate=learning_rate)
     if recipe.optimizer == "sgd":
-        return keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9, nesterov=True)
+        return keras.optimizers.SGD(
+            learning_rate=learning_rate,
+            momentum=0.9,
+            nesterov=True,
+            weight_decay=recipe.weight_decay or None,
+        )
     raise ConfigError(f"Unknown optimizer {recipe.optimizer!r} in the preset's recipe.")
 
 
@@ -67,8 +72,9 @@ def make_schedule(
         first_epoch=first_epoch,
         last_epoch=last_epoch,
         warmup_epochs=recipe.warmup_epochs,
-        cosine=recipe.schedule == "cosine",
+        cosine=recipe.schedule in ("cosine", "linear"),
         budget=budget,
+        linear=recipe.schedule == "linear",
     )
 
 
