@@ -1,16 +1,18 @@
-"""The frozen phase on features against the frozen phase on the photos, side by side.
+"""The frozen parts run once (on features) against on the photos every epoch, side by side.
 
 One process, flower_photos (default stratified split, seed 123, 160x160), the
 ``mobilenet_v2`` preset with a local ImageNet weights file, trained twice by its recipe
-(``fit(data)``: 5 epochs with the backbone frozen, then 5 fine-tuning the top 54 layers),
+(``fit(data)``: 5 epochs with the backbone frozen, then 5 fine-tuning the top 56 layers),
 one leg after the other, each on freshly loaded data:
 
 ``features``
     the default: the frozen phase runs the backbone once over the photos and trains the
-    head on those features (``TrainingRecipe(frozen_features=True)``);
+    head on those features, and fine-tuning runs the frozen blocks below the top 56
+    layers once and trains the top and the head on their output
+    (``TrainingRecipe(frozen_features=True)``);
 ``photos``
-    the same recipe with ``frozen_features=False``: the frozen phase runs the backbone
-    over every photo every epoch, as before.
+    the same recipe with ``frozen_features=False``: both phases run the backbone over
+    every photo every epoch (augmented), as before.
 
 Reported per leg: the time of each phase and of the whole ``fit`` (calibration included),
 the validation accuracy, and the ratio features / photos.

@@ -16,7 +16,7 @@ same split as the TensorFlow tutorial (``split="keras"``, 80/20, seed 123, batch
 ``mobilenet_v2``
     the ``mobilenet_v2`` preset at 160x160 with a local ImageNet weights file, trained by
     its recipe (``fit(data)``: 5 epochs with the backbone frozen, then 5 epochs fine-tuning
-    the top 54 backbone layers).
+    the top 56 backbone layers).
 
 Every preset trains by the default API call unless an option here says otherwise: no
 setting is known only to this script.
@@ -233,7 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--fine-tune-layers",
         type=int,
         default=None,
-        help="top backbone layers unfrozen for fine-tuning (default: the recipe's 54)",
+        help="top backbone layers unfrozen for fine-tuning (default: the recipe's 56)",
     )
     parser.add_argument(
         "--weights",

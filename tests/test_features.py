@@ -51,6 +51,57 @@ def test_split_at_the_frozen_backbone_shares_the_head() -> None:
     )
 
 
+def _residual_backbone(size: int = 16) -> Any:
+    """a = conv_a(x); b = relu(conv_b(a)); c = a + conv_c(b); out = conv_d(c)."""
+    layers = keras.layers
+    inputs = keras.Input((size, size, 3))
+    a = layers.Conv2D(4, 3, padding="same", name="conv_a")(inputs)
+    b = layers.ReLU(name="relu_b")(layers.Conv2D(4, 3, padding="same", name="conv_b")(a))
+    c = layers.Add(name="add")([a, layers.Conv2D(4, 3, padding="same", name="conv_c")(b)])
+    return keras.Model(inputs, layers.Conv2D(5, 1, name="conv_d")(c), name="backbone")
+
+
+def _fine_tuning_model(trainable: tuple[str, ...], *, augment: bool = True) -> Any:
+    backbone = _residual_backbone()
+    for layer in backbone.layers:
+        layer.trainable = layer.name in trainable
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.RandomFlip("horizontal", seed=1)(inputs) if augment else inputs
+    x = backbone(keras.layers.Rescaling(1 / 255)(x))
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(3)(x))
+
+
+@pytest.mark.parametrize(
+    ("trainable", "features"),
+    [(("conv_d",), (16, 16, 4)), (("conv_b", "conv_c", "conv_d"), (16, 16, 4))],
+)
+def test_fine_tuning_splits_where_the_frozen_part_of_the_backbone_ends(
+    trainable: tuple[str, ...], features: tuple[int, ...]
+) -> None:
+    model = _fine_tuning_model(trainable)
+    split = split_frozen(model)
+    assert split is not None
+    stem, head = split
+    assert stem.output.shape == (None, *features)  # the add's output, or conv_a's
+    assert not stem.trainable_weights
+    assert {id(v) for v in head.trainable_variables} == {id(v) for v in model.trainable_variables}
+    images = np.random.default_rng(0).integers(0, 256, (4, 16, 16, 3)).astype("float32")
+    np.testing.assert_allclose(
+        head(stem(images, training=False)).numpy(),
+        model(images, training=False).numpy(),
+        rtol=1e-5,
+        atol=1e-5,
+    )
+
+
+def test_no_split_across_a_residual_connection_or_with_nothing_frozen() -> None:
+    # conv_c learns: it reads b, and the add reads a: two tensors cross the boundary.
+    assert split_frozen(_fine_tuning_model(("conv_c", "conv_d"))) is None
+    everything = ("conv_a", "conv_b", "conv_c", "conv_d")
+    assert split_frozen(_fine_tuning_model(everything)) is None  # nothing to run once
+
+
 def test_no_split_where_it_would_change_the_model() -> None:
     model = _transfer_model()
     model.get_layer("backbone").trainable = True
@@ -107,6 +158,38 @@ def test_training_on_features_is_training_the_model(one_batch: fk.Datasets) -> N
         on_features.history_["val_loss"], on_images.history_["val_loss"], rtol=1e-4
     )
     assert not any((Path(fk.data.default_cache_dir()) / "features").glob("*"))
+
+
+def test_fine_tuning_on_features_is_fine_tuning_the_model(one_batch: fk.Datasets) -> None:
+    """A frozen phase, then fine-tuning the backbone's top (conv_d) on the features of
+    the frozen part below it: the same weights as both phases on the images."""
+
+    def fit(on_features: bool) -> fk.Classifier:
+        keras.utils.set_random_seed(5)
+        model = _fine_tuning_model(("conv_a", "conv_b", "conv_c", "conv_d"), augment=False)
+        model.get_layer("backbone").trainable = False
+        recipe = fk.TrainingRecipe(
+            learning_rate=0.05, fine_tune_epochs=2, fine_tune_layers=1, frozen_features=on_features
+        )
+        clf = fk.Classifier(model, one_batch.class_names, recipe=recipe)
+        clf.fit(one_batch, seed=3, verbose=0, calibrate=False)
+        return clf
+
+    extracted: list[tuple[int, ...]] = []
+    real_extract = features.extract
+
+    def counting(stem: Any, *datasets: Any) -> Any:
+        extracted.append(tuple(stem.output.shape[1:]))
+        return real_extract(stem, *datasets)
+
+    on_images = fit(False)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(features, "extract", counting)
+        on_features = fit(True)
+    assert extracted == [(5,), (16, 16, 4)]  # pooled backbone output, then the add's output
+    assert len(on_features.history_["loss"]) == 12
+    for a, b in zip(on_images.model.get_weights(), on_features.model.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
 def test_features_beyond_the_memory_rule_go_to_a_file_and_are_removed(
@@ -206,3 +289,20 @@ def test_the_transfer_recipe_trains_its_frozen_phase_on_features(
     )
     clf.fit(data, epochs=2, fine_tune_epochs=0, callbacks=[keras.callbacks.History()], verbose=0)
     assert extracted == []
+
+
+def test_mobilenet_v2_fine_tunes_on_the_output_of_its_frozen_blocks() -> None:
+    """The recipe's fine_tune_layers end the frozen part at a block boundary, so its
+    fine-tuning phase trains on features too (a residual connection across the boundary
+    would leave no split)."""
+    from flowerkit.training.finetune import unfreeze
+
+    clf = fk.Classifier.from_preset(
+        "mobilenet_v2", class_names=["a", "b"], image_size=64, weights=None, seed=1
+    )
+    unfreeze(clf.model, clf.recipe.fine_tune_layers)
+    split = split_frozen(clf.model)
+    assert split is not None
+    assert split[0].output.shape == (None, 4, 4, 96)  # block 10's output at 64x64
+    unfreeze(clf.model, clf.recipe.fine_tune_layers - 2)  # inside block 11: no split
+    assert split_frozen(clf.model) is None

@@ -324,7 +324,7 @@ class Classifier:
             epochs: left out (:data:`~flowerkit.RECIPE`), the recipe runs in full:
                 :attr:`TrainingRecipe.epochs <flowerkit.TrainingRecipe.epochs>`, then
                 for a transfer preset its fine-tuning phase (``mobilenet_v2``: 5 epochs
-                frozen, then 5 fine-tuning the backbone's top 54 layers). An integer
+                frozen, then 5 fine-tuning the backbone's top 56 layers). An integer
                 trains exactly that many epochs (of the first phase only, unless a
                 fine-tuning argument is given). Every option left out is the recipe's or
                 the default shown; the options are declared once, in

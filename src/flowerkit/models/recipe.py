@@ -39,12 +39,13 @@ class TrainingRecipe:
             (``None``: all; batch-norm layers always stay frozen).
         fine_tune_learning_rate: the base rate of fine-tuning (``None``: a tenth of
             ``learning_rate``).
-        frozen_features: while the backbone is frozen, run it once per image and train
-            the head on its features (:mod:`flowerkit.training.features`) rather than run
-            it every epoch. Applies to a model whose frozen ``"backbone"`` is followed by
-            one chain of layers, trained without a ``tf.distribute`` strategy, Keras
-            callbacks of the user's or batch-norm re-estimation; the model's augmentation
-            is then not applied in that phase.
+        frozen_features: run the frozen part of the model once per image and train the
+            rest on its output (:mod:`flowerkit.training.features`) rather than run it
+            every epoch: the whole backbone while it is frozen, the layers below the
+            fine-tuned top while fine-tuning (when one tensor joins them). Applies to a
+            model whose ``"backbone"`` is followed by one chain of layers, trained
+            without a ``tf.distribute`` strategy, Keras callbacks of the user's or
+            batch-norm re-estimation; the model's augmentation is then not applied.
         progressive_from: progressive resizing: the first epochs of each phase train on
             random crops this many pixels across, growing in steps of 16 pixels to the
             network's own size (``None``: always at that size). Applies to a model whose

@@ -1,4 +1,4 @@
-"""The frozen phase on features: a frozen backbone run once per image, not once per epoch.
+"""Training on features: the frozen part of a model run once per image, not once per epoch.
 
 While a transfer model's backbone is frozen, only its head learns, and the backbone gives
 the same output for an image every epoch (the model's augmentation aside). So the frozen
@@ -7,14 +7,16 @@ phase splits the model where the frozen part ends (:func:`split_frozen`): the *s
 the *head* (the layers after, dropout and the classifier). The stem runs once over the
 training and validation images (:func:`extract`); the head, which shares its layers and
 their variables with the model, then trains on those features for the phase's epochs,
-with the model's optimizer, loss and callbacks. Fine-tuning runs on the whole model as
-before.
+with the model's optimizer, loss and callbacks. Fine-tuning the backbone's top splits the
+same way inside the backbone, where its frozen lower layers end in one tensor: the stem
+runs them once, and the head is the backbone's top followed by the model's head.
 
 The features are of un-augmented images: the model's augmentation layers are inactive in
 the stem, as they are at inference. The features of a photo take a few kilobytes (1,280
-numbers for ``mobilenet_v2``, against 77 kB for its pixels), so they are kept in memory
-within the share of memory an automatic image cache may take, and in a temporary file in
-flowerkit's cache folder beyond it.
+numbers for ``mobilenet_v2``'s pooled output, 9,600 for its block 10 output, against
+77 kB for its pixels), so they are kept in memory within the share of memory an
+automatic image cache may take, and in a temporary file in flowerkit's cache folder
+beyond it.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -50,16 +52,16 @@ def _producer(tensor: Any) -> tuple[Any, Any]:
     return history.operation, history.operation._inbound_nodes[history.node_index]
 
 
-def split_frozen(model: keras.Model) -> tuple[keras.Model, keras.Model] | None:
-    """``(stem, head)``: ``model`` split where its frozen part ends, or ``None``.
+class _Parts(NamedTuple):
+    backbone: Any  # the sub-model named "backbone"
+    before: Any  # its input tensor in the model's graph
+    after: Any  # its output tensor there
+    chain: list[Any]  # [(layer, its output), ...] from the backbone to the model's output
 
-    The split exists for a functional model with one input and one output whose
-    sub-model named ``"backbone"`` is frozen, when everything before the backbone has no
-    trainable weights (preprocessing, augmentation) and the layers after it form one
-    chain. The stem maps images to the backbone's output, pooled when pooling follows it;
-    the head maps those features to the model's output with the model's own layers (and
-    so its variables).
-    """
+
+def _parts(model: keras.Model) -> _Parts | None:
+    """The backbone of a functional model with one input and one output, a sub-model
+    named ``"backbone"`` and one chain of layers after it; else ``None``."""
     import keras
 
     if not isinstance(model, keras.Model) or len(model.inputs or ()) != 1:
@@ -70,9 +72,7 @@ def split_frozen(model: keras.Model) -> tuple[keras.Model, keras.Model] | None:
         backbone = model.get_layer("backbone")
     except ValueError:
         return None
-    if backbone.trainable and backbone.trainable_weights:
-        return None
-    chain: list[Any] = []  # (layer, its output here), from the output back
+    chain: list[Any] = []
     tensor = model.outputs[0]
     while True:
         layer, node = _producer(tensor)
@@ -82,17 +82,97 @@ def split_frozen(model: keras.Model) -> tuple[keras.Model, keras.Model] | None:
             return None
         chain.append((layer, tensor))
         tensor = node.input_tensors[0]
-    chain.reverse()
-    cut = tensor
-    while chain and type(chain[0][0]).__name__ in _POOLING:
-        cut = chain.pop(0)[1]
-    if not chain:
+    if len(node.input_tensors) != 1:
         return None
-    stem = keras.Model(model.inputs, cut, name="frozen_stem")
+    chain.reverse()
+    return _Parts(backbone, node.input_tensors[0], tensor, chain)
+
+
+def _random(layer: Any) -> bool:
+    """Whether ``layer`` draws random numbers (dropout, noise, augmentation)."""
+    import keras
+
+    return any(isinstance(v, keras.random.SeedGenerator) for v in vars(layer).values())
+
+
+def _frozen_cut(backbone: keras.Model) -> Any | None:
+    """The one tensor of ``backbone``'s graph where its frozen part ends, or ``None``.
+
+    A tensor is frozen when the backbone's input is all it depends on through layers
+    with no trainable weights and no randomness. The cut is the frozen tensor that the
+    trainable layers read; ``None`` when they read more than one (a residual connection
+    across the boundary), or only the backbone's input.
+    """
+    import keras
+
+    frozen: dict[int, bool] = {}
+    crossing: dict[int, Any] = {}
+
+    def is_frozen(tensor: Any) -> bool:
+        key = id(tensor)
+        if key not in frozen:
+            layer, node = _producer(tensor)
+            if isinstance(layer, keras.layers.InputLayer):
+                frozen[key] = True
+            else:
+                inputs = list(node.input_tensors)
+                ok = [is_frozen(t) for t in inputs]
+                mine = not layer.trainable_weights and not _random(layer)
+                frozen[key] = mine and all(ok)
+                if not frozen[key]:
+                    crossing.update((id(t), t) for t, f in zip(inputs, ok, strict=True) if f)
+        return frozen[key]
+
+    outputs = list(backbone.outputs)
+    if len(outputs) != 1 or is_frozen(outputs[0]) or len(crossing) != 1:
+        return None
+    cut = next(iter(crossing.values()))
+    if isinstance(_producer(cut)[0], keras.layers.InputLayer):
+        return None  # nothing frozen to run once: the whole backbone learns
+    return cut
+
+
+def split_frozen(model: keras.Model) -> tuple[keras.Model, keras.Model] | None:
+    """``(stem, head)``: ``model`` split where its frozen part ends, or ``None``.
+
+    The split exists for a functional model with one input and one output whose
+    sub-model named ``"backbone"`` is wholly or partly frozen, when everything before the
+    backbone has no trainable weights (preprocessing, augmentation) and the layers after
+    it form one chain.
+
+    - Backbone frozen: the stem maps images to the backbone's output, pooled when pooling
+      follows it; the head is the layers after.
+    - Top of the backbone trainable (fine-tuning): the stem maps images to the one tensor
+      inside the backbone where its frozen part ends, and the head runs the backbone's
+      trainable top, then the layers after. Where more than one tensor crosses from the
+      frozen part to the trainable one there is no split.
+
+    The head is made of the model's own layers (and so its variables).
+    """
+    import keras
+
+    parts = _parts(model)
+    if parts is None:
+        return None
+    backbone, chain = parts.backbone, list(parts.chain)
+    top: keras.Model | None = None
+    if backbone.trainable and backbone.trainable_weights:
+        cut = _frozen_cut(backbone)
+        if cut is None:
+            return None
+        top = keras.Model(cut, backbone.outputs[0], name="backbone_top")
+        stem_out = keras.Model(backbone.inputs, cut, name="backbone_frozen")(parts.before)
+    else:
+        stem_out = parts.after
+        while chain and type(chain[0][0]).__name__ in _POOLING:
+            stem_out = chain.pop(0)[1]
+        if not chain:
+            return None
+    stem = keras.Model(model.inputs, stem_out, name="frozen_stem")
     if stem.trainable_weights:
         return None  # something before the backbone still learns
-    features = keras.Input(shape=cut.shape[1:], dtype=cut.dtype, name="features")
-    x = features
+    features = keras.Input(shape=stem_out.shape[1:], dtype=stem_out.dtype, name="features")
+    x = features if top is None else top(features)
     for layer, _ in chain:
         x = layer(x)
     return stem, keras.Model(features, x, name="head")

@@ -251,11 +251,11 @@ def _take_resumed_state(model: keras.Model, resume: _Resume, context: RunContext
 
 
 def _feature_split(
-    model: keras.Model, phases: Sequence[Phase], index: int, context: RunContext
+    model: keras.Model, context: RunContext
 ) -> tuple[keras.Model, keras.Model] | None:
-    """``(stem, head)`` when phase ``index`` trains on features: the run allows it, no
-    fine-tuning came before or in it, and the model splits where its frozen part ends."""
-    if context.compile_head is None or any(p.fine_tune for p in phases[: index + 1]):
+    """``(stem, head)`` when the next phase trains on features: the run allows it and
+    the model, as its layers are frozen now, splits where its frozen part ends."""
+    if context.compile_head is None:
         return None
     return features.split_frozen(model)
 
@@ -322,13 +322,14 @@ def run(
         if i and state.budget is not None and state.budget.stopped:
             break
         last = first + phase.epochs
-        split = _feature_split(model, phases, i, context)
+        if phase.fine_tune:
+            unfreeze(model, phase.layers)
+        split = _feature_split(model, context)
         if resumed is not None and i < resumed.phase:
             first = last  # done before the checkpoint; its weights are in the checkpoint
             drawn += 1 if split is not None else phase.epochs
             continue
         if phase.fine_tune:
-            unfreeze(model, phase.layers)
             state.scheduled_rate = recompile(
                 recipe.fine_tune_rate if phase.learning_rate is None else phase.learning_rate
             )
@@ -439,8 +440,9 @@ def _fit_on_features(
     *,
     final: bool,
 ) -> None:
-    """Train epochs ``[start, last)`` of a frozen phase on the stem's features: the head
-    trains, with the model's optimizer; checkpoints hold the whole model as ever."""
+    """Train epochs ``[start, last)`` of a phase on the stem's features (the frozen part
+    run once per image): the head, with any trainable top of the backbone, trains with
+    the model's optimizer; checkpoints hold the whole model as ever."""
     stem, head = split
     context = state.context
     assert context.compile_head is not None

@@ -88,8 +88,9 @@ def _transfer_augmentation(seed: int | None, image_size: tuple[int, int]) -> ker
         "average pooling, dropout and a Dense layer. 160x160 input. Option `weights`: "
         "'imagenet' (a local copy when one is found, else downloaded once into flowerkit's "
         "cache and verified), a local weights file, or None. Its recipe trains "
-        "5 epochs with the backbone frozen, then fine-tunes the backbone's top 54 layers "
-        "for 5 epochs at 1e-4 (the head trains at 3e-3)."
+        "5 epochs with the backbone frozen, then fine-tunes the backbone's top 56 layers "
+        "for 5 epochs at 1e-4 (the head trains at 3e-3). The frozen layers run once per "
+        "image in each phase, not once per epoch."
     ),
     image_size=(160, 160),
     augment_by_default=True,
@@ -106,7 +107,10 @@ def _transfer_augmentation(seed: int | None, image_size: tuple[int, int]) -> ker
         warmup_epochs=0,
         epochs=5,
         fine_tune_epochs=5,
-        fine_tune_layers=54,
+        # From block_11 on: the frozen layers below end in one tensor, so fine-tuning
+        # runs them once per image and trains the top on their output (54 layers would
+        # cut block_11 open, across its residual connection, and run every epoch).
+        fine_tune_layers=56,
     ),
     options=("weights",),
     pretrained_weights=_PRETRAINED,
