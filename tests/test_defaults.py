@@ -112,8 +112,9 @@ def test_plan_phases_fine_tuning_arguments() -> None:
         plan_phases(fk.TrainingRecipe(), fine_tune_layers=3)
 
 
-def test_compact_recipe_trains_30_epochs_by_default() -> None:
-    assert fk.get_preset("compact").recipe.epochs == 30
+def test_compact_recipe_trains_40_epochs_growing_its_crops_by_default() -> None:
+    recipe = fk.get_preset("compact").recipe
+    assert (recipe.epochs, recipe.progressive_from, recipe.schedule) == (40, 64, "linear")
     assert fk.get_preset("tutorial").recipe == fk.TrainingRecipe()  # the tutorial, as it was
 
 

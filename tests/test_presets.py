@@ -70,7 +70,7 @@ def test_preset_builds_takes_uint8_and_returns_logits(preset: str) -> None:
 def test_compact_preset_recipe_and_size() -> None:
     spec = fk.get_preset("compact")
     recipe = spec.recipe
-    assert (recipe.optimizer, recipe.schedule) == ("adam", "cosine")
+    assert (recipe.optimizer, recipe.schedule) == ("adam", "linear")
     assert recipe.weight_decay > 0 and recipe.label_smoothing > 0 and recipe.warmup_epochs > 0
     model = fk.build_model(5, preset="compact", augmentation=False)
     assert model.count_params() == 858_837

@@ -63,7 +63,7 @@ class TrainingRecipe:
         >>> recipe.optimizer, recipe.epochs, recipe.fine_tune_rate
         ('adam', 10, 0.0002)
         >>> fk.get_preset("compact").recipe.schedule
-        'cosine'
+        'linear'
     """
 
     optimizer: str = "adam"

@@ -140,7 +140,7 @@ class PresetSpec:
         >>> spec.image_size, spec.augment_by_default, spec.dropout, spec.options
         ((160, 160), True, 0.2, ('width',))
         >>> spec.recipe.schedule, spec.recipe.epochs, spec.pretrained_weights
-        ('cosine', 30, ())
+        ('linear', 40, ())
         >>> get_preset("mobilenet_v2").pretrained_weights  # files find_weights looks for
         ('mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_*_no_top.h5',
          'mobilenet_v2_1.0_*_no_top.weights.h5')

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -339,10 +340,8 @@ def run(
             start = min(resumed.epochs_done, last)
             _fast_forward(train, drawn + (0 if split is not None else start - first))
         final = i == len(phases) - 1
-        if split is None:
-            _fit_phase(state, phase.name, first, start, last, final=final)
-        else:
-            _fit_on_features(state, split, phase.name, first, start, last, final=final)
+        fit = _fit_phase if split is None else partial(_fit_on_features, split=split)
+        fit(state, phase.name, first, start, last, final=final)
         first = last
     if folder is not None:
         cb.clear_checkpoints(folder)
@@ -432,13 +431,13 @@ def _callbacks(
 
 def _fit_on_features(
     state: _Run,
-    split: tuple[keras.Model, keras.Model],
     name: str,
     first: int,
     start: int,
     last: int,
     *,
     final: bool,
+    split: tuple[keras.Model, keras.Model],
 ) -> None:
     """Train epochs ``[start, last)`` of a phase on the stem's features (the frozen part
     run once per image): the head, with any trainable top of the backbone, trains with

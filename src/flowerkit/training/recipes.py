@@ -34,7 +34,7 @@ def for_preset(preset: str | None) -> tuple[TrainingRecipe, str]:
         >>> from flowerkit.training.recipes import for_preset
         >>> recipe, guess = for_preset("compact")
         >>> recipe.epochs, guess
-        (30, '')
+        (40, '')
         >>> print(for_preset("my_own")[1])
         No preset 'my_own' is registered here, so the classifier trains by the default
         TrainingRecipe(); register the preset first, or pass recipe=... to Classifier.
