@@ -34,6 +34,17 @@ def _transfer_model(*, augment: bool = False, dropout: float = 0.0, size: int = 
     return keras.Model(inputs, keras.layers.Dense(3)(x))
 
 
+def _assert_same_outputs(model: Any, stem: Any, head: Any) -> None:
+    """The head on the stem's features gives the model's output."""
+    images = np.random.default_rng(0).integers(0, 256, (4, 16, 16, 3)).astype("float32")
+    np.testing.assert_allclose(
+        head(stem(images, training=False)).numpy(),
+        model(images, training=False).numpy(),
+        rtol=1e-5,
+        atol=1e-5,
+    )
+
+
 def test_split_at_the_frozen_backbone_shares_the_head() -> None:
     model = _transfer_model(augment=True, dropout=0.2)
     split = split_frozen(model)
@@ -42,13 +53,7 @@ def test_split_at_the_frozen_backbone_shares_the_head() -> None:
     assert stem.output.shape == (None, 6)  # pooled: the pooling joined the stem
     assert not stem.trainable_weights
     assert [id(v) for v in head.trainable_variables] == [id(v) for v in model.trainable_variables]
-    images = np.random.default_rng(0).integers(0, 256, (4, 16, 16, 3)).astype("float32")
-    np.testing.assert_allclose(
-        head(stem(images, training=False)).numpy(),
-        model(images, training=False).numpy(),
-        rtol=1e-5,
-        atol=1e-6,
-    )
+    _assert_same_outputs(model, stem, head)
 
 
 def _residual_backbone(size: int = 16) -> Any:
@@ -86,13 +91,7 @@ def test_fine_tuning_splits_where_the_frozen_part_of_the_backbone_ends(
     assert stem.output.shape == (None, *features)  # the add's output, or conv_a's
     assert not stem.trainable_weights
     assert {id(v) for v in head.trainable_variables} == {id(v) for v in model.trainable_variables}
-    images = np.random.default_rng(0).integers(0, 256, (4, 16, 16, 3)).astype("float32")
-    np.testing.assert_allclose(
-        head(stem(images, training=False)).numpy(),
-        model(images, training=False).numpy(),
-        rtol=1e-5,
-        atol=1e-5,
-    )
+    _assert_same_outputs(model, stem, head)
 
 
 def test_no_split_across_a_residual_connection_or_with_nothing_frozen() -> None:
