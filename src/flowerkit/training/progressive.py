@@ -78,7 +78,7 @@ class ProgressiveResizing(keras.callbacks.Callback):  # type: ignore[misc]
         layers = crop_layers(self.model)
         changed = False
         for layer, size in zip(layers, sizes, strict=True):
-            changed |= self._traced.get(id(layer), ()) != size
+            changed |= self._traced.get(id(layer)) != size
             layer.training_size = size
             self._traced[id(layer)] = size
         if changed:
@@ -96,7 +96,8 @@ class ProgressiveResizing(keras.callbacks.Callback):  # type: ignore[misc]
         return out
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        self._traced = {}
+        # The sizes the train step Keras just made will trace with: no remake for them.
+        self._traced = {id(layer): layer.training_size for layer in crop_layers(self.model)}
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._set(self._sizes(epoch))
