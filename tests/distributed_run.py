@@ -1,10 +1,10 @@
 """Run by test_distribute.py in a fresh process: the CPU split into two logical devices.
 
-    python distributed_run.py FOLDER OUT [PRESET...]
+    python distributed_run.py FOLDER OUT PRESET...
 
 Prints one JSON line: the loss curve of the same seeded run on one device and on two
-replicas, and what training the presets (default: every built-in one) with every ``fit``
-option under two replicas gave.
+replicas, and what training the presets (built-in ones, or the tiny stand-ins of
+tests/tiny_presets.py) with every ``fit`` option under two replicas gave.
 """
 
 from __future__ import annotations
@@ -29,6 +29,9 @@ import tensorflow as tf  # noqa: E402
 from PIL import Image  # noqa: E402
 
 import flowerkit as fk  # noqa: E402
+import tiny_presets  # noqa: E402  (beside this script)
+
+tiny_presets.register()
 
 
 def _plain_model() -> keras.Model:
@@ -73,6 +76,10 @@ class _FirstEpoch(keras.callbacks.Callback):  # type: ignore[misc]
 
 
 PRESETS = {"tutorial": {}, "compact": {}, "mobilenet_v2": {"weights": None}}
+#: The transfer presets, trained with fine-tuning, class weights, early stopping and
+#: calibration: mobilenet_v2 itself in the slow run, its recipe on a tiny backbone in the
+#: default one (tests/tiny_presets.py).
+TRANSFER = {"mobilenet_v2", tiny_presets.TINY_TRANSFER}
 
 
 def options(
@@ -83,11 +90,11 @@ def options(
     trained = []
     fine_tuned, temperature = None, None
     for preset in presets:
-        extra: dict[str, Any] = PRESETS[preset]
+        extra: dict[str, Any] = PRESETS.get(preset, {})
         clf = fk.Classifier.from_preset(
             preset, class_names=names, image_size=32, seed=1, strategy=strategy, **extra
         )
-        if preset == "mobilenet_v2":  # fine-tuning, class weights, early stopping, calibration
+        if preset in TRANSFER:  # fine-tuning, class weights, early stopping, calibration
             history = clf.fit(
                 data,
                 epochs=1,
@@ -179,7 +186,7 @@ def uneven(out: Path, strategy: tf.distribute.Strategy) -> dict[str, Any]:
 
 if __name__ == "__main__":
     folder, out = sys.argv[1], Path(sys.argv[2])
-    presets = sys.argv[3:] or list(PRESETS)
+    presets = sys.argv[3:]
     result = {
         "curve": curve(folder, TWO),
         "options": options(folder, out, TWO, presets),

@@ -164,6 +164,7 @@ def test_options_a_preset_does_not_declare_are_usage_errors(
     assert message in err
 
 
+@pytest.mark.slow  # mobilenet_v2 through both phases: ~18 s
 def test_weights_none_trains_the_transfer_preset_from_scratch(
     no_weights: Path, colour_folder: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -19,6 +19,7 @@ from flowerkit import ConfigError
 from flowerkit.training import callbacks as cb
 from flowerkit.training import distribute
 from flowerkit.training.replicas import replica_batches
+from tiny_presets import TINY_TRANSFER
 
 HERE = Path(__file__).parent
 TWO_DEVICES = HERE / "distributed_run.py"
@@ -168,10 +169,11 @@ def _two_devices(folder: Path, out: Path, *presets: str) -> dict[str, Any]:
 def two_devices(
     make_folder: MakeFolder, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Any]:
-    """The default run: the tutorial preset, and mobilenet_v2 for the fine-tuning options
-    (compact under two replicas: the slow test below)."""
+    """The default run: the tutorial preset, and mobilenet_v2's recipe on a tiny backbone
+    for the fine-tuning options (every built-in preset under two replicas: the slow test
+    below)."""
     out = tmp_path_factory.mktemp("two-devices")
-    return _two_devices(make_folder(per_class=16), out, "tutorial", "mobilenet_v2")
+    return _two_devices(make_folder(per_class=16), out, "tutorial", TINY_TRANSFER)
 
 
 def test_two_replicas_follow_the_one_device_loss_curve(two_devices: dict[str, Any]) -> None:
@@ -188,7 +190,7 @@ def test_presets_and_every_fit_option_work_under_two_replicas(
 ) -> None:
     result = two_devices["options"]
     assert result["replicas"] == 2
-    assert result["trained"] == ["tutorial", "mobilenet_v2"]
+    assert result["trained"] == ["tutorial", TINY_TRANSFER]
     assert result["fine_tuned_epochs"] == 2
     assert result["resumed_from"] == 1 and result["epochs_after_resume"] == 3
     assert result["budget_stopped"] is True
@@ -200,8 +202,9 @@ def test_presets_and_every_fit_option_work_under_two_replicas(
 def test_every_builtin_preset_trains_under_two_replicas(
     make_folder: MakeFolder, tmp_path: Path
 ) -> None:
-    result = _two_devices(make_folder(per_class=16), tmp_path)["options"]
-    assert result["trained"] == ["tutorial", "compact", "mobilenet_v2"]
+    presets = ["tutorial", "compact", "mobilenet_v2"]
+    result = _two_devices(make_folder(per_class=16), tmp_path, *presets)["options"]
+    assert result["trained"] == presets
     assert result["fine_tuned_epochs"] == 2 and result["same_predictions"] is True
 
 

@@ -475,7 +475,13 @@ def test_lite_classifier_shared_by_threads(exports: dict[str, Any]) -> None:
 
 
 # --------------------------------------------------------------------------- presets, CLI
-@pytest.mark.parametrize("preset", fk.list_presets())
+@pytest.mark.parametrize(
+    "preset",
+    [  # mobilenet_v2's three exports take ~16 s: slow
+        pytest.param(p, marks=pytest.mark.slow) if p == "mobilenet_v2" else p
+        for p in fk.list_presets()
+    ],
+)
 def test_every_builtin_preset_exports(preset: str, tmp_path: Path) -> None:
     options = {"weights": None} if preset == "mobilenet_v2" else {}
     clf = fk.Classifier.from_preset(

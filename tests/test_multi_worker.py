@@ -166,6 +166,7 @@ def test_two_workers_end_with_the_same_weights_as_one_process(folder: Path, tmp_
     )
 
 
+@pytest.mark.slow  # three processes on two cores: ~30 s
 def test_a_killed_worker_stops_the_other_and_the_rerun_resumes(
     folder: Path, tmp_path: Path
 ) -> None:
