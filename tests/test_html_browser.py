@@ -6,6 +6,7 @@ Slow (a browser start-up) and skipped when ``/usr/bin/chromium`` is missing. Run
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import subprocess
 from pathlib import Path
@@ -62,6 +63,11 @@ def report_html(tmp_path: Path) -> Path:
     logits[np.arange(40), labels] += 1.5
     probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     report = EvaluationReport.from_predictions(labels, probs, names, file_paths=paths)
+    # Grad-CAM maps on the mistakes, as Classifier.evaluate attaches them: a hot corner.
+    heat = np.zeros((5, 5), dtype=np.float32)
+    heat[0, 0] = 1.0
+    mistakes = tuple(dataclasses.replace(m, explanation=heat) for m in report.mistakes)
+    report = dataclasses.replace(report, mistakes=mistakes)
     history = {
         "accuracy": [0.4, 0.6, 0.7],
         "val_accuracy": [0.35, 0.5, 0.55],
@@ -78,6 +84,13 @@ def test_chromium_renders_the_report(report_html: Path, tmp_path: Path) -> None:
     images = re.findall(r'<img [^>]*src="data:image/(png|jpeg);base64,', dom)
     assert images.count("png") == 3
     assert images.count("jpeg") >= 1
+    # Each mistake whose photo is there has its Grad-CAM overlay beside its thumbnail.
+    thumbnails = re.findall(r'<img src="data:image/jpeg;base64,[^"]+" alt="([^"]+)"', dom)
+    overlays = re.findall(
+        r'<img class="gradcam" src="data:image/jpeg;base64,[^"]+" alt="([^"]+)"', dom
+    )
+    assert len(overlays) == len(thumbnails) >= 1
+    assert all(alt.startswith("Grad-CAM overlay: where the model saw ") for alt in overlays)
 
     shot = tmp_path / "screenshot.png"
     _chromium(

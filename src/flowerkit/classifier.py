@@ -12,6 +12,7 @@ one ``.keras`` file. The work itself is done by the packages below it: training 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -29,11 +30,18 @@ from flowerkit.data import Datasets, LabelledData
 from flowerkit.evaluation import EvaluationReport
 from flowerkit.evaluation.calibration import calibrate_logits
 from flowerkit.evaluation.scoring import evaluate_scores, labelled_scores
-from flowerkit.exceptions import ConfigError, ModelFileError, NotFittedError
+from flowerkit.exceptions import (
+    ConfigError,
+    ModelFileError,
+    NotFittedError,
+    UnreadableImageError,
+)
 from flowerkit.export import ExportFormat, ExportResult, ExportSource, export_model
+from flowerkit.images import load_image
 from flowerkit.lite import Quantization
 from flowerkit.models import PresetSpec, TrainingRecipe, build_model, get_preset
 from flowerkit.models.build import Precision, build_config
+from flowerkit.models.explain import grad_cam
 from flowerkit.options.export import ExportOptions
 from flowerkit.options.inference import EvaluateOptions, PredictOptions
 from flowerkit.options.models import BuildOptions
@@ -703,6 +711,7 @@ class Classifier:
         progress: Callable[[int, int], None] | None = None,
         tta: bool = False,
         min_confidence: float | None = None,
+        explain: bool = False,
     ) -> Predictions:
         """Classify images; return one :class:`~flowerkit.prediction.Prediction` per image.
 
@@ -732,6 +741,12 @@ class Classifier:
                 (its ``label`` stays the best guess). Calibrate first (:meth:`calibrate`)
                 so that confidence means accuracy; :meth:`evaluate` with the same
                 threshold reports the coverage and accuracy it gives.
+            explain: also compute each image's Grad-CAM map for its predicted class
+                (:func:`~flowerkit.models.explain.grad_cam`, on the image itself with
+                ``tta`` too) into :attr:`Prediction.explanation
+                <flowerkit.prediction.Prediction.explanation>`: where in the image the
+                model found its evidence. About one more forward and one backward pass
+                of the model per image.
 
         Returns:
             :class:`~flowerkit.prediction.Predictions`: a list with one
@@ -743,7 +758,8 @@ class Classifier:
             ~flowerkit.NotFittedError: the classifier is not trained.
             ~flowerkit.UnreadableImageError: with ``errors="raise"``, an input that is
                 not a usable image (naming it).
-            ~flowerkit.ConfigError: a bad argument, or no inputs.
+            ~flowerkit.ConfigError: a bad argument, or no inputs; with ``explain``, a
+                model without a convolutional feature map.
 
         Example:
             >>> import flowerkit as fk
@@ -755,16 +771,12 @@ class Classifier:
             ['daisy', 'roses', 'tulips']
             >>> [label for label, _ in predictions[0].top_k]
             ['daisy', ...]
+            >>> [rose] = clf.predict("my_rose.jpg", explain=True)
+            >>> rose.explanation.shape  # the tutorial network's 8 x 8 feature map at 64 x 64
+            (8, 8)
         """
         self._check_is_fitted("predict")
-        options = PredictOptions.from_call(locals(), "predict")
-        return predict_inputs(
-            inputs,
-            self._probabilities(tta),
-            image_size=self.image_size,
-            class_names=self.class_names,
-            **options.kwargs("predict_inputs"),
-        )
+        return _predict(self, inputs, PredictOptions.from_call(locals(), "predict"))
 
     def evaluate(
         self,
@@ -795,7 +807,10 @@ class Classifier:
         Returns:
             The :class:`~flowerkit.evaluation.EvaluationReport`: accuracy, top-k accuracy,
             loss, per-class precision/recall/F1, the confusion matrix, the calibration
-            error and the worst mistakes (with their files, when known).
+            error and the worst mistakes (with their files, when known). Each mistake
+            whose file can be read carries the Grad-CAM map of its predicted class
+            (:attr:`Mistake.explanation <flowerkit.evaluation.Mistake.explanation>`),
+            which the HTML report draws beside its thumbnail.
 
         Raises:
             ~flowerkit.NotFittedError: the classifier is not trained.
@@ -814,7 +829,7 @@ class Classifier:
         """
         self._check_is_fitted("evaluate")
         options = EvaluateOptions.from_call(locals())
-        return evaluate_scores(
+        report = evaluate_scores(
             self._scores,
             data,
             options,
@@ -822,6 +837,7 @@ class Classifier:
             image_size=self.image_size,
             temperature=self.temperature_,
         )
+        return _explain_mistakes(self.model, self.image_size, report)
 
     def calibrate(self, data: LabelledData) -> dict[str, float]:
         """Fit a softmax temperature on held-out ``data`` so confidences match accuracy.
@@ -1061,3 +1077,68 @@ class Classifier:
             f"Classifier(preset={self.preset!r}, classes={list(self.class_names)}, "
             f"image_size={self.image_size}, {state})"
         )
+
+
+# ---------------------------------------------------------------------- explanations
+def _predict(clf: Classifier, inputs: object, options: PredictOptions) -> Predictions:
+    """What :meth:`Classifier.predict` does: stream ``inputs`` through the model, and
+    with ``options.explain`` attach each image's Grad-CAM map of its predicted class."""
+    probabilities = clf._probabilities(options.tta)
+    maps: list[NDArray[np.float32]] = []
+    if options.explain:
+        probabilities = _explaining(clf.model, probabilities, maps)
+    predictions = predict_inputs(
+        inputs,
+        probabilities,
+        image_size=clf.image_size,
+        class_names=clf.class_names,
+        **options.kwargs("predict_inputs"),
+    )
+    if not options.explain:
+        return predictions
+    explained = [
+        dataclasses.replace(p, explanation=heat) for p, heat in zip(predictions, maps, strict=True)
+    ]
+    return Predictions(explained, predictions.failures)
+
+
+def _explaining(
+    model: keras.Model,
+    probabilities: Callable[[NDArray[Any]], NDArray[np.float64]],
+    maps: list[NDArray[np.float32]],
+) -> Callable[[NDArray[Any]], NDArray[np.float64]]:
+    """``probabilities`` that also append each batch's Grad-CAM maps (of the predicted
+    classes) to ``maps``, in the order of the rows."""
+
+    def run(images: NDArray[Any]) -> NDArray[np.float64]:
+        rows = probabilities(images)
+        maps.extend(grad_cam(model, images, rows.argmax(axis=1)))
+        return rows
+
+    return run
+
+
+def _explain_mistakes(
+    model: keras.Model, image_size: tuple[int, int], report: EvaluationReport
+) -> EvaluationReport:
+    """``report`` with the Grad-CAM map of the predicted class on every mistake whose file
+    can be read (decoded as for training); unchanged for a model without a convolutional
+    feature map, as for mistakes without a file."""
+    found: dict[int, NDArray[np.uint8]] = {}
+    for i, mistake in enumerate(report.mistakes):
+        if mistake.file_path is not None:
+            try:
+                found[i] = load_image(mistake.file_path, image_size)
+            except UnreadableImageError:  # moved or broken since: no overlay, no failure
+                continue
+    if not found:
+        return report
+    classes = [report.class_names.index(report.mistakes[i].predicted_label) for i in found]
+    try:
+        maps = grad_cam(model, np.stack(list(found.values())), classes)
+    except ConfigError:  # no convolutional feature map: the report has no overlays
+        return report
+    mistakes = list(report.mistakes)
+    for i, heat in zip(found, maps, strict=True):
+        mistakes[i] = dataclasses.replace(mistakes[i], explanation=heat)
+    return dataclasses.replace(report, mistakes=tuple(mistakes))

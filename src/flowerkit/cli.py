@@ -57,6 +57,7 @@ _EPILOGS = {
   flowerkit predict flowers.keras rose.jpg
   flowerkit predict flowers.keras 'new/*.jpg' --top-k 2 --format csv
   flowerkit predict flowers.keras new_photos/ --format json
+  flowerkit predict flowers.keras rose.jpg --explain overlays/   (Grad-CAM overlays)
   flowerkit predict flowers.tflite rose.jpg        (LiteRT: no TensorFlow needed)""",
     "export": """examples:
   flowerkit export flowers.keras --format saved_model --out flowers_savedmodel
@@ -442,34 +443,80 @@ def _load_predictor(model: str) -> Any:
     return Classifier.load(model)
 
 
-def _cmd_predict(args: argparse.Namespace) -> int:
-    clf = _load_predictor(args.model)
-    options = PredictOptions(**_given(args, PredictOptions))
-    if options.tta and not hasattr(clf, "fit"):
-        raise ConfigError("--tta needs the .keras model; a .tflite export predicts plain.")
-    given = {**options.given(), "errors": "skip", "progress": _progress_line(args, "predicting")}
-    preds = clf.predict(_expand(args.inputs), **given)
+#: The longest side of an overlay ``predict --explain`` writes: a Grad-CAM map has a few
+#: cells a side (5 x 5 for mobilenet_v2), so a larger overlay would show nothing more.
+_OVERLAY_SIDE = 1024
+
+
+def _overlay_names(sources: Sequence[str], folder: Path) -> list[Path]:
+    """One ``<stem>.gradcam.png`` in ``folder`` per source, in order; a stem that comes
+    again is numbered (``<stem>-2.gradcam.png``), so no overlay overwrites another."""
+    taken: set[str] = set()
+    names = []
+    for source in sources:
+        stem = Path(source).stem or "image"
+        name, n = f"{stem}.gradcam.png", 1
+        while name in taken:
+            n += 1
+            name = f"{stem}-{n}.gradcam.png"
+        taken.add(name)
+        names.append(folder / name)
+    return names
+
+
+def _write_overlays(preds: Sequence[Any], folder: Path) -> list[str]:
+    """Write each prediction's Grad-CAM overlay over its photo into ``folder``; return
+    the paths written, in prediction order."""
+    import numpy as np
+    from PIL import Image
+
+    from flowerkit.images import load_image
+    from flowerkit.images.overlay import overlay
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for p, path in zip(preds, _overlay_names([p.source for p in preds], folder), strict=True):
+        photo = Image.fromarray(load_image(p.source))
+        photo.thumbnail((_OVERLAY_SIDE, _OVERLAY_SIDE), Image.Resampling.LANCZOS)
+        Image.fromarray(overlay(np.asarray(photo), p.explanation)).save(path)
+        written.append(str(path))
+    return written
+
+
+def _write_csv(clf: Any, preds: Any, flagged: bool, overlays: list[str]) -> None:
+    """One CSV row per prediction on stdout; the ``uncertain`` column when ``flagged`` (it
+    can only say yes with ``--min-confidence``), the ``explanation`` one with overlays."""
+    import csv
+
+    writer = csv.writer(sys.stdout)
+    uncertain = ["uncertain"] if flagged else []
+    explanation = ["explanation"] if overlays else []
+    writer.writerow(["source", "label", "confidence", *uncertain, *clf.class_names, *explanation])
+    for i, p in enumerate(preds):
+        writer.writerow(
+            [
+                p.source,
+                p.label,
+                f"{p.confidence:.6f}",
+                *([int(p.uncertain)] if flagged else []),
+                *(f"{p.probabilities[c]:.6f}" for c in clf.class_names),
+                *overlays[i : i + 1],
+            ]
+        )
+
+
+def _print_predictions(
+    args: argparse.Namespace, clf: Any, preds: Any, options: PredictOptions, overlays: list[str]
+) -> None:
+    """The predictions in the chosen format, naming the overlay written for each one."""
     fmt = "json" if args.json else args.format
     if fmt == "json":
-        print(preds.to_json())
+        data = preds.to_dict()
+        for item, path in zip(data["predictions"], overlays, strict=False):
+            item["explanation"] = path  # overlays: one per prediction, or none
+        print(json.dumps(data, indent=2))
     elif fmt == "csv":
-        import csv
-
-        writer = csv.writer(sys.stdout)
-        flagged = options.min_confidence is not None  # the column only when it can say yes
-        writer.writerow(
-            ["source", "label", "confidence", *(["uncertain"] if flagged else []), *clf.class_names]
-        )
-        for p in preds:
-            writer.writerow(
-                [
-                    p.source,
-                    p.label,
-                    f"{p.confidence:.6f}",
-                    *([int(p.uncertain)] if flagged else []),
-                    *(f"{p.probabilities[c]:.6f}" for c in clf.class_names),
-                ]
-            )
+        _write_csv(clf, preds, options.min_confidence is not None, overlays)
     else:
         width = max([len(p.source) for p in preds] + [6])
         _out(args, f"{'source':<{width}}  {'label':<14} confidence  top-{options.top_k}")
@@ -477,6 +524,27 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             top = ", ".join(f"{lbl} {prob:.1%}" for lbl, prob in p.top_k)
             label = "uncertain" if p.uncertain else p.label
             _out(args, f"{p.source:<{width}}  {label:<14} {p.confidence:>10.1%}  {top}")
+        if overlays:
+            _out(args, "Grad-CAM overlays (where the model found its evidence):")
+            for p, path in zip(preds, overlays, strict=True):
+                _out(args, f"  {p.source:<{width}}  {path}")
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    explain = args.explain_dir is not None
+    if explain and Path(args.model).suffix.lower() == ".tflite":
+        raise ConfigError(
+            "--explain needs the .keras model: a .tflite export has no gradients, and "
+            "Grad-CAM is computed from them."
+        )
+    clf = _load_predictor(args.model)
+    options = PredictOptions(**_given(args, PredictOptions))
+    if options.tta and not hasattr(clf, "fit"):
+        raise ConfigError("--tta needs the .keras model; a .tflite export predicts plain.")
+    given = {**options.given(), "errors": "skip", "progress": _progress_line(args, "predicting")}
+    preds = clf.predict(_expand(args.inputs), **given, **({"explain": True} if explain else {}))
+    overlays = _write_overlays(preds, Path(args.explain_dir)) if explain else []
+    _print_predictions(args, clf, preds, options, overlays)
     for failure in preds.failures:
         print(f"flowerkit: skipped {failure.source}: {failure.message}", file=sys.stderr)
     return EXIT_FAILURE if preds.failures else EXIT_OK
@@ -697,6 +765,13 @@ def _add_predict_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("inputs", nargs="+", metavar="FILE|DIR|GLOB")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.add_argument(
+        "--explain",
+        dest="explain_dir",
+        metavar="OUT_DIR",
+        help="also write each photo's Grad-CAM overlay (where the model found its evidence) "
+        "into OUT_DIR as <stem>.gradcam.png (.keras models only)",
+    )
     _add_options(p, PredictOptions)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -49,6 +49,12 @@ class Prediction:
         uncertain: ``True`` when ``predict(min_confidence=...)`` was given and
             ``confidence`` is below it: ``label`` is then only the best guess, and the
             classifier declines to answer (the CLI prints ``uncertain``).
+        explanation: with ``Classifier.predict(..., explain=True)``, the Grad-CAM map of
+            the predicted class (:func:`flowerkit.models.explain.grad_cam`): a float32
+            ``(h, w)`` array in [0, 1] of the model's feature-map size, 1 where the
+            evidence was strongest; ``None`` otherwise. It takes no part in ``==`` and is
+            left out of :meth:`to_dict`;
+            :func:`flowerkit.images.overlay.overlay` draws it over the photo.
 
     ``Classifier.predict`` and :meth:`flowerkit.lite.LiteClassifier.predict` make them
     (through :func:`from_probabilities`); :meth:`to_dict` gives the JSON the CLI prints.
@@ -74,9 +80,11 @@ class Prediction:
     probabilities: dict[str, float]
     top_k: tuple[tuple[str, float], ...]
     uncertain: bool = False
+    explanation: NDArray[np.float32] | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """The prediction as JSON-ready data."""
+        """The prediction as JSON-ready data (without :attr:`explanation`: a map is an
+        image, not a field of the JSON)."""
         return {
             "source": self.source,
             "label": self.label,

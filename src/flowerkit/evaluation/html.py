@@ -2,7 +2,9 @@
 
 Private: use :meth:`EvaluationReport.to_html`. The page has inline CSS, no scripts and no
 external references (a Content-Security-Policy forbids them): plots are base64 PNG and
-thumbnails base64 JPEG ``data:`` URIs. Every user-supplied string goes through
+thumbnails base64 JPEG ``data:`` URIs, and so are the Grad-CAM overlays drawn beside the
+thumbnails of mistakes that carry one (:attr:`Mistake.explanation
+<flowerkit.evaluation.Mistake.explanation>`). Every user-supplied string goes through
 :func:`html.escape`.
 """
 
@@ -22,7 +24,8 @@ from flowerkit.evaluation.report import register_renderer
 from flowerkit.exceptions import ConfigError
 
 if TYPE_CHECKING:
-    from flowerkit.evaluation.report import EvaluationReport
+
+    from flowerkit.evaluation.report import EvaluationReport, Mistake
 
 __all__: list[str] = []  # private module
 
@@ -63,7 +66,8 @@ img.plot { max-width: 100%; height: auto; display: block; margin: 8px 0; }
 figure.mistake { margin: 0; background: var(--panel); border: 1px solid var(--line);
                  border-radius: 8px; padding: 10px; text-align: center; }
 figure.mistake .thumb { height: 128px; display: flex; align-items: center;
-                        justify-content: center; }
+                        justify-content: center; gap: 6px; }
+figure.mistake.explained { grid-column: span 2; }
 figure.mistake img { max-width: 128px; max-height: 128px; border-radius: 4px; }
 .placeholder { width: 128px; height: 96px; border: 2px dashed var(--line); border-radius: 4px;
                color: var(--muted); font-size: 12px; display: flex; align-items: center;
@@ -86,21 +90,19 @@ def _png_data_uri(figure: Any) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def thumbnail_data_uri(
-    path: str | os.PathLike[str] | None, size: int = THUMBNAIL_SIZE
-) -> str | None:
-    """A base64 JPEG ``data:`` URI of the image at ``path``, or None if it cannot be read."""
-    from PIL import Image
+def _thumbnails(mistake: Mistake) -> tuple[str | None, str | None]:
+    """Data URIs of the mistake's thumbnail and of its Grad-CAM overlay (``None`` for
+    what there is not: no file, or no explanation)."""
+    from flowerkit.images import jpeg_data_uri, thumbnail
+    from flowerkit.images.overlay import overlay
 
-    from flowerkit.images import thumbnail
-
-    pixels = thumbnail(path, size)
+    pixels = thumbnail(mistake.file_path, THUMBNAIL_SIZE)
     if pixels is None:  # a report must never fail because one image moved or broke
-        return None
-    image = Image.fromarray(pixels)
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=85)
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+        return None, None
+    shown = None
+    if mistake.explanation is not None:
+        shown = jpeg_data_uri(overlay(pixels, mistake.explanation))
+    return jpeg_data_uri(pixels), shown
 
 
 def _matplotlib_available() -> bool:
@@ -232,10 +234,13 @@ def _mistakes(report: EvaluationReport) -> str:
         return "<p>No mistakes: every image was classified correctly.</p>"
     figures = []
     for m in report.mistakes:
-        uri = thumbnail_data_uri(m.file_path)
+        uri, explained = _thumbnails(m)
         alt = f"{m.true_label} predicted as {m.predicted_label}"
         if uri is not None:
             thumb = f'<img src="{uri}" alt="{escape(alt)}">'
+            if explained is not None:
+                where = f"Grad-CAM overlay: where the model saw {m.predicted_label}"
+                thumb += f'<img class="gradcam" src="{explained}" alt="{escape(where)}">'
         elif m.file_path is None:
             thumb = '<div class="placeholder">no file</div>'
         else:
@@ -245,8 +250,9 @@ def _mistakes(report: EvaluationReport) -> str:
             file_line = f'<div class="file" title="{escape(m.file_path)}">{escape(name)}</div>'
         else:
             file_line = f'<div class="file">sample #{m.index}</div>'
+        css = "mistake explained" if explained is not None else "mistake"
         figures.append(
-            f'<figure class="mistake"><div class="thumb">{thumb}</div><figcaption>'
+            f'<figure class="{css}"><div class="thumb">{thumb}</div><figcaption>'
             f'<div class="pair"><span class="true">{escape(m.true_label)}</span> \u2192 '
             f'<span class="pred">{escape(m.predicted_label)}</span></div>'
             f'<div class="meta">confidence {_percent(m.confidence)} \u00b7 loss {m.loss:.2f}'
@@ -256,8 +262,14 @@ def _mistakes(report: EvaluationReport) -> str:
     intro = (
         f"<p>The {shown} wrong predictions with the highest loss"
         f"{f' (of {report.num_errors})' if report.num_errors > shown else ''}: "
-        "true class \u2192 predicted class, with the model's confidence.</p>"
+        "true class \u2192 predicted class, with the model's confidence."
     )
+    if any(m.explanation is not None for m in report.mistakes):
+        intro += (
+            " Beside a photo, its Grad-CAM overlay shows where the model found the evidence "
+            "for the class it predicted: red where it was strongest, blue where there was none."
+        )
+    intro += "</p>"
     return intro + '<div class="gallery">' + "".join(figures) + "</div>"
 
 

@@ -32,7 +32,7 @@ import json
 import numbers
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -191,6 +191,11 @@ class Mistake:
         confidence: the probability of the predicted class.
         true_probability: the probability of the true class.
         loss: its cross-entropy ``-log(true_probability)`` (clipped as for the mean loss).
+        explanation: the Grad-CAM map of the predicted class
+            (:func:`flowerkit.models.explain.grad_cam`), a float32 ``(h, w)`` array in
+            [0, 1], when ``Classifier.evaluate`` made the report and the image file could
+            be read; else ``None``. The HTML report draws it over the thumbnail. It takes
+            no part in ``==`` and is not saved in the JSON.
 
     Example:
         >>> import numpy as np
@@ -216,6 +221,7 @@ class Mistake:
     confidence: float
     true_probability: float
     loss: float
+    explanation: NDArray[np.float32] | None = field(default=None, compare=False, repr=False)
 
 
 # --------------------------------------------------------------------------- validation

@@ -22,7 +22,7 @@ from flowerkit.images.decode import (
     resize_image,
     to_rgb_array,
 )
-from flowerkit.images.thumbnails import thumbnail
+from flowerkit.images.thumbnails import jpeg_data_uri, thumbnail
 
 __all__ = [
     "DCT_REDUCING_GAP",
@@ -34,6 +34,7 @@ __all__ = [
     "ImageInput",
     "dct_scaled",
     "decode_image",
+    "jpeg_data_uri",
     "load_image",
     "resize_decoded",
     "resize_image",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import os
 
 import numpy as np
@@ -10,7 +12,7 @@ from PIL import Image
 
 from flowerkit.images.decode import load_image
 
-__all__ = ["thumbnail"]
+__all__ = ["jpeg_data_uri", "thumbnail"]
 
 
 def thumbnail(path: str | os.PathLike[str] | None, max_side: int) -> NDArray[np.uint8] | None:
@@ -45,3 +47,21 @@ def thumbnail(path: str | os.PathLike[str] | None, max_side: int) -> NDArray[np.
         return None
     image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     return np.asarray(image, dtype=np.uint8)
+
+
+def jpeg_data_uri(pixels: NDArray[np.uint8], quality: int = 85) -> str:
+    """``pixels`` as a JPEG ``data:`` URI, to embed in a self-contained HTML page.
+
+    Args:
+        pixels: ``(H, W, 3)`` uint8 RGB.
+        quality: the JPEG quality.
+
+    Example:
+        >>> import numpy as np
+        >>> from flowerkit.images import jpeg_data_uri
+        >>> jpeg_data_uri(np.zeros((4, 4, 3), np.uint8))[:23]
+        'data:image/jpeg;base64,'
+    """
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=quality)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")

@@ -65,9 +65,22 @@ class PredictOptions(InferenceOptions):
         help="called as progress(done, total) after every batch",
         no_flag_because="the command shows progress on a terminal",
     )
+    explain: bool = option(
+        False,
+        help="attach each prediction's Grad-CAM map (where the model found its evidence)",
+        no_flag_because="the command's --explain takes the folder it writes the overlays to",
+    )
 
     _methods: ClassVar[Mapping[str, tuple[str, ...]]] = {
-        "predict": ("top_k", "batch_size", "errors", "progress", "tta", "min_confidence"),
+        "predict": (
+            "top_k",
+            "batch_size",
+            "errors",
+            "progress",
+            "tta",
+            "min_confidence",
+            "explain",
+        ),
         "predict_inputs": ("top_k", "batch_size", "errors", "progress", "min_confidence"),
     }
 
