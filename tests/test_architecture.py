@@ -46,7 +46,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("flowerkit.lite",),  # 9 (runs a .tflite export without TensorFlow)
     ("flowerkit.export",),  # 10
     ("flowerkit.classifier",),  # 11
-    ("flowerkit.cli", "flowerkit.__main__"),  # 12
+    ("flowerkit.auditing",),  # 12
+    ("flowerkit.cli", "flowerkit.__main__"),  # 13
 )
 # layers-end
 

@@ -6,7 +6,8 @@
     ├── ConfigError (ValueError)              a bad argument or option
     │   └── UnknownPresetError                no preset by that name (suggests close ones)
     ├── DatasetError (ValueError)             a folder that cannot be trained on
-    │   └── UnreadableImageError              one file that is not a usable image
+    │   ├── UnreadableImageError              one file that is not a usable image
+    │   └── PlanError                         a plan of moves refused whole (nothing moved)
     ├── NotFittedError (RuntimeError, AttributeError)
     │                                         predict/evaluate/save before fit or load
     ├── ModelFileError (OSError)              a saved model that cannot be read or written
@@ -26,6 +27,7 @@ or ``except OSError`` keeps working. All of them are importable from ``flowerkit
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "FlowerkitWarning",
     "ModelFileError",
     "NotFittedError",
+    "PlanError",
     "RecipeWarning",
     "UnknownPresetError",
     "UnreadableImageError",
@@ -78,6 +81,21 @@ class UnreadableImageError(DatasetError):
         super().__init__(message)
         self.path = None if path is None else Path(path)
         self.reason = reason
+
+
+class PlanError(DatasetError):
+    """A plan of file moves (``flowerkit audit --write-plan``, ``--apply``, ``--undo``) was
+    refused whole, before anything moved.
+
+    ``problems`` lists every problem found, each with its line in the plan where it has
+    one (an unknown file, a missing class folder, a file changed since the plan was
+    written, a target that exists, a read-only folder, ...); the message lists them all
+    and says what to do.
+    """
+
+    def __init__(self, message: str, *, problems: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.problems = tuple(problems)
 
 
 class NotFittedError(FlowerkitError, RuntimeError, AttributeError):
