@@ -39,6 +39,7 @@ PUBLIC_NAMESPACES = [
     "flowerkit.export",
     "flowerkit.prediction",
     "flowerkit.lite",
+    "flowerkit.auditing",
 ]
 
 

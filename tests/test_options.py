@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 import flowerkit as fk
+from flowerkit.auditing.api import audit
 from flowerkit.classifier import Classifier
 from flowerkit.cli import build_parser
 from flowerkit.core.options import RECIPE, Options
@@ -19,6 +20,7 @@ from flowerkit.data import load_datasets
 from flowerkit.export import export_model
 from flowerkit.lite import LiteClassifier
 from flowerkit.models import build_model
+from flowerkit.options.audit import AuditOptions
 from flowerkit.options.data import LoadOptions
 from flowerkit.options.export import QUANTIZATIONS, ExportOptions
 from flowerkit.options.inference import EvaluateOptions, PredictOptions
@@ -44,6 +46,7 @@ SIGNATURES: list[tuple[Any, type[Options], str | None, dict[str, str]]] = [
     (Classifier.evaluate, EvaluateOptions, None, {}),
     (Classifier.export, ExportOptions, None, {}),
     (export_model, ExportOptions, None, {}),
+    (audit, AuditOptions, None, {}),
 ]
 
 
@@ -99,7 +102,12 @@ def _parser(command: str) -> argparse.ArgumentParser:
 
 @pytest.mark.parametrize(
     ("command", "options"),
-    [("predict", PredictOptions), ("evaluate", EvaluateOptions), ("export", ExportOptions)],
+    [
+        ("predict", PredictOptions),
+        ("evaluate", EvaluateOptions),
+        ("export", ExportOptions),
+        ("audit", AuditOptions),
+    ],
 )
 def test_inference_and_export_flags_come_from_the_declarations(
     command: str, options: type[Options]

@@ -16,6 +16,7 @@ from flowerkit.core.runtime import apply_defaults as _apply_import_defaults
 _apply_import_defaults()
 
 if TYPE_CHECKING:
+    from flowerkit.auditing import AuditReport, audit
     from flowerkit.classifier import Classifier
     from flowerkit.core.options import RECIPE
     from flowerkit.data import DatasetReport, Datasets, check_images, image_dataset, load_datasets
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
     from flowerkit.training.distribute import make_strategy
 
 __all__ = [
+    "AuditReport",
     "BadFilesWarning",
     "Classifier",
     "ConfigError",
@@ -77,6 +79,7 @@ __all__ = [
     "UnreadableImageError",
     "VersionMismatchWarning",
     "__version__",
+    "audit",
     "augmentation_block",
     "build_model",
     "check_images",
@@ -91,6 +94,8 @@ __all__ = [
 
 #: Where each public name lives; imported on first use.
 _LAZY = {
+    "AuditReport": "flowerkit.auditing",
+    "audit": "flowerkit.auditing",
     "Classifier": "flowerkit.classifier",
     **dict.fromkeys(
         ["DatasetReport", "Datasets", "check_images", "image_dataset", "load_datasets"],

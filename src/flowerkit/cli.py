@@ -25,6 +25,7 @@ from flowerkit._version import __version__
 from flowerkit.core.options import RECIPE, Options
 from flowerkit.core.runtime import tune_for_training
 from flowerkit.exceptions import ConfigError, FlowerkitError
+from flowerkit.options.audit import AuditOptions
 from flowerkit.options.data import LoadOptions
 from flowerkit.options.export import ExportOptions
 from flowerkit.options.inference import EvaluateOptions, PredictOptions
@@ -42,6 +43,13 @@ _EPILOGS = {
     "check": """examples:
   flowerkit check photos/
   flowerkit check photos/ --json > report.json""",
+    "audit": """examples:
+  flowerkit audit photos/ --report audit.html        (label errors, copies, leaks, outliers)
+  flowerkit audit photos/ --model flowers.keras --json > audit.json
+  flowerkit audit photos/ --write-plan plan.csv      (suggested moves, for you to edit)
+  flowerkit audit photos/ --apply plan.csv           (dry run: what would move)
+  flowerkit audit photos/ --apply plan.csv --yes     (move; prints the log to undo with)
+  flowerkit audit --undo photos.audit-20261207T101500Z.jsonl""",
     "train": """examples:
   flowerkit train photos/ --out flowers.keras        (mobilenet_v2 from ImageNet weights)
   flowerkit train photos/ --out flowers.keras --offline       (no download: compact if need be)
@@ -172,6 +180,78 @@ def _cmd_check(args: argparse.Namespace) -> int:
     else:
         _out(args, report.to_text(verbose=args.verbose))
     return EXIT_OK if report.usable else EXIT_FAILURE
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from flowerkit import auditing as fa
+
+    if args.undo is not None:
+        if args.directory is not None or args.apply is not None:
+            raise ConfigError("--undo LOG takes no folder and no --apply: the log names both")
+        restored = fa.undo(args.undo)
+        if args.json:
+            print(json.dumps({"restored": [str(m.source) for m in restored]}))
+        else:
+            _out(args, f"restored {len(restored)} files; the folder is as before the apply")
+        return EXIT_OK
+    if args.directory is None:
+        raise ConfigError("give the folder to audit (or --undo LOG)")
+    if args.apply is not None:
+        result = fa.apply_plan(
+            args.apply, args.directory, yes=args.yes, quarantine=args.quarantine, log=args.log
+        )
+        if args.json:
+            print(json.dumps(result.to_dict(), indent=2))
+        else:
+            _out(args, result.summary())
+        return EXIT_OK
+    if args.yes or args.log is not None:
+        raise ConfigError("--yes and --log go with --apply PLAN")
+    report = fa.audit(
+        args.directory,
+        model=args.model,
+        **_given(args, AuditOptions),
+        progress=_progress_line(args, "embedding"),
+    )
+    written: dict[str, str] = {}
+    if args.report is not None:
+        written["report_html"] = str(report.write_html(args.report))
+    if args.write_plan is not None:
+        plan = fa.write_plan(
+            report.plan(), args.write_plan, args.directory, quarantine=args.quarantine
+        )
+        written["plan"] = str(plan)
+    if args.json:
+        print(json.dumps({**report.to_dict(), **written}, indent=2))
+    else:
+        _out(args, report.to_text())
+        for what, path in written.items():
+            _out(args, f"{what.replace('_', ' ')}: {path}")
+    return EXIT_OK
+
+
+def _add_audit_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("directory", nargs="?", help="folder with one sub-folder per class")
+    p.add_argument(
+        "--model",
+        metavar="M",
+        help="a model trained on the folder: its features, and its accuracy with and "
+        "without the leaked photos (default: the ImageNet backbone's features)",
+    )
+    p.add_argument("--report", metavar="HTML", help="write the gallery of findings here")
+    _add_offline(p, "the audit needs --model or --weights")
+    _add_options(p, AuditOptions)
+    act = p.add_argument_group("acting on the findings (nothing is ever deleted)")
+    act.add_argument("--write-plan", metavar="CSV", help="write the suggested moves, to edit")
+    act.add_argument("--apply", metavar="CSV", help="perform a plan (a dry run without --yes)")
+    act.add_argument("--yes", action="store_true", help="with --apply: move the files")
+    act.add_argument("--log", metavar="FILE", help="with --apply: where to log the moves")
+    act.add_argument(
+        "--quarantine",
+        metavar="DIR",
+        help="where set-aside files go (default: DIR.quarantine next to the folder)",
+    )
+    act.add_argument("--undo", metavar="LOG", help="put back every file an --apply moved")
 
 
 @dataclass(frozen=True)
@@ -742,12 +822,16 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_offline(group: Any) -> None:
+def _add_offline(group: Any, without: str = "") -> None:
     group.add_argument(
         "--offline",
         action="store_true",
         help="never download pretrained weights (as $FLOWERKIT_OFFLINE=1): without a local "
-        "copy the default preset is compact, and --preset mobilenet_v2 stops with an error",
+        "copy "
+        + (
+            without
+            or "the default preset is compact, and --preset mobilenet_v2 stops with an error"
+        ),
     )
 
 
@@ -814,6 +898,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("check", "check every image in a folder of class sub-folders", _cmd_check)
     p.add_argument("directory", help="folder with one sub-folder per class")
+    _add_audit_arguments(
+        add(
+            "audit",
+            "find likely label errors, near-duplicates, leaks and outliers in a folder",
+            _cmd_audit,
+        )
+    )
 
     _add_train_arguments(add("train", "train a classifier on a folder and save it", _cmd_train))
 
