@@ -1,6 +1,6 @@
-"""Acting on an audit with nothing lost (flowerkit.auditing.moves): plans are written, read and
-refused whole; an apply moves exactly the plan, logs every move and is undone byte for
-byte, even after it was interrupted."""
+"""Acting on an audit with nothing lost (flowerkit.auditing.plans and .moves): plans are
+written, read and refused whole; an apply moves exactly the plan, logs every move and is
+undone byte for byte, even after it was interrupted."""
 
 from __future__ import annotations
 
@@ -19,15 +19,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import flowerkit
-from flowerkit.auditing.moves import (
+from flowerkit.auditing.moves import ApplyResult, apply_plan, undo
+from flowerkit.auditing.plans import (
     PLAN_COLUMNS,
-    ApplyResult,
     Move,
-    apply_plan,
     check_plan,
     default_quarantine,
     read_plan,
-    undo,
     write_plan,
 )
 from flowerkit.exceptions import DatasetError, PlanError
@@ -775,7 +773,7 @@ def test_any_plan_applied_then_undone_leaves_the_folder_as_it_was(
 
 def test_importing_the_moves_does_not_import_tensorflow() -> None:
     code = (
-        "import sys, flowerkit.auditing.moves\n"
+        "import sys, flowerkit.auditing.plans, flowerkit.auditing.moves\n"
         "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

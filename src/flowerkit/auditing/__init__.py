@@ -1,6 +1,7 @@
 """Auditing a data folder: what is wrong with the data itself (likely label errors,
 near-duplicates and leaks across the split, outliers, class balance), and acting on it
-with nothing lost (:mod:`flowerkit.auditing.moves`).
+with nothing lost (a plan of moves, :mod:`flowerkit.auditing.plans`, applied and undone
+by :mod:`flowerkit.auditing.moves`).
 
 Needs the optional packages of ``pip install "flowerkit[audit]"`` (scikit-learn,
 cleanlab, faiss-cpu); importing this package does not import them, nor TensorFlow.
@@ -10,16 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from flowerkit.auditing.moves import (
-    ApplyResult,
-    FileMove,
-    Move,
-    apply_plan,
-    check_plan,
-    read_plan,
-    undo,
-    write_plan,
-)
+from flowerkit.auditing.moves import ApplyResult, apply_plan, undo
+from flowerkit.auditing.plans import FileMove, Move, check_plan, read_plan, write_plan
 from flowerkit.auditing.report import (
     AuditReport,
     LabelIssue,

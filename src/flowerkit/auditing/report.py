@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flowerkit.auditing.moves import Move
+from flowerkit.auditing.plans import Move
 
 __all__ = ["AuditReport", "LabelIssue", "LeakEffect", "NearDuplicateGroup", "Outlier"]
 

@@ -24,7 +24,6 @@ from flowerkit.evaluation.report import register_renderer
 from flowerkit.exceptions import ConfigError
 
 if TYPE_CHECKING:
-
     from flowerkit.evaluation.report import EvaluationReport, Mistake
 
 __all__: list[str] = []  # private module
