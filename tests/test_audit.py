@@ -142,10 +142,10 @@ def test_json_names_files_by_the_folder_as_given(
     assert out["outliers"][0]["file"] == "photos/red/no_colour.png"
 
 
-def test_a_second_audit_of_an_unchanged_folder_runs_no_network(
+def test_a_second_audit_of_an_unchanged_folder_runs_no_network_and_no_fit(
     planted: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from flowerkit.auditing import embeddings
+    from flowerkit.auditing import embeddings, labels
 
     first = fk.audit(planted["root"], planted["model"], seed=1, cache=tmp_path)
 
@@ -153,6 +153,7 @@ def test_a_second_audit_of_an_unchanged_folder_runs_no_network(
         raise AssertionError("embedded again")
 
     monkeypatch.setattr(embeddings, "_compute", refuse)
+    monkeypatch.setattr(labels, "check_labels", refuse)  # the cross-validation is kept too
     again = fk.audit(planted["root"], planted["model"], seed=1, cache=tmp_path)
     assert again.to_dict() | {"seconds": 0} == first.to_dict() | {"seconds": 0}
 

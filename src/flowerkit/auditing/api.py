@@ -12,7 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from flowerkit.auditing import duplicates, labels, outliers
-from flowerkit.auditing.embeddings import classifier_embedder, default_embedder, embed
+from flowerkit.auditing.embeddings import cache_folder, classifier_embedder, default_embedder, embed
 from flowerkit.auditing.extras import require
 from flowerkit.auditing.neighbours import nearest, unit_rows
 from flowerkit.auditing.report import (
@@ -88,8 +88,9 @@ def _label_issues(
     paths: Sequence[Path],
     x: NDArray[np.float32],
     seed: int | None,
+    cache: Path | None,
 ) -> tuple[list[LabelIssue], list[str]]:
-    check = labels.check_labels(x, folder.labels, len(names), seed)
+    check = labels.check_labels_cached(x, folder.labels, len(names), seed, cache)
     if isinstance(check, str):
         return [], [check]
     issues = []
@@ -276,7 +277,7 @@ def audit(
     paths = [folder.shown / Path(f.key) for f in folder.files]
     x = unit_rows(seen.features)
     near, _ = nearest(x, options.neighbours)
-    issues, notes = _label_issues(folder, names, paths, x, options.seed)
+    issues, notes = _label_issues(folder, names, paths, x, options.seed, cache_folder(cache))
     groups = _groups(folder, names, paths, seen.thumbs, near)
     counts = {n: int((folder.labels == c).sum()) for c, n in enumerate(names)}
     classes = None if classifier is None else tuple(classifier.class_names)

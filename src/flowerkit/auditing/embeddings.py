@@ -16,7 +16,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -33,30 +33,46 @@ if TYPE_CHECKING:
     from flowerkit.classifier import Classifier
     from flowerkit.data import ImageFile
 
-__all__ = ["Embedder", "Embeddings", "classifier_embedder", "default_embedder", "embed"]
+__all__ = [
+    "Embedder",
+    "Embeddings",
+    "cache_folder",
+    "classifier_embedder",
+    "default_embedder",
+    "embed",
+]
 
 _log = logging.getLogger("flowerkit.auditing")
 _FORMAT = 1
 
 
-@dataclass(frozen=True)
+@dataclass
 class Embedder:
-    """A network that maps photos to feature vectors (and class scores).
+    """A network that maps photos to feature vectors (and class scores), built only when
+    a photo is not in the cache.
 
     Attributes:
-        model: takes ``uint8`` images at ``image_size`` and returns ``[features,
-            logits]`` (``logits`` only when ``has_logits``).
+        build: makes the network: it takes ``uint8`` images at ``image_size`` and returns
+            ``[features, logits]`` (``logits`` only when ``has_logits``).
         image_size: the ``(height, width)`` it takes.
         fingerprint: changes whenever its weights or size do (the cache key).
         description: one line for people.
         has_logits: whether it also gives the class scores of a trained classifier.
     """
 
-    model: keras.Model
+    build: Callable[[], keras.Model]
     image_size: tuple[int, int]
     fingerprint: str
     description: str
     has_logits: bool
+    _model: Any = field(default=None, init=False, repr=False)
+
+    @property
+    def model(self) -> keras.Model:
+        """The network, built on first use."""
+        if self._model is None:
+            self._model = self.build()
+        return self._model
 
 
 class Embeddings(NamedTuple):
@@ -98,7 +114,7 @@ def classifier_embedder(classifier: Classifier) -> Embedder:
     for weight in classifier.model.weights:
         digest.update(np.ascontiguousarray(weight.numpy()).tobytes())
     return Embedder(
-        _two_outputs(classifier.model, with_logits=True),
+        lambda: _two_outputs(classifier.model, with_logits=True),
         classifier.image_size,
         "model-" + digest.hexdigest()[:32],
         f"the given model ({classifier.model.name}, {classifier.image_size[0]}x"
@@ -117,7 +133,7 @@ def default_embedder(
         ~flowerkit.ConfigError: the weights cannot be had; the message says what the
             audit needs.
     """
-    from flowerkit.models import build_model
+    from flowerkit.models import build_model, get_preset
     from flowerkit.models.local_weights import sha256_of
     from flowerkit.models.weights import TRANSFER_PRESET, default_preset
 
@@ -130,10 +146,16 @@ def default_embedder(
             "FILE / weights=...), or fetch them once with 'flowerkit weights --fetch'."
         )
     path = str(choice.options["weights"])
-    model = build_model(2, preset=TRANSFER_PRESET, augmentation=False, dropout=0.0, weights=path)
-    size = (int(model.input_shape[1]), int(model.input_shape[2]))
+    size = get_preset(TRANSFER_PRESET).image_size
+
+    def build() -> keras.Model:
+        model = build_model(
+            2, preset=TRANSFER_PRESET, augmentation=False, dropout=0.0, weights=path
+        )
+        return _two_outputs(model, with_logits=False)
+
     return Embedder(
-        _two_outputs(model, with_logits=False),
+        build,
         size,
         f"{TRANSFER_PRESET}-{sha256_of(path)[:24]}-{size[0]}x{size[1]}",
         f"{TRANSFER_PRESET}'s ImageNet features ({size[0]}x{size[1]}, {choice.reason})",
@@ -141,11 +163,17 @@ def default_embedder(
     )
 
 
-def _cache_file(cache: bool | str | os.PathLike[str], embedder: Embedder) -> Path | None:
+def cache_folder(cache: bool | str | os.PathLike[str]) -> Path | None:
+    """Where the audit keeps what it computed: ``<cache>/audit`` for ``True``, the given
+    folder, or ``None`` for ``False``."""
     if cache is False:
         return None
-    folder = default_cache_dir() / "audit" if cache is True else Path(cache)
-    return folder / f"{embedder.fingerprint}.npz"
+    return default_cache_dir() / "audit" if cache is True else Path(cache)
+
+
+def _cache_file(cache: bool | str | os.PathLike[str], embedder: Embedder) -> Path | None:
+    folder = cache_folder(cache)
+    return None if folder is None else folder / f"{embedder.fingerprint}.npz"
 
 
 def _load(path: Path | None) -> dict[str, tuple[Any, ...]]:

@@ -12,13 +12,17 @@ cleanlab's other rules and a trained model's top losses).
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import os
 import warnings
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["FOLDS", "LabelCheck", "check_labels"]
+__all__ = ["FOLDS", "LabelCheck", "check_labels", "check_labels_cached"]
 
 #: Folds of the cross-validation (fewer when the smallest class has fewer photos).
 FOLDS = 5
@@ -66,3 +70,36 @@ def check_labels(
         flagged = cleanlab.filter.find_label_issues(labels, probs, filter_by="low_self_confidence")
     scores = 1.0 - probs[np.arange(len(labels)), labels]
     return LabelCheck(probs, np.asarray(flagged, dtype=bool), scores)
+
+
+def _key(features: NDArray[np.float32], labels: NDArray[np.int64], seed: int | None) -> str:
+    import cleanlab
+    import sklearn
+
+    digest = hashlib.sha256(np.ascontiguousarray(features).tobytes())
+    digest.update(np.ascontiguousarray(labels).tobytes())
+    digest.update(f"{seed}/{FOLDS}/{_C}/{sklearn.__version__}/{cleanlab.__version__}".encode())
+    return digest.hexdigest()[:32]
+
+
+def check_labels_cached(
+    features: NDArray[np.float32],
+    labels: NDArray[np.int64],
+    num_classes: int,
+    seed: int | None,
+    folder: Path | None,
+) -> LabelCheck | str:
+    """:func:`check_labels`, kept in ``folder`` (when given) under a digest of the
+    features, labels and settings: an unchanged folder is not cross-validated again."""
+    path = None if folder is None else folder / f"labels-{_key(features, labels, seed)}.npz"
+    if path is not None and path.is_file():
+        with contextlib.suppress(OSError, ValueError, KeyError), np.load(path) as saved:
+            return LabelCheck(saved["probabilities"], saved["flagged"], saved["scores"])
+    check = check_labels(features, labels, num_classes, seed)
+    if path is not None and not isinstance(check, str):
+        with contextlib.suppress(OSError):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_name(f".{path.name}.{os.getpid()}.npz")
+            np.savez(temporary, **check._asdict())
+            os.replace(temporary, path)
+    return check
