@@ -265,3 +265,29 @@ def test_datasets_are_audited_with_their_own_split(planted: dict[str, Any], tmp_
         for file, split in zip(group.files, group.splits, strict=True):
             assert (split == "validation") == (file in validation)
     assert report.num_images == len(data.train_files) + len(data.validation_files)
+
+
+def test_the_default_features_come_from_the_imagenet_backbone(
+    planted: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The backbone, built on first use (eagerly, outside the traced function): here with
+    random weights from a file of their own, as CI has no ImageNet weights."""
+    from flowerkit.auditing import embeddings
+
+    backbone = fk.build_model(2, preset="mobilenet_v2", weights=None, image_size=96)
+    weights = tmp_path / "backbone.weights.h5"
+    backbone.get_layer("backbone").save_weights(weights)
+    built: list[int] = []
+    original = embeddings.Embedder.model.fget
+
+    def counted(self: Any) -> Any:
+        built.append(1)
+        return original(self)
+
+    monkeypatch.setattr(embeddings.Embedder, "model", property(counted))
+    report = fk.audit(planted["root"], weights=weights, seed=1, cache=tmp_path / "cache")
+    assert report.features.startswith("mobilenet_v2's ImageNet features (160x160")
+    assert report.num_images == 66 and built
+    built.clear()
+    fk.audit(planted["root"], weights=weights, seed=1, cache=tmp_path / "cache")
+    assert not built  # all cached: the network is not even built

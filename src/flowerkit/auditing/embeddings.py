@@ -231,7 +231,8 @@ def _compute(
 
     from flowerkit.images.inputs import decode_batches
 
-    run = tf.function(lambda x: embedder.model(x, training=False), reduce_retracing=True)
+    model = embedder.model  # built here, eagerly: not inside the traced function
+    run = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
     items = [(str(f.path), f.path) for f in files]
     rows: dict[str, tuple[Any, ...]] = {}
     done = 0
