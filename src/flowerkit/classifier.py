@@ -946,7 +946,7 @@ class Classifier:
             >>> result = clf.export("flowers-f16.tflite", "tflite", quantization="float16")
             >>> print(result)
             flowers-f16.tflite (tflite float16, ... MB): float16 max_abs_diff ...
-            (limit 0.02); float16 top1_agreement 1
+            (limit 0.02); float16 top1_agreement 1; metadata mismatched 0 (limit 0)
             >>> result.path.is_file(), result.quantization
             (True, 'float16')
         """

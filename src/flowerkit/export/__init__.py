@@ -7,6 +7,8 @@
   format module ends with;
 * :mod:`flowerkit.export.saved_model`: the two serving signatures;
 * :mod:`flowerkit.export.tflite`: conversion and the four quantizations;
+* :mod:`flowerkit.export.tflite_metadata`: the standard TFLite metadata (labels,
+  normalisation) that MediaPipe Tasks and the LiteRT support libraries read;
 * :mod:`flowerkit.export.onnx_model`: the ONNX file;
 * :mod:`flowerkit.export.graph_decode`: decoding encoded images in the graph;
 * :mod:`flowerkit.export.checks`: the figures an export is verified by;

@@ -19,8 +19,10 @@ class Check:
     Attributes:
         name: what was checked (a signature, a format, ``"validation"``...).
         metric: ``"max_abs_diff"`` (probabilities against the Keras model's),
-            ``"top1_agreement"`` (share of images given the same label) or
-            ``"accuracy_drop"`` (the Keras model's validation accuracy minus the export's).
+            ``"top1_agreement"`` (share of images given the same label),
+            ``"accuracy_drop"`` (the Keras model's validation accuracy minus the export's) or
+            ``"mismatched"`` (a ``.tflite`` file's metadata: how many of its labels,
+            normalisation and packed files differ from what was exported).
         value: the figure.
         limit: the largest value that passes (the smallest, for ``top1_agreement``), or
             ``None`` for a figure that is only reported.

@@ -17,19 +17,20 @@ preset converts to a 9 KB file that outputs NaN). The four quantizations:
     weights and activations int8, calibrated on a representative sample of the
     training images; the input is uint8 pixels, the output float32 probabilities.
 
-The class names travel inside the file as a zip archive appended to the flatbuffer
-(``labels.txt`` and ``flowerkit.json``; see :mod:`flowerkit.lite`), the way TFLite
-metadata packs its associated files. The TFLite metadata flatbuffer itself
-(``TFLITE_METADATA``, written by ``tflite-support``) is not written: ``tflite-support``
-0.4.4, its last release (2023), requires ``protobuf<4`` and TensorFlow 2.21
-``protobuf>=6.31.1``: the two cannot be installed together.
+Every file carries the standard TFLite model metadata (``TFLITE_METADATA``) of an image
+classifier, the way MediaPipe Model Maker writes it, so MediaPipe Tasks' ``ImageClassifier``
+and the LiteRT support libraries read its labels and input normalisation: see
+:mod:`flowerkit.export.tflite_metadata`. The class names travel inside the file as a zip
+archive of stored entries appended to the flatbuffer (``labels.txt``, which the metadata
+names, and ``flowerkit.json``; see :mod:`flowerkit.lite`). The metadata is read back
+after writing: a file whose metadata does not parse, or names other labels, is an
+:class:`~flowerkit.ExportError`, and the ``metadata`` check reports it.
 """
 
 from __future__ import annotations
 
 import re
-import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,21 +38,33 @@ import numpy as np
 from numpy.typing import NDArray
 
 from flowerkit.data import Datasets, labelled_batches
-from flowerkit.exceptions import ConfigError, ExportError
+from flowerkit.exceptions import ConfigError, ExportError, ModelFileError
 from flowerkit.export.checks import Check, agreement, max_abs_diff
 from flowerkit.export.formats import Exporter, ExportJob
 from flowerkit.export.source import ExportSource
+from flowerkit.export.tflite_metadata import (
+    NORMALIZATION_MEAN,
+    NORMALIZATION_STD,
+    read_metadata_summary,
+    write_metadata,
+)
 from flowerkit.lite import (
-    LABELS_NAME,
     METADATA_NAME,
     LiteClassifier,
     Quantization,
-    labels_text,
     require_interpreter,
 )
 from flowerkit.options.export import QUANTIZATIONS as _QUANTIZATIONS
 
-__all__ = ["EXPORTER", "QUANTIZATIONS", "TOLERANCES", "convert", "verify", "write"]
+__all__ = [
+    "EXPORTER",
+    "QUANTIZATIONS",
+    "TOLERANCES",
+    "convert",
+    "metadata_mismatches",
+    "verify",
+    "write",
+]
 
 #: The quantizations, smallest file last.
 QUANTIZATIONS: tuple[Quantization, ...] = _QUANTIZATIONS  # declared in flowerkit.options
@@ -155,14 +168,103 @@ def convert(
         ) from exc
 
 
+def _general_info(document: dict[str, Any]) -> dict[str, str]:
+    """The metadata's name, description, version, author and licence for an export
+    described by its ``flowerkit.json`` ``document``."""
+    preset = document.get("preset")
+    names = [str(name) for name in document["class_names"]]
+    height, width = document["image_size"]
+    shown = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
+    version = dict(document.get("versions") or {}).get("flowerkit")
+    exporter = f"flowerkit {version}" if version else "flowerkit"
+    quantization = document.get("quantization", "float32")
+    return {
+        "name": f"flowerkit {preset} image classifier" if preset else "flowerkit image classifier",
+        "description": (
+            f"Classifies a photo as one of {len(names)} classes ({shown}): RGB pixels "
+            f"0..255 at {width}x{height} in, class probabilities out. Exported by "
+            f"{exporter} ({quantization}); flowerkit.json says how photos are decoded."
+        ),
+        "version": str(document.get("exported_at", "")),
+        "author": "flowerkit",
+        "licence": "",  # a trained model's licence is its owner's to state
+    }
+
+
+def metadata_mismatches(path: Path, names: Sequence[str]) -> list[str]:
+    """What the ``TFLITE_METADATA`` of the file at ``path`` gets wrong.
+
+    Args:
+        path: a ``.tflite`` file written by :func:`write`.
+        names: the class names, in output order.
+
+    Returns:
+        One sentence per mismatch (empty when the file is right): labels other than
+        ``names`` or in another order, a normalisation other than mean 0 and std 1, a
+        compressed zip entry (MediaPipe refuses it) or no ``flowerkit.json``.
+
+    Raises:
+        ~flowerkit.ModelFileError: the metadata does not parse.
+
+    Example:
+        >>> from pathlib import Path
+        >>> from flowerkit.export.tflite import metadata_mismatches
+        >>> metadata_mismatches(Path("flowers.tflite"), ["daisy", "roses", "tulips"])
+        []
+        >>> metadata_mismatches(Path("flowers.tflite"), ["roses", "daisy", "tulips"])
+        ["its labels ['daisy', 'roses', 'tulips'] are not the class names ['roses',
+        'daisy', 'tulips']"]
+    """
+    summary = read_metadata_summary(path)
+    found: list[str] = []
+    if summary.labels != tuple(names):
+        found.append(f"its labels {list(summary.labels)} are not the class names {list(names)}")
+    if (summary.mean, summary.std) != (NORMALIZATION_MEAN, NORMALIZATION_STD):
+        found.append(f"its normalisation is mean {summary.mean} std {summary.std}")
+    if not summary.stored:
+        found.append("its zip has compressed entries, which MediaPipe refuses")
+    if METADATA_NAME not in summary.files:
+        found.append(f"it has no {METADATA_NAME}")
+    return found
+
+
 def write(flatbuffer: bytes, target: Path, document: dict[str, Any], names: list[str]) -> None:
-    """Write the flatbuffer and append the labels and metadata as a zip archive."""
+    """Write the flatbuffer with its ``TFLITE_METADATA``, then the labels and
+    ``flowerkit.json`` as a zip of stored entries, and read the metadata back.
+
+    Args:
+        flatbuffer: the converter's output.
+        target: the file to write.
+        document: the ``flowerkit.json`` document.
+        names: the class names, in output order.
+
+    Raises:
+        ~flowerkit.ExportError: the metadata does not read back, or not as written.
+    """
     import json
 
-    target.write_bytes(flatbuffer)
-    with zipfile.ZipFile(target, "a", compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr(LABELS_NAME, labels_text(names))
-        archive.writestr(METADATA_NAME, json.dumps(document, indent=2))
+    height, width = document["image_size"]
+    data = write_metadata(
+        flatbuffer,
+        class_names=names,
+        image_size=(int(height), int(width)),
+        flowerkit_json=json.dumps(document, indent=2).encode("utf-8"),
+        **_general_info(document),
+    )
+    target.write_bytes(data)
+    try:
+        mismatches = metadata_mismatches(target, names)
+    except ModelFileError as exc:
+        raise ExportError(
+            f"The .tflite file's TFLite metadata does not read back, so nothing was written: {exc}",
+            format="tflite",
+        ) from exc
+    if mismatches:
+        raise ExportError(
+            "The .tflite file's TFLite metadata does not read back as written, so nothing "
+            f"was written: {'; '.join(mismatches)}.",
+            format="tflite",
+        )
 
 
 def verify(
@@ -175,10 +277,14 @@ def verify(
 ) -> list[Check]:
     """Reload ``target`` with the LiteRT interpreter and compare it with the Keras model:
     probabilities on ``sample`` (float formats), label agreement, and the validation
-    accuracy change when ``validation`` images and labels are given."""
+    accuracy change when ``validation`` images and labels are given; then the
+    ``metadata`` check: the number of :func:`metadata_mismatches` (limit 0)."""
+    metadata = Check(
+        "metadata", "mismatched", float(len(metadata_mismatches(target, source.class_names))), 0.0
+    )
     lite = LiteClassifier(target)
     if lite.class_names != source.class_names:
-        return [Check("labels", "mismatched", 1.0, 0.0)]
+        return [Check("labels", "mismatched", 1.0, 0.0), metadata]
     ours, reference = lite.predict_proba(sample), source.reference(sample)
     tolerance = TOLERANCES[quantization]
     checks = [
@@ -206,7 +312,7 @@ def verify(
                 ),
             )
         )
-    return checks
+    return [*checks, metadata]
 
 
 def _labelled(
