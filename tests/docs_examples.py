@@ -161,3 +161,14 @@ def make_example_folder(root: Path) -> Path:
         write_photo(root / "new_photos" / f"new_{name}.jpg", colour, seed=5000 + c)
     write_photo(root / "my_rose.jpg", CLASSES["roses"], seed=9999)
     return root
+
+
+def tested_example(page: str, name: str) -> str:
+    """The code block under ``.. tested-example: NAME`` in ``docs/PAGE``, dedented."""
+    import textwrap
+
+    text = (DOCS / page).read_text(encoding="utf-8")
+    pattern = rf"\.\. tested-example: {name}\n\n\.\. code-block:: python\n\n((?:    .*\n|\n)+)"
+    match = re.search(pattern, text)
+    assert match, f"docs/{page} lost its tested example {name!r}"
+    return textwrap.dedent(match.group(1))

@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
 import subprocess
 import sys
 import textwrap
@@ -20,22 +19,11 @@ import pytest
 from PIL import Image
 
 import flowerkit as fk
+from docs_examples import tested_example
 from flowerkit.export import tflite as tflite_module
 from flowerkit.lite import LiteClassifier, read_metadata
 
 pytest.importorskip("ai_edge_litert")
-
-
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "export.rst"
-
-
-def _docs_example(name: str) -> str:
-    """The code block under ``.. tested-example: NAME`` in docs/export.rst, dedented."""
-    text = DOCS.read_text(encoding="utf-8")
-    pattern = rf"\.\. tested-example: {name}\n\n\.\. code-block:: python\n\n((?:    .*\n|\n)+)"
-    match = re.search(pattern, text)
-    assert match, f"docs/export.rst lost its tested example {name!r}"
-    return textwrap.dedent(match.group(1))
 
 
 def _leftovers(folder: Path) -> list[str]:
@@ -90,7 +78,7 @@ def test_saved_model_served_by_plain_tensorflow(exports: dict[str, Any]) -> None
     expected = clf.predict(photo)[0]
     proc = _run(
         f"saved_model_dir = {str(exports['saved'].path)!r}\nphoto = {str(photo)!r}\n"
-        + _docs_example("serve-savedmodel")
+        + tested_example("export.rst", "serve-savedmodel")
         + "import sys\nassert 'flowerkit' not in sys.modules\n"
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -230,7 +218,7 @@ def test_tflite_classified_by_bare_litert(
     expected = clf.predict(photo)[0]
     proc = _run(
         f"tflite_path = {str(path)!r}\nphoto = {str(photo)!r}\n"
-        + _docs_example("bare-litert")
+        + tested_example("export.rst", "bare-litert")
         + "import sys\nassert 'flowerkit' not in sys.modules\n"
         + "assert 'tensorflow' not in sys.modules\n"
     )

@@ -7,10 +7,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import re
 import subprocess
 import sys
-import textwrap
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ import numpy as np
 import pytest
 
 import flowerkit as fk
+from docs_examples import tested_example
 from flowerkit.export import ExportSource, export_model, tflite_metadata
 from flowerkit.export import tflite as tflite_module
 from flowerkit.export.tflite_metadata import read_metadata_summary, write_metadata
@@ -249,16 +248,6 @@ def test_the_metadata_check_counts_mismatches(exported: dict[str, Any], tmp_path
 
 
 # --------------------------------------------------------------------------- MediaPipe itself
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "export.rst"
-
-
-def _docs_example(name: str) -> str:
-    """The code block under ``.. tested-example: NAME`` in docs/export.rst, dedented."""
-    text = DOCS.read_text(encoding="utf-8")
-    pattern = rf"\.\. tested-example: {name}\n\n\.\. code-block:: python\n\n((?:    .*\n|\n)+)"
-    match = re.search(pattern, text)
-    assert match, f"docs/export.rst lost its tested example {name!r}"
-    return textwrap.dedent(match.group(1))
 
 
 def _mediapipe_python() -> str | None:
@@ -326,7 +315,7 @@ def test_mediapipe_image_classifier_reads_the_export(trained: Any, tmp_path: Pat
     docs = _run(
         python,
         f"tflite_path = {models['float32']!r}\nphoto = {images[0]!r}\n"
-        + _docs_example("mediapipe"),
+        + tested_example("export.rst", "mediapipe"),
     )
     label, confidence = docs.stdout.split()[-2:]
     assert label == expected[0].label
