@@ -665,7 +665,8 @@ def _outlier_section(
         [name, *np.quantile(view.outlier_scores[m], QUANTILES).tolist()]
         for name, m in (("planted", mask), ("not planted", ~mask))
     ]
-    limit = f"Outlier scores (flagged above q3 + 3 IQR = {view.outlier_limit:.4f}):"
+    spreads = _module("outliers").SPREADS
+    limit = f"Outlier scores (flagged above q3 + {spreads} IQR = {view.outlier_limit:.4f}):"
     quantile_table = _table(("photos", "min", "p10", "median", "p90", "max"), quantiles)
     limits = _limit_rows(view.outlier_scores, mask)
     knn = _limit_rows(1.0 - view.near_sims.mean(axis=1), mask)
