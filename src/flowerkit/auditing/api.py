@@ -22,6 +22,7 @@ from flowerkit.auditing.report import (
     NearDuplicateGroup,
     Outlier,
 )
+from flowerkit.exceptions import ConfigError
 from flowerkit.options.audit import AuditOptions
 
 if TYPE_CHECKING:
@@ -49,7 +50,10 @@ def _folder(source: str | os.PathLike[str] | Datasets, options: AuditOptions) ->
 
     if isinstance(source, Datasets):
         if source.report is None:
-            raise TypeError("audit() needs Datasets made by load_datasets (they carry a report)")
+            raise ConfigError(
+                "audit() needs Datasets made by load_datasets (they carry the check's "
+                "report); pass the folder instead"
+            )
         report, shown = source.report, source.report.directory
         side = {p: "train" for p in source.train_files}
         side.update({p: "validation" for p in source.validation_files})
