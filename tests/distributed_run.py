@@ -1,10 +1,11 @@
 """Run by test_distribute.py in a fresh process: the CPU split into two logical devices.
 
-    python distributed_run.py FOLDER OUT PRESET...
+    python distributed_run.py FOLDER OUT [PRESET...]
 
 Prints one JSON line: the loss curve of the same seeded run on one device and on two
-replicas, and what training the presets (built-in ones, or the tiny stand-ins of
-tests/tiny_presets.py) with every ``fit`` option under two replicas gave.
+replicas, data sizes that leave a replica a batch of one, and (when presets are named:
+built-in ones, or the tiny stand-ins of tests/tiny_presets.py) what training them with
+every ``fit`` option under two replicas gave.
 """
 
 from __future__ import annotations
@@ -186,10 +187,8 @@ def uneven(out: Path, strategy: tf.distribute.Strategy) -> dict[str, Any]:
 
 if __name__ == "__main__":
     folder, out = sys.argv[1], Path(sys.argv[2])
-    presets = sys.argv[3:]
-    result = {
-        "curve": curve(folder, TWO),
-        "options": options(folder, out, TWO, presets),
-        "uneven": uneven(out, TWO),
-    }
+    presets = sys.argv[3:]  # none: the loss curve and the uneven sizes only
+    result = {"curve": curve(folder, TWO), "uneven": uneven(out, TWO)}
+    if presets:
+        result["options"] = options(folder, out, TWO, presets)
     print(json.dumps(result))

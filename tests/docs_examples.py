@@ -163,7 +163,7 @@ def make_example_folder(root: Path) -> Path:
     return root
 
 
-def tested_example(page: str, name: str) -> str:
+def example_block(page: str, name: str) -> str:
     """The code block under ``.. tested-example: NAME`` in ``docs/PAGE``, dedented."""
     import textwrap
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from conftest import MakeFolder
 from flowerkit import Classifier
@@ -58,6 +59,7 @@ def test_two_processes_checking_one_folder_share_the_cache(
     assert decoded == []  # every result came from the cache the two processes wrote
 
 
+@pytest.mark.slow  # two trainings in two processes: ~15 s
 def test_two_trainings_at_once_do_not_interfere(make_folder: MakeFolder, tmp_path: Path) -> None:
     folder = make_folder(per_class=10)
     cache = tmp_path / "cache"

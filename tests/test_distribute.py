@@ -169,11 +169,10 @@ def _two_devices(folder: Path, out: Path, *presets: str) -> dict[str, Any]:
 def two_devices(
     make_folder: MakeFolder, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Any]:
-    """The default run: the tutorial preset, and mobilenet_v2's recipe on a tiny backbone
-    for the fine-tuning options (every built-in preset under two replicas: the slow test
-    below)."""
+    """The default run: the loss curve and the uneven sizes (every fit option under two
+    replicas: the slow tests below; the multi-worker run covers them in the default run)."""
     out = tmp_path_factory.mktemp("two-devices")
-    return _two_devices(make_folder(per_class=16), out, "tutorial", TINY_TRANSFER)
+    return _two_devices(make_folder(per_class=16), out)
 
 
 def test_two_replicas_follow_the_one_device_loss_curve(two_devices: dict[str, Any]) -> None:
@@ -185,10 +184,12 @@ def test_two_replicas_follow_the_one_device_loss_curve(two_devices: dict[str, An
     np.testing.assert_allclose(two, one, rtol=1e-3)  # summation order differs
 
 
+@pytest.mark.slow  # ~25 s: one more two-device process
 def test_presets_and_every_fit_option_work_under_two_replicas(
-    two_devices: dict[str, Any],
+    make_folder: MakeFolder, tmp_path: Path
 ) -> None:
-    result = two_devices["options"]
+    """mobilenet_v2's recipe on a tiny backbone, the tutorial preset, and every option."""
+    result = _two_devices(make_folder(per_class=16), tmp_path, "tutorial", TINY_TRANSFER)["options"]
     assert result["replicas"] == 2
     assert result["trained"] == ["tutorial", TINY_TRANSFER]
     assert result["fine_tuned_epochs"] == 2

@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 import flowerkit as fk
-from docs_examples import tested_example
+from docs_examples import example_block
 from flowerkit.export import tflite as tflite_module
 from flowerkit.lite import LiteClassifier, read_metadata
 
@@ -78,7 +78,7 @@ def test_saved_model_served_by_plain_tensorflow(exports: dict[str, Any]) -> None
     expected = clf.predict(photo)[0]
     proc = _run(
         f"saved_model_dir = {str(exports['saved'].path)!r}\nphoto = {str(photo)!r}\n"
-        + tested_example("export.rst", "serve-savedmodel")
+        + example_block("export.rst", "serve-savedmodel")
         + "import sys\nassert 'flowerkit' not in sys.modules\n"
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -218,7 +218,7 @@ def test_tflite_classified_by_bare_litert(
     expected = clf.predict(photo)[0]
     proc = _run(
         f"tflite_path = {str(path)!r}\nphoto = {str(photo)!r}\n"
-        + tested_example("export.rst", "bare-litert")
+        + example_block("export.rst", "bare-litert")
         + "import sys\nassert 'flowerkit' not in sys.modules\n"
         + "assert 'tensorflow' not in sys.modules\n"
     )

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import flowerkit as fk
-from docs_examples import tested_example
+from docs_examples import example_block
 from flowerkit.export import ExportSource, export_model, tflite_metadata
 from flowerkit.export import tflite as tflite_module
 from flowerkit.export.tflite_metadata import read_metadata_summary, write_metadata
@@ -315,7 +315,7 @@ def test_mediapipe_image_classifier_reads_the_export(trained: Any, tmp_path: Pat
     docs = _run(
         python,
         f"tflite_path = {models['float32']!r}\nphoto = {images[0]!r}\n"
-        + tested_example("export.rst", "mediapipe"),
+        + example_block("export.rst", "mediapipe"),
     )
     label, confidence = docs.stdout.split()[-2:]
     assert label == expected[0].label
