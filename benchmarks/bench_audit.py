@@ -855,15 +855,18 @@ def _machine() -> list[str]:
 
 
 def _throughput(work: Path, results: dict[str, Any]) -> tuple[str, float] | None:
-    """The flowers embedding rate of this run, else of the last run that had one."""
+    """The flowers embedding rate of this run, else of the last saved run that had one
+    (named with its date: another run may have saved it, on a busier machine)."""
     for name in ("flowers", "clothing"):
         rate = results.get(name, {}).get("child", {}).get("photos_per_second")
-        if rate is None:
-            saved = work / name / "last-run.json"
-            if saved.is_file():
-                rate = json.loads(saved.read_text()).get("child", {}).get("photos_per_second")
+        source = f"{name} (this run)"
+        saved = work / name / "last-run.json"
+        if rate is None and saved.is_file():
+            last = json.loads(saved.read_text())
+            rate = last.get("child", {}).get("photos_per_second")
+            source = f"{name} (the run saved in {saved}, {last.get('date', 'undated')})"
         if rate:
-            return name, float(rate)
+            return source, float(rate)
     return None
 
 
@@ -902,7 +905,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             results[name] = _one_set(name, args, run)
         finally:
             shutil.rmtree(run, ignore_errors=True)
-        (args.work / name / "last-run.json").write_text(json.dumps(results[name], default=str))
+        saved = {**results[name], "date": _machine()[1], "code": code}
+        (args.work / name / "last-run.json").write_text(json.dumps(saved, default=str))
     if args.scale:
         sizes = [int(n) for n in args.scale.split(",")]
         results["scale"] = _scale(sizes, args.seed, _throughput(args.work, results))
