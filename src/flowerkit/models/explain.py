@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import weakref
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -44,12 +44,12 @@ def _producer(tensor: Any) -> tuple[Any, Any]:
     return history.operation, history.operation._inbound_nodes[history.node_index]
 
 
-def _graph(model: keras.Model) -> Iterator[tuple[Any, Any]]:
-    """``(tensor, layer that made it)`` of ``model``'s graph, nearest the output first
-    (breadth first); the model's own inputs are left out."""
+def _walk(start: Iterable[Any]) -> Iterator[tuple[Any, Any]]:
+    """``(tensor, layer that made it)`` from ``start`` back through its functional graph,
+    nearest first (breadth first); graph inputs are left out."""
     import keras
 
-    queue, seen = deque(model.outputs), set()
+    queue, seen = deque(start), set()
     while queue:
         tensor = queue.popleft()
         if id(tensor) in seen:
@@ -60,6 +60,12 @@ def _graph(model: keras.Model) -> Iterator[tuple[Any, Any]]:
             continue
         yield tensor, layer
         queue.extend(node.input_tensors)
+
+
+def _graph(model: keras.Model) -> Iterator[tuple[Any, Any]]:
+    """``(tensor, layer that made it)`` of ``model``'s graph, nearest the output first
+    (breadth first); the model's own inputs are left out."""
+    return _walk(model.outputs)
 
 
 def _is_convolution(layer: Any) -> bool:
@@ -79,20 +85,7 @@ def _is_convolution(layer: Any) -> bool:
 
 def _after_convolution(tensor: Any) -> bool:
     """Whether a convolution is among the layers that made ``tensor``."""
-    import keras
-
-    queue, seen = deque([tensor]), set()
-    while queue:
-        current = queue.popleft()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        layer, node = _producer(current)
-        if _is_convolution(layer):
-            return True
-        if not isinstance(layer, keras.layers.InputLayer):
-            queue.extend(node.input_tensors)
-    return False
+    return any(_is_convolution(layer) for _, layer in _walk([tensor]))
 
 
 def _spatial(tensor: Any) -> bool:
