@@ -201,6 +201,25 @@ def test_damaged_metadata_is_a_model_file_error(exported: dict[str, Any]) -> Non
     assert failures > 0
 
 
+def test_a_stated_licence_is_in_both_metadata(source: ExportSource, tmp_path: Path) -> None:
+    target = tmp_path / "m.tflite"
+    export_model(source, target, "tflite", licence="  CC-BY-4.0 ", verify=False)
+    assert read_metadata_summary(target).licence == "CC-BY-4.0"
+    assert read_metadata(target).licence == "CC-BY-4.0"
+
+
+@pytest.mark.parametrize(
+    ("licence", "message"),
+    [("MIT\nApache-2.0", "one line"), (3, "must be a string such as 'CC-BY-4.0', not int")],
+)
+def test_a_bad_licence_is_a_config_error(
+    source: ExportSource, tmp_path: Path, licence: Any, message: str
+) -> None:
+    with pytest.raises(fk.ConfigError, match=message):
+        export_model(source, tmp_path / "m.tflite", "tflite", licence=licence)
+    assert list(tmp_path.iterdir()) == []
+
+
 # --------------------------------------------------------------------------- the export fails
 @pytest.mark.parametrize("verify", [True, False])
 def test_metadata_that_does_not_parse_fails_the_export(

@@ -892,6 +892,7 @@ class Classifier:
         representative_data: object = None,
         validation_data: LabelledData | None = None,
         max_accuracy_drop: float = 0.02,
+        licence: str = "",
         verify: bool = True,
     ) -> ExportResult:
         """Export the model for serving, reload what was written and verify it.
@@ -922,6 +923,9 @@ class Classifier:
                 quantized export's accuracy is compared with this model's.
             max_accuracy_drop: the largest validation accuracy loss a quantized export
                 may show (0.02: two points).
+            licence: the model's licence (e.g. ``"CC-BY-4.0"``), written into the
+                export's metadata (a ``.tflite`` file's TFLite metadata too); ``""``
+                states none.
             verify: reload and check the export (``False`` skips it; LiteRT is then not
                 needed for a ``.tflite`` export).
 

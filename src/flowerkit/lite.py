@@ -91,6 +91,7 @@ class LiteMetadata(ModelDescription):
             ``"decode_rules"`` number (see :data:`flowerkit.artifact.PREPROCESSING`).
         versions: flowerkit, TensorFlow and Keras versions that exported it.
         exported_at: when, as an ISO 8601 UTC timestamp.
+        licence: the model's licence as the exporter stated it (``""``: none stated).
 
     Example:
         >>> from flowerkit.lite import LiteMetadata, read_metadata
@@ -111,6 +112,7 @@ class LiteMetadata(ModelDescription):
     quantization: str = "float32"
     input: dict[str, str] = field(default_factory=dict)
     exported_at: str = ""
+    licence: str = ""
 
     #: The description's readers, and the export's own fields read as flowerkit always
     #: read them.
@@ -121,6 +123,7 @@ class LiteMetadata(ModelDescription):
         "quantization": str,
         "input": or_default(_input),
         "exported_at": str,
+        "licence": str,
     }
 
     def to_document(self, format_name: str = FORMAT_NAME) -> dict[str, Any]:

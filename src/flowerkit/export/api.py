@@ -149,6 +149,20 @@ def _checked_exporter(
     return exporter
 
 
+def _checked_licence(licence: object) -> str:
+    """``licence`` as written: one line of text, surrounding spaces removed."""
+    if not isinstance(licence, str):
+        raise ConfigError(
+            f"licence must be a string such as 'CC-BY-4.0', not {type(licence).__name__}."
+        )
+    text = licence.strip()
+    if "\n" in text or "\r" in text:
+        raise ConfigError(
+            f"licence must be one line (an SPDX name or a sentence), got {licence!r}."
+        )
+    return text
+
+
 def _job(
     source: ExportSource,
     quantization: Quantization,
@@ -173,9 +187,11 @@ def _job(
     )
 
 
-def _document(exporter: Exporter, source: ExportSource, quantization: Quantization) -> Any:
+def _document(
+    exporter: Exporter, source: ExportSource, quantization: Quantization, licence: str
+) -> Any:
     """The export's ``flowerkit.json``: the source's description, the input it takes,
-    and the versions exporting it now."""
+    the versions exporting it now and the licence stated."""
     metadata = LiteMetadata.from_description(
         source.description,
         outputs="probabilities",
@@ -188,6 +204,7 @@ def _document(exporter: Exporter, source: ExportSource, quantization: Quantizati
         },
         versions=current_versions(),
         exported_at=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        licence=licence,
     )
     return metadata.to_document(f"flowerkit.{exporter.name}")
 
@@ -208,11 +225,11 @@ def _verified(run: Callable[[], list[Check]], label: str, target: Path) -> list[
 
 
 def _write_and_verify(
-    exporter: Exporter, job: ExportJob, work: Path, target: Path, verify: bool
+    exporter: Exporter, job: ExportJob, work: Path, target: Path, verify: bool, licence: str
 ) -> list[Check]:
     """Write the export at ``work`` and, with ``verify``, check it; a check that does not
     pass is an :class:`~flowerkit.ExportError` naming it."""
-    exporter.write(job, work, _document(exporter, job.source, job.quantization))
+    exporter.write(job, work, _document(exporter, job.source, job.quantization, licence))
     if not verify:
         return []
     label = exporter.label(job.quantization)
@@ -237,6 +254,7 @@ def export_model(
     representative_data: object = None,
     validation_data: LabelledData | None = None,
     max_accuracy_drop: float = 0.02,
+    licence: str = "",
     verify: bool = True,
 ) -> ExportResult:
     """Export ``source`` to ``path``, reload what was written and verify it.
@@ -267,6 +285,10 @@ def export_model(
             is compared with the Keras model's.
         max_accuracy_drop: the largest validation accuracy loss a quantized export may
             show (0.02: two points).
+        licence: the model's licence (an SPDX name such as ``"CC-BY-4.0"``, or a
+            sentence), written into ``flowerkit.json`` and, for ``.tflite``, the TFLite
+            metadata's ``license`` field that MediaPipe and Android Studio show; ``""``
+            states none.
         verify: reload and check the export (``False`` skips it; LiteRT is then not
             needed for a ``.tflite`` export).
 
@@ -303,6 +325,7 @@ def export_model(
     """
     exporter = _checked_exporter(format, quantization, representative_data)
     max_accuracy_drop = v.check_non_negative_float(max_accuracy_drop, "max_accuracy_drop")
+    licence = _checked_licence(licence)
     if validation_data is None and isinstance(representative_data, Datasets):
         validation_data = representative_data if representative_data.validation else None
     target = Path(path).expanduser()
@@ -311,7 +334,7 @@ def export_model(
     source = _runnable(source, exporter)
     job = _job(source, quantization, representative_data, validation_data, max_accuracy_drop)
     with staged(target) as work:
-        checks = _write_and_verify(exporter, job, work, target, verify)
+        checks = _write_and_verify(exporter, job, work, target, verify, licence)
         size = _size(work)
     kept_quantization = quantization if exporter.quantizes else None
     return ExportResult(target, exporter.name, kept_quantization, size, tuple(checks))

@@ -187,7 +187,7 @@ def _general_info(document: dict[str, Any]) -> dict[str, str]:
         ),
         "version": str(document.get("exported_at", "")),
         "author": "flowerkit",
-        "licence": "",  # a trained model's licence is its owner's to state
+        "licence": str(document.get("licence", "")),  # the owner's to state, or none
     }
 
 

@@ -49,6 +49,11 @@ class ExportOptions(Options):
         help="fail a quantized export that loses more validation accuracy",
         flag=Flag("F", parse=float),
     )
+    licence: str = option(
+        "",
+        help="the model's licence (e.g. CC-BY-4.0), written into the export's metadata",
+        flag=Flag("TEXT"),
+    )
     verify: bool = option(
         True,
         help="reload the export and compare it with the model",
