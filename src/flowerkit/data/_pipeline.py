@@ -26,11 +26,11 @@ import math
 import os
 import secrets
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
 
@@ -42,7 +42,10 @@ if TYPE_CHECKING:
     import tensorflow as tf
     from numpy.typing import NDArray
 
-__all__ = ["DecodedImages", "build", "build_in_memory", "fingerprint"]
+__all__ = ["DecodedImages", "build", "build_in_memory", "chunked_map", "fingerprint"]
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 
 def fingerprint(paths: Sequence[str], image_size: tuple[int, int]) -> str:
@@ -105,11 +108,21 @@ class DecodedImages:
         """Decode every one of ``paths`` not in yet, on ``workers`` threads."""
         todo = [p for p in paths if not self.ready[self.row[p]]]
         if todo:
+            decode = partial(_decode_or_blank, size=self.size)
             with ThreadPoolExecutor(workers, thread_name_prefix="flowerkit-decode") as pool:
-                decoded = pool.map(partial(_decode_or_blank, size=self.size), todo)
-                for path, image in zip(todo, decoded, strict=True):
+                for path, image in zip(todo, chunked_map(pool, decode, todo), strict=True):
                     self.put(path, image)
         self.flush()
+
+
+def chunked_map(
+    pool: ThreadPoolExecutor, fn: Callable[[_T], _R], items: Sequence[_T], chunk: int = 8
+) -> Iterator[_R]:
+    """``pool.map(fn, items)``, in order, with ``chunk`` items per task: one future per
+    item is a lock, a condition and a wake-up of the waiting thread for every photo."""
+    tasks = [items[i : i + chunk] for i in range(0, len(items), chunk)]
+    for results in pool.map(lambda task: [fn(item) for item in task], tasks):
+        yield from results
 
 
 def _decode_or_blank(path: str, size: tuple[int, int]) -> NDArray[np.uint8]:

@@ -29,7 +29,7 @@ from flowerkit.core.runtime import available_cores
 from flowerkit.core.validation import check_directory
 from flowerkit.data._checkcache import CheckCache, stamp
 from flowerkit.data._index import class_folders, index_folder
-from flowerkit.data._pipeline import DecodedImages
+from flowerkit.data._pipeline import DecodedImages, chunked_map
 from flowerkit.data._probe import Probe, probe_and_resize
 from flowerkit.exceptions import ConfigError, DatasetError
 from flowerkit.images.decode import IMAGE_EXTENSIONS, max_pixels
@@ -441,11 +441,12 @@ def _probe_all(
         return
     if pool == "process":
         executor = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
+        results = executor.map(work, paths, chunksize=32)
     else:
         executor = ThreadPoolExecutor(workers, thread_name_prefix="flowerkit-check")
+        results = chunked_map(executor, work, paths)
     with executor:
-        chunk = 32 if pool == "process" else 1
-        for done, result in enumerate(executor.map(work, paths, chunksize=chunk), start=1):
+        for done, result in enumerate(results, start=1):
             yield result
             if progress is not None:
                 progress(done, total)
