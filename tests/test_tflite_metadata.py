@@ -210,7 +210,7 @@ def test_a_stated_licence_is_in_both_metadata(source: ExportSource, tmp_path: Pa
 
 @pytest.mark.parametrize(
     ("licence", "message"),
-    [("MIT\nApache-2.0", "one line"), (3, "must be a string such as 'CC-BY-4.0', not int")],
+    [("MIT\nApache-2.0", "one line"), (3, r"one line of text, such as 'CC-BY-4.0'.*licence=3")],
 )
 def test_a_bad_licence_is_a_config_error(
     source: ExportSource, tmp_path: Path, licence: Any, message: str

@@ -89,6 +89,19 @@ def check_non_negative_float(value: object, name: str) -> float:
     raise ConfigError(f"`{name}` must be a number >= 0. {_received(name, value)}")
 
 
+def check_one_line(value: object, name: str, *, example: str) -> str:
+    """``value``, a string of one line, with surrounding spaces removed (``""`` allowed).
+
+    Raises:
+        ~flowerkit.ConfigError: ``value`` is not a string, or holds a line break.
+    """
+    if isinstance(value, str) and "\n" not in value and "\r" not in value:
+        return value.strip()
+    raise ConfigError(
+        f"`{name}` must be one line of text, such as {example!r}. {_received(name, value)}"
+    )
+
+
 def check_seed(value: object, name: str = "seed") -> int | None:
     if value is None:
         return None

@@ -149,20 +149,6 @@ def _checked_exporter(
     return exporter
 
 
-def _checked_licence(licence: object) -> str:
-    """``licence`` as written: one line of text, surrounding spaces removed."""
-    if not isinstance(licence, str):
-        raise ConfigError(
-            f"licence must be a string such as 'CC-BY-4.0', not {type(licence).__name__}."
-        )
-    text = licence.strip()
-    if "\n" in text or "\r" in text:
-        raise ConfigError(
-            f"licence must be one line (an SPDX name or a sentence), got {licence!r}."
-        )
-    return text
-
-
 def _job(
     source: ExportSource,
     quantization: Quantization,
@@ -325,7 +311,7 @@ def export_model(
     """
     exporter = _checked_exporter(format, quantization, representative_data)
     max_accuracy_drop = v.check_non_negative_float(max_accuracy_drop, "max_accuracy_drop")
-    licence = _checked_licence(licence)
+    licence = v.check_one_line(licence, "licence", example="CC-BY-4.0")
     if validation_data is None and isinstance(representative_data, Datasets):
         validation_data = representative_data if representative_data.validation else None
     target = Path(path).expanduser()
