@@ -28,6 +28,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from flowerkit.exceptions import ConfigError
+from flowerkit.models.graph import producer
 
 if TYPE_CHECKING:
     import keras
@@ -36,12 +37,6 @@ __all__ = ["grad_cam"]
 
 #: Images the model runs on at once (a batch's activations and gradients in memory).
 _BATCH = 16
-
-
-def _producer(tensor: Any) -> tuple[Any, Any]:
-    """The layer that made ``tensor`` in its functional graph, and the node of that call."""
-    history = tensor._keras_history
-    return history.operation, history.operation._inbound_nodes[history.node_index]
 
 
 def _walk(start: Iterable[Any]) -> Iterator[tuple[Any, Any]]:
@@ -55,7 +50,7 @@ def _walk(start: Iterable[Any]) -> Iterator[tuple[Any, Any]]:
         if id(tensor) in seen:
             continue
         seen.add(id(tensor))
-        layer, node = _producer(tensor)
+        layer, node = producer(tensor)
         if isinstance(layer, keras.layers.InputLayer):
             continue
         yield tensor, layer
@@ -156,7 +151,7 @@ def _outputs_probabilities(model: keras.Model) -> bool:
     """Whether ``model`` ends in a softmax (its scores are then log-probabilities)."""
     import keras
 
-    last = _producer(model.outputs[0])[0]
+    last = producer(model.outputs[0])[0]
     act = getattr(last, "activation", None)
     return act is keras.activations.softmax or isinstance(last, keras.layers.Softmax)
 
@@ -203,7 +198,7 @@ class _Run:
         import tensorflow as tf
 
         features = _feature_map(model, layer)
-        self.where = f"the output of the layer {_producer(features)[0].name!r} of {model.name!r}"
+        self.where = f"the output of the layer {producer(features)[0].name!r} of {model.name!r}"
         self.graph = keras.Model(model.inputs, [features, model.outputs[0]], name="grad_cam")
         self.probabilities = _outputs_probabilities(model)
         shape = tuple(model.inputs[0].shape)

@@ -34,6 +34,7 @@ from numpy.typing import NDArray
 
 from flowerkit.core import memory
 from flowerkit.core.paths import default_cache_dir, temporary_prefix
+from flowerkit.models.graph import producer
 
 if TYPE_CHECKING:
     import keras
@@ -44,12 +45,6 @@ __all__ = ["FeatureData", "extract", "feature_batches", "split_frozen"]
 #: Layers right after a frozen backbone that have no weights and no randomness: the stem
 #: takes them in, so the features are pooled (a few kB an image, not a feature map).
 _POOLING = ("GlobalAveragePooling2D", "GlobalMaxPooling2D", "Flatten")
-
-
-def _producer(tensor: Any) -> tuple[Any, Any]:
-    """The layer that made ``tensor`` in its functional graph, and the node of that call."""
-    history = tensor._keras_history
-    return history.operation, history.operation._inbound_nodes[history.node_index]
 
 
 class _Parts(NamedTuple):
@@ -75,7 +70,7 @@ def _parts(model: keras.Model) -> _Parts | None:
     chain: list[Any] = []
     tensor = model.outputs[0]
     while True:
-        layer, node = _producer(tensor)
+        layer, node = producer(tensor)
         if layer is backbone:
             break
         if isinstance(layer, keras.layers.InputLayer) or len(node.input_tensors) != 1:
@@ -111,7 +106,7 @@ def _frozen_cut(backbone: keras.Model) -> Any | None:
     def is_frozen(tensor: Any) -> bool:
         key = id(tensor)
         if key not in frozen:
-            layer, node = _producer(tensor)
+            layer, node = producer(tensor)
             if isinstance(layer, keras.layers.InputLayer):
                 frozen[key] = True
             else:
@@ -127,7 +122,7 @@ def _frozen_cut(backbone: keras.Model) -> Any | None:
     if len(outputs) != 1 or is_frozen(outputs[0]) or len(crossing) != 1:
         return None
     cut = next(iter(crossing.values()))
-    if isinstance(_producer(cut)[0], keras.layers.InputLayer):
+    if isinstance(producer(cut)[0], keras.layers.InputLayer):
         return None  # nothing frozen to run once: the whole backbone learns
     return cut
 
