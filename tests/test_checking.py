@@ -420,6 +420,18 @@ def test_old_cache_files_are_pruned(tmp_path: Path, private_cache: Path) -> None
     )
 
 
+def test_a_cache_file_in_use_is_not_pruned_as_old(tmp_path: Path, private_cache: Path) -> None:
+    unchanged = _small_folder(tmp_path / "d", {"a": 2, "b": 2})
+    check_images(unchanged)
+    (kept,) = (private_cache / "checks").iterdir()
+    old = time.time() - (_checkcache.MAX_AGE_DAYS + 1) * 86_400
+    os.utime(kept, (old, old))
+    check_images(unchanged)  # nothing new to write: the file is marked as used
+    assert kept.stat().st_mtime > time.time() - 3600
+    check_images(_small_folder(tmp_path / "e", {"a": 2, "b": 2}))  # writes, then prunes
+    assert kept.exists()
+
+
 def test_default_cache_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("FLOWERKIT_CACHE_DIR", str(tmp_path / "a"))
     assert _checkcache.default_cache_dir() == tmp_path / "a"

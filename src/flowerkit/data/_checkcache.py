@@ -10,8 +10,9 @@ data, which may be read-only):
   (``st_mtime_ns``), status-change time (``st_ctime_ns``) and inode all match, and the
   cache was written by the same decoding rules and Pillow version.
 * Writes go to a temporary file that replaces the cache in one step (``os.replace``).
-  Cache files not written for :data:`MAX_AGE_DAYS` days (folders checked long ago, or
-  since deleted) are removed when another cache file is written.
+  Cache files not used for :data:`MAX_AGE_DAYS` days (folders checked long ago, or
+  since deleted) are removed when another cache file is written; a check that finds
+  nothing new marks its file as used.
   An unreadable, corrupt or unwritable cache is ignored: checking never fails because of
   it, it only gets slower.
 """
@@ -163,6 +164,8 @@ class CheckCache:
         prefixes = tuple(os.path.join(str(f.absolute()), "") for f in folders)
         stale = [k for k in self._entries if k.startswith(prefixes) and k not in seen_keys]
         if not self._fresh and not stale:
+            with contextlib.suppress(OSError):  # used: not one to prune as unused
+                os.utime(self.file)
             return
         gone = set(stale)
         entries = {k: v for k, v in self._entries.items() if k not in gone}
